@@ -1,0 +1,194 @@
+//! Messages from server to client.
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::Reference;
+use crate::error::ErrorCode;
+use crate::names::{RoomName, SessionId, UserId};
+use crate::State;
+
+/// A user as every client sees it: one entry per room however many sessions it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// The display name (the id when the user gave none).
+    pub name: String,
+    /// `#RRGGBB`, assigned by the server, readable behind white initials.
+    pub color: String,
+    /// When the user's first current session arrived, Unix milliseconds.
+    pub joined_at: u64,
+    /// The last sign of life from any of the user's sessions, Unix milliseconds.
+    pub last_seen: u64,
+    /// The latest cursor position.
+    pub cursor: CursorPosition,
+    /// The custom state.
+    pub state: State,
+    /// How many sessions (tabs, devices) the user has in this room.
+    pub sessions: u32,
+}
+
+/// A cursor position inside [`User`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CursorPosition {
+    /// Horizontal position.
+    pub x: f64,
+    /// Vertical position.
+    pub y: f64,
+    /// Whether the pointer is over the board.
+    pub visible: bool,
+}
+
+impl Default for CursorPosition {
+    fn default() -> Self {
+        // Nobody has pointed anywhere yet: hidden at the origin, as the seed's client assumes.
+        CursorPosition { x: 0.0, y: 0.0, visible: false }
+    }
+}
+
+/// One entry of `presence:cursors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CursorEntry {
+    /// Whose cursor.
+    pub user_id: UserId,
+    /// Horizontal position.
+    pub x: f64,
+    /// Vertical position.
+    pub y: f64,
+    /// Whether the pointer is over the board.
+    pub visible: bool,
+}
+
+/// The joiner's own identity, in `presence:currentUsers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfInfo {
+    /// The user id the server settled on (generated `anon-…`, or the token's `sub`).
+    pub id: UserId,
+    /// The session to name when reconnecting, to restore instead of rejoining.
+    pub session_id: SessionId,
+}
+
+/// A message from server to client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    /// The whole roster, to the joiner after every successful join or restore.
+    #[serde(rename = "presence:currentUsers")]
+    CurrentUsers {
+        /// The room joined.
+        room: RoomName,
+        /// Everyone in the room, the joiner included.
+        users: Vec<User>,
+        /// Who the joiner is.
+        #[serde(rename = "self")]
+        me: SelfInfo,
+    },
+    /// A user's first session arrived.
+    #[serde(rename = "presence:userJoined")]
+    UserJoined {
+        /// The room.
+        room: RoomName,
+        /// The new user.
+        user: User,
+    },
+    /// A user's last session is gone.
+    #[serde(rename = "presence:userLeft")]
+    UserLeft {
+        /// The room.
+        room: RoomName,
+        /// Who left.
+        #[serde(rename = "userId")]
+        user_id: UserId,
+    },
+    /// The rejoining client's held session was restored; `currentUsers` follows.
+    #[serde(rename = "presence:restored")]
+    Restored {
+        /// The room.
+        room: RoomName,
+        /// The user as held: same color, joinedAt, state and cursor.
+        user: User,
+        /// The restored session.
+        #[serde(rename = "sessionId")]
+        session_id: SessionId,
+    },
+    /// A user's state, name or away flag changed.
+    #[serde(rename = "presence:userUpdated")]
+    UserUpdated {
+        /// The room.
+        room: RoomName,
+        /// The user after the change.
+        user: User,
+    },
+    /// The latest cursor positions of the users who moved during one interval.
+    #[serde(rename = "presence:cursors")]
+    Cursors {
+        /// The room.
+        room: RoomName,
+        /// One entry per user that moved.
+        cursors: Vec<CursorEntry>,
+    },
+    /// Roster changes during one interval, for clients that joined with `batch: true`.
+    #[serde(rename = "presence:diff")]
+    Diff {
+        /// The room.
+        room: RoomName,
+        /// Users who arrived (apply after `left`).
+        joined: Vec<User>,
+        /// Users who are gone (apply first).
+        left: Vec<UserId>,
+        /// Users whose data changed (apply last).
+        updated: Vec<User>,
+    },
+    /// The client's message failed; the connection stays usable.
+    #[serde(rename = "presence:error")]
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+        /// A sentence for the developer.
+        message: String,
+        /// The failing message's `ref`.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none", default)]
+        reference: Option<Reference>,
+    },
+}
+
+impl ServerMessage {
+    /// Serializes the message once; the server shares the text among all recipients.
+    pub fn encode(&self) -> String {
+        // Every field is a string, number, bool or string-keyed map, so serde_json cannot
+        // fail here; the fallback exists only so no panic path is compiled in.
+        serde_json::to_string(self).unwrap_or_else(|error| {
+            format!(
+                r#"{{"type":"presence:error","code":"invalid_message","message":"encode failed: {}"}}"#,
+                error.to_string().replace('"', "'")
+            )
+        })
+    }
+
+    /// Reads a server frame (used by clients and tests).
+    pub fn decode(text: &str) -> Result<ServerMessage, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The wire `type`, for logs and metrics.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::CurrentUsers { .. } => "presence:currentUsers",
+            ServerMessage::UserJoined { .. } => "presence:userJoined",
+            ServerMessage::UserLeft { .. } => "presence:userLeft",
+            ServerMessage::Restored { .. } => "presence:restored",
+            ServerMessage::UserUpdated { .. } => "presence:userUpdated",
+            ServerMessage::Cursors { .. } => "presence:cursors",
+            ServerMessage::Diff { .. } => "presence:diff",
+            ServerMessage::Error { .. } => "presence:error",
+        }
+    }
+
+    /// A `presence:error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>, reference: Option<Reference>) -> Self {
+        ServerMessage::Error { code, message: message.into(), reference }
+    }
+}
