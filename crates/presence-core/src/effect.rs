@@ -1,0 +1,52 @@
+//! What the state machine asks the shell to do.
+
+use presence_protocol::{RoomName, ServerMessage};
+
+use crate::input::ConnId;
+
+/// Why the core wants a connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// No sign of life for the heartbeat timeout: the peer is presumed gone.
+    HeartbeatTimeout,
+}
+
+/// One thing for the shell to carry out, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send a message to one connection.
+    Send {
+        /// The recipient.
+        conn: ConnId,
+        /// The message.
+        message: ServerMessage,
+    },
+    /// Send one message to many connections: encode it once, share the bytes.
+    Broadcast {
+        /// The recipients, each once.
+        recipients: Vec<ConnId>,
+        /// The message.
+        message: ServerMessage,
+    },
+    /// The connection now holds a session in `room` (routing and per-connection limits).
+    Subscribed {
+        /// The connection.
+        conn: ConnId,
+        /// The room.
+        room: RoomName,
+    },
+    /// The connection no longer holds a session in `room`.
+    Unsubscribed {
+        /// The connection.
+        conn: ConnId,
+        /// The room.
+        room: RoomName,
+    },
+    /// Close the connection; its sessions are already dealt with.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+}

@@ -1,0 +1,112 @@
+//! What arrives at the state machine.
+
+use std::time::Instant;
+
+use presence_protocol::{Reference, RoomName, SessionId, State, UserId};
+
+/// Names one WebSocket connection for as long as it lives; never reused by a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Both clocks, read once by the shell per input (TigerBeetle's monotonic/realtime split):
+/// `instant` drives deadlines, `unix_ms` is what users see in `joinedAt` and `lastSeen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time, for deadlines.
+    pub instant: Instant,
+    /// Wall-clock Unix milliseconds, for the wire.
+    pub unix_ms: u64,
+}
+
+/// A `presence:join` after the shell has settled who the user is (token checked, missing
+/// ids generated), so the core needs no randomness and no keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinRequest {
+    /// The room to enter.
+    pub room: RoomName,
+    /// The user, as trusted or as the token's `sub`.
+    pub user_id: UserId,
+    /// The display name, if the client or token gave one.
+    pub name: Option<String>,
+    /// The session the client asked to restore or create, if it named one.
+    pub session_id: Option<SessionId>,
+    /// A fresh server-made id, used when the client named none or named someone else's.
+    pub fresh_session_id: SessionId,
+    /// The initial state.
+    pub state: Option<State>,
+    /// Whether this session wants `presence:diff` batches.
+    pub batch: bool,
+}
+
+/// Something that happened, for [`crate::Tracker::handle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A connection asks to join (or rejoin, or restore).
+    Join {
+        /// Who asks.
+        conn: ConnId,
+        /// What, settled by the shell.
+        request: JoinRequest,
+        /// The message's `ref`, echoed on errors.
+        reference: Option<Reference>,
+    },
+    /// `presence:leave`; `room: None` leaves every room this connection holds here.
+    Leave {
+        /// Who leaves.
+        conn: ConnId,
+        /// Which room, or all.
+        room: Option<RoomName>,
+        /// The message's `ref`.
+        reference: Option<Reference>,
+    },
+    /// `presence:update`.
+    Update {
+        /// Who updates.
+        conn: ConnId,
+        /// In which room.
+        room: RoomName,
+        /// Keys to merge; `null` deletes.
+        state: State,
+        /// The message's `ref`.
+        reference: Option<Reference>,
+    },
+    /// `presence:cursor`.
+    Cursor {
+        /// Whose pointer.
+        conn: ConnId,
+        /// In which room.
+        room: RoomName,
+        /// Horizontal position (finite).
+        x: f64,
+        /// Vertical position (finite).
+        y: f64,
+        /// Over the board or not.
+        visible: bool,
+        /// The message's `ref`.
+        reference: Option<Reference>,
+    },
+    /// A sign of life that addresses no room: `presence:heartbeat` or a WebSocket pong.
+    Activity {
+        /// The living connection.
+        conn: ConnId,
+    },
+    /// The connection is gone without a leave: its sessions wait out the grace.
+    Closed {
+        /// The closed connection.
+        conn: ConnId,
+    },
+}
+
+impl Input {
+    /// The connection the input came from.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Input::Join { conn, .. }
+            | Input::Leave { conn, .. }
+            | Input::Update { conn, .. }
+            | Input::Cursor { conn, .. }
+            | Input::Activity { conn }
+            | Input::Closed { conn } => *conn,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! One tab's or device's presence in one room, and the connection that carries it.
+
+use std::time::Instant;
+
+use presence_protocol::{RoomName, SessionId, UserId};
+
+use crate::input::ConnId;
+
+slotmap::new_key_type! {
+    /// A session's slot; stale keys (of removed sessions) never match a new session.
+    pub(crate) struct SessionKey;
+}
+
+/// Whether a session has a connection right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attachment {
+    /// Carried by a connection.
+    Live(ConnId),
+    /// Its connection closed; it stays visible until the grace ends or it is restored.
+    Detached { grace_ends_at: Instant },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) room: RoomName,
+    pub(crate) user_id: UserId,
+    pub(crate) attachment: Attachment,
+    pub(crate) batch: bool,
+    /// This session's own `away` report; the user is away only when all sessions are.
+    pub(crate) away: bool,
+}
+
+impl Session {
+    pub(crate) fn conn(&self) -> Option<ConnId> {
+        match self.attachment {
+            Attachment::Live(conn) => Some(conn),
+            Attachment::Detached { .. } => None,
+        }
+    }
+}
+
+/// What one tracker knows of a connection: only what it needs for liveness and routing.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    pub(crate) last_seen_at: Instant,
+    /// Distinguishes this registration from an earlier one of the same id, so a silence
+    /// timer armed for the earlier one is recognised as stale.
+    pub(crate) epoch: u64,
+    /// At most one per room.
+    pub(crate) sessions: Vec<SessionKey>,
+}

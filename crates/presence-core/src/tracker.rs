@@ -1,0 +1,1009 @@
+//! [`Tracker`]: one shard's rooms, their sessions and the deadlines that govern them.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::time::Instant;
+
+use presence_protocol::{
+    CursorEntry, CursorPosition, ErrorCode, Reference, RoomName, SelfInfo, ServerMessage,
+    SessionId, State, User, UserId, AWAY_KEY,
+};
+use serde_json::Value;
+use slotmap::SlotMap;
+
+use crate::color::PALETTE;
+use crate::config::Config;
+use crate::effect::{CloseReason, Effect};
+use crate::input::{ConnId, Input, JoinRequest, Now};
+use crate::roster::{Change, Member, Roster};
+use crate::session::{Attachment, Connection, Session, SessionKey};
+use crate::timers::{Timer, Timers};
+
+/// Counts for `/metrics`, kept up to date on every change (O(1) to read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Rooms with at least one user.
+    pub rooms: usize,
+    /// Users summed over rooms (a user in two rooms counts twice).
+    pub users: usize,
+    /// Sessions, live or within grace.
+    pub sessions: usize,
+    /// Connections holding at least one session here.
+    pub connections: usize,
+}
+
+/// One node's (or one shard's) presence state. Reads no clock; call
+/// [`Tracker::poll_effect`] until `None` after every call that takes a [`Now`].
+#[derive(Debug)]
+pub struct Tracker {
+    config: Config,
+    rosters: HashMap<RoomName, Roster>,
+    sessions: SlotMap<SessionKey, Session>,
+    connections: HashMap<ConnId, Connection>,
+    timers: Timers,
+    effects: VecDeque<Effect>,
+    next_epoch: u64,
+    users: usize,
+    /// The time of the call being handled; set at every entry point, read nowhere else.
+    now: Now,
+}
+
+/// A request the core turns down, before the client's `ref` is attached.
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Refusal {
+    fn reply(self, reference: &Option<Reference>) -> ServerMessage {
+        ServerMessage::error(self.code, self.message, reference.clone())
+    }
+}
+
+/// Why a session is being removed; only a leave of the last session is visible to others.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    Leave,
+    GraceEnded,
+    Silent,
+}
+
+impl Tracker {
+    /// An empty tracker. `start` is the time of creation (no clock is read here either).
+    pub fn new(config: Config, start: Now) -> Self {
+        Tracker {
+            config,
+            rosters: HashMap::new(),
+            sessions: SlotMap::with_key(),
+            connections: HashMap::new(),
+            timers: Timers::default(),
+            effects: VecDeque::new(),
+            next_epoch: 0,
+            users: 0,
+            now: start,
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Applies one input. Room flushes that fall due at `now` are left for
+    /// [`Tracker::handle_timeout`], so call it when [`Tracker::next_deadline`] says so.
+    pub fn handle(&mut self, input: Input, now: Now) {
+        self.now = now;
+        let conn = input.conn();
+        if !matches!(input, Input::Closed { .. }) {
+            self.touch(conn, now);
+        }
+        match input {
+            Input::Join {
+                conn,
+                request,
+                reference,
+            } => self.join(conn, request, reference, now),
+            Input::Leave {
+                conn,
+                room,
+                reference,
+            } => self.leave(conn, room, reference, now),
+            Input::Update {
+                conn,
+                room,
+                state,
+                reference,
+            } => self.update(conn, &room, state, reference),
+            Input::Cursor {
+                conn,
+                room,
+                x,
+                y,
+                visible,
+                reference,
+            } => self.cursor(conn, &room, CursorPosition { x, y, visible }, reference),
+            Input::Activity { .. } => {}
+            Input::Closed { conn } => self.closed(conn, now),
+        }
+    }
+
+    /// Does whatever has come due by `now`: grace ends, silent connections, room flushes.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.now = now;
+        while let Some(timer) = self.timers.pop_due(now.instant) {
+            match timer {
+                Timer::GraceEnd(key) => {
+                    let ended = matches!(
+                        self.sessions.get(key).map(|s| s.attachment),
+                        Some(Attachment::Detached { grace_ends_at }) if grace_ends_at <= now.instant
+                    );
+                    if ended {
+                        self.remove_session(key, Removal::GraceEnded, now);
+                    }
+                }
+                Timer::Silence { conn, epoch } => self.check_silence(conn, epoch, now),
+                Timer::Flush(room) => self.flush(&room, now),
+            }
+        }
+    }
+
+    /// When [`Tracker::handle_timeout`] next has work, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The next effect to carry out, in order.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Counts for metrics.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            rooms: self.rosters.len(),
+            users: self.users,
+            sessions: self.sessions.len(),
+            connections: self.connections.len(),
+        }
+    }
+
+    /// Pending deadline entries (live and stale), for tests of expiry cost.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Whether this tracker holds any session for the connection.
+    pub fn has_connection(&self, conn: ConnId) -> bool {
+        self.connections.contains_key(&conn)
+    }
+
+    /// Every room and its number of users.
+    pub fn rooms(&self) -> impl Iterator<Item = (&RoomName, usize)> {
+        self.rosters
+            .iter()
+            .map(|(room, roster)| (room, roster.members.len()))
+    }
+
+    /// A room's users, ordered by arrival; `None` if nobody is in it.
+    pub fn roster(&self, room: &str) -> Option<Vec<User>> {
+        self.rosters.get(room).map(Roster::snapshot)
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    fn join(&mut self, conn: ConnId, request: JoinRequest, reference: Option<Reference>, now: Now) {
+        let room = request.room.clone();
+        let (shared, away) = match self.split_state(request.state.clone()) {
+            Ok(split) => split,
+            Err(refusal) => return self.send(conn, refusal.reply(&reference)),
+        };
+
+        // A connection holds one session per room: a second join by the same user is a
+        // refresh, by another user it replaces the first.
+        if let Some(key) = self.session_of(conn, &room) {
+            let same_user = self
+                .sessions
+                .get(key)
+                .is_some_and(|s| s.user_id == request.user_id);
+            if same_user {
+                self.set_batch(&room, key, request.batch);
+                let renamed = self.set_name(&room, &request.user_id, request.name.as_deref());
+                if renamed {
+                    self.user_updated(&room, &request.user_id, conn);
+                }
+                if shared.is_some() || away.is_some() {
+                    if let Err(refusal) = self.apply_state(key, shared, away, conn) {
+                        self.send(conn, refusal.reply(&reference));
+                    }
+                }
+                return self.send_current_users(conn, &room, key);
+            }
+            self.remove_session(key, Removal::Leave, now);
+        }
+
+        // Restore: the named session is held for this very user.
+        let held = request.session_id.as_ref().and_then(|id| {
+            let key = *self.rosters.get(&room)?.sessions.get(id)?;
+            let same_user = self
+                .sessions
+                .get(key)
+                .is_some_and(|s| s.user_id == request.user_id);
+            same_user.then_some(key)
+        });
+        if let Some(key) = held {
+            return self.restore(conn, key, &request, now);
+        }
+
+        // Someone else's session id is never restored; the joiner gets a new one.
+        let session_id = match &request.session_id {
+            Some(id) if !self.session_id_taken(&room, id) => id.clone(),
+            _ => request.fresh_session_id.clone(),
+        };
+
+        let is_new_user = !self
+            .rosters
+            .get(&room)
+            .is_some_and(|r| r.members.contains_key(&request.user_id));
+        if is_new_user {
+            let members = self.rosters.get(&room).map_or(0, |r| r.members.len());
+            if self
+                .config
+                .max_members_per_room
+                .is_some_and(|max| members >= max)
+            {
+                let message = format!("room {room} is full");
+                return self.send(
+                    conn,
+                    ServerMessage::error(ErrorCode::RoomFull, message, reference),
+                );
+            }
+        }
+
+        let key = self.sessions.insert(Session {
+            id: session_id.clone(),
+            room: room.clone(),
+            user_id: request.user_id.clone(),
+            attachment: Attachment::Live(conn),
+            batch: request.batch,
+            away: away.unwrap_or(false),
+        });
+        self.attach(conn, key, &room, now);
+        let roster = self.rosters.entry(room.clone()).or_default();
+        roster.sessions.insert(session_id, key);
+        if request.batch {
+            roster.batch_sessions += 1;
+        }
+
+        if is_new_user {
+            let color_index = roster.colors.assign(request.user_id.as_str());
+            let mut state = shared.unwrap_or_default();
+            state.retain(|_, value| !value.is_null());
+            let user = User {
+                id: request.user_id.clone(),
+                name: request
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| request.user_id.to_string()),
+                color: PALETTE[color_index].to_owned(),
+                joined_at: now.unix_ms,
+                last_seen: now.unix_ms,
+                cursor: CursorPosition::default(),
+                state,
+                sessions: 1,
+            };
+            let member = Member {
+                user,
+                color_index,
+                sessions: vec![key],
+                cursor_slot: None,
+            };
+            roster.members.insert(request.user_id.clone(), member);
+            self.users += 1;
+            self.refresh_away(&room, &request.user_id);
+            self.record(&room, &request.user_id, Change::Joined);
+            if let Some(user) = self.user(&room, &request.user_id) {
+                self.push_event(
+                    &room,
+                    Some(conn),
+                    ServerMessage::UserJoined {
+                        room: room.clone(),
+                        user,
+                    },
+                );
+            }
+        } else {
+            if let Some(member) = roster.members.get_mut(&request.user_id) {
+                member.sessions.push(key);
+                member.user.sessions = member.sessions.len() as u32;
+                member.user.last_seen = now.unix_ms;
+            }
+            let away_changed = self.refresh_away(&room, &request.user_id);
+            let renamed = self.set_name(&room, &request.user_id, request.name.as_deref());
+            if away_changed || renamed {
+                self.user_updated(&room, &request.user_id, conn);
+            }
+            if shared.is_some() {
+                if let Err(refusal) = self.apply_state(key, shared, None, conn) {
+                    self.send(conn, refusal.reply(&reference));
+                }
+            }
+        }
+        self.send_current_users(conn, &room, key);
+    }
+
+    fn restore(&mut self, conn: ConnId, key: SessionKey, request: &JoinRequest, now: Now) {
+        let Some(session) = self.sessions.get(key) else {
+            return;
+        };
+        let room = session.room.clone();
+        let previous = session.attachment;
+        if let Attachment::Live(old) = previous {
+            if old != conn {
+                self.detach_from(old, key, &room);
+            }
+        }
+        if previous != Attachment::Live(conn) {
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.attachment = Attachment::Live(conn);
+            }
+            self.attach(conn, key, &room, now);
+        }
+        self.set_batch(&room, key, request.batch);
+        if let Some(member) = self
+            .rosters
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&request.user_id))
+        {
+            member.user.last_seen = now.unix_ms;
+        }
+        if self.set_name(&room, &request.user_id, request.name.as_deref()) {
+            self.user_updated(&room, &request.user_id, conn);
+        }
+        let Some(session_id) = self.sessions.get(key).map(|s| s.id.clone()) else {
+            return;
+        };
+        if let Some(user) = self.user(&room, &request.user_id) {
+            self.send(
+                conn,
+                ServerMessage::Restored {
+                    room: room.clone(),
+                    user,
+                    session_id,
+                },
+            );
+        }
+        self.send_current_users(conn, &room, key);
+    }
+
+    fn leave(
+        &mut self,
+        conn: ConnId,
+        room: Option<RoomName>,
+        reference: Option<Reference>,
+        now: Now,
+    ) {
+        match room {
+            Some(room) => match self.session_of(conn, &room) {
+                Some(key) => self.remove_session(key, Removal::Leave, now),
+                None => self.not_joined(conn, &room, reference),
+            },
+            None => {
+                let keys = self
+                    .connections
+                    .get(&conn)
+                    .map(|c| c.sessions.clone())
+                    .unwrap_or_default();
+                for key in keys {
+                    self.remove_session(key, Removal::Leave, now);
+                }
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        conn: ConnId,
+        room: &RoomName,
+        state: State,
+        reference: Option<Reference>,
+    ) {
+        let Some(key) = self.session_of(conn, room) else {
+            return self.not_joined(conn, room, reference);
+        };
+        let (shared, away) = match self.split_state(Some(state)) {
+            Ok(split) => split,
+            Err(refusal) => return self.send(conn, refusal.reply(&reference)),
+        };
+        if let Err(refusal) = self.apply_state(key, shared, away, conn) {
+            self.send(conn, refusal.reply(&reference));
+        }
+    }
+
+    fn cursor(
+        &mut self,
+        conn: ConnId,
+        room: &RoomName,
+        position: CursorPosition,
+        reference: Option<Reference>,
+    ) {
+        let Some(key) = self.session_of(conn, room) else {
+            return self.not_joined(conn, room, reference);
+        };
+        let Some(user_id) = self.sessions.get(key).map(|s| s.user_id.clone()) else {
+            return;
+        };
+        let Some(roster) = self.rosters.get_mut(room) else {
+            return;
+        };
+        let Some(member) = roster.members.get_mut(&user_id) else {
+            return;
+        };
+        member.user.cursor = position;
+        if member.cursor_slot.is_none() {
+            member.cursor_slot = Some(roster.moved.len());
+            roster.moved.push(user_id);
+        }
+        self.arm_flush(room);
+    }
+
+    fn closed(&mut self, conn: ConnId, now: Now) {
+        let Some(connection) = self.connections.remove(&conn) else {
+            return;
+        };
+        // A closed socket is not a leave: phones drop networks mid-sentence. Keep the
+        // session, visible to others, until the grace ends; only a leave removes it at once.
+        let grace_ends_at = now.instant + self.config.reconnect_grace;
+        for key in connection.sessions {
+            let Some(session) = self.sessions.get_mut(key) else {
+                continue;
+            };
+            session.attachment = Attachment::Detached { grace_ends_at };
+            let room = session.room.clone();
+            self.effects.push_back(Effect::Unsubscribed { conn, room });
+            self.timers.push(grace_ends_at, Timer::GraceEnd(key));
+        }
+        // A zero grace ends now; let the timer path remove them so there is one way out.
+        if self.config.reconnect_grace.is_zero() {
+            self.handle_timeout(now);
+        }
+    }
+
+    // ----- liveness ----------------------------------------------------------------------
+
+    fn touch(&mut self, conn: ConnId, now: Now) {
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        connection.last_seen_at = now.instant;
+        for &key in &connection.sessions {
+            let Some(session) = self.sessions.get(key) else {
+                continue;
+            };
+            if let Some(member) = self
+                .rosters
+                .get_mut(&session.room)
+                .and_then(|r| r.members.get_mut(&session.user_id))
+            {
+                member.user.last_seen = now.unix_ms;
+            }
+        }
+    }
+
+    fn check_silence(&mut self, conn: ConnId, epoch: u64, now: Now) {
+        let Some(connection) = self.connections.get(&conn) else {
+            return;
+        };
+        if connection.epoch != epoch {
+            return;
+        }
+        let due = connection.last_seen_at + self.config.heartbeat_timeout;
+        if due > now.instant {
+            // It spoke since this timer was armed: re-arm for its new deadline. Each live
+            // connection costs one pop per timeout period, however chatty it is.
+            self.timers.push(due, Timer::Silence { conn, epoch });
+            return;
+        }
+        let keys = connection.sessions.clone();
+        for key in keys {
+            self.remove_session(key, Removal::Silent, now);
+        }
+        self.connections.remove(&conn);
+        self.effects.push_back(Effect::Close {
+            conn,
+            reason: CloseReason::HeartbeatTimeout,
+        });
+    }
+
+    // ----- sessions ----------------------------------------------------------------------
+
+    fn attach(&mut self, conn: ConnId, key: SessionKey, room: &RoomName, now: Now) {
+        let timeout = self.config.heartbeat_timeout;
+        let connection = self.connections.entry(conn).or_insert_with(|| {
+            self.next_epoch += 1;
+            let epoch = self.next_epoch;
+            self.timers
+                .push(now.instant + timeout, Timer::Silence { conn, epoch });
+            Connection {
+                last_seen_at: now.instant,
+                epoch,
+                sessions: Vec::new(),
+            }
+        });
+        connection.sessions.push(key);
+        self.effects.push_back(Effect::Subscribed {
+            conn,
+            room: room.clone(),
+        });
+    }
+
+    fn detach_from(&mut self, conn: ConnId, key: SessionKey, room: &RoomName) {
+        if let Some(connection) = self.connections.get_mut(&conn) {
+            connection.sessions.retain(|&k| k != key);
+            if connection.sessions.is_empty() {
+                self.connections.remove(&conn);
+            }
+        }
+        self.effects.push_back(Effect::Unsubscribed {
+            conn,
+            room: room.clone(),
+        });
+    }
+
+    fn remove_session(&mut self, key: SessionKey, why: Removal, now: Now) {
+        let Some(session) = self.sessions.remove(key) else {
+            return;
+        };
+        let room = session.room.clone();
+        if let Some(conn) = session.conn() {
+            self.detach_from(conn, key, &room);
+        }
+        let Some(roster) = self.rosters.get_mut(&room) else {
+            return;
+        };
+        roster.sessions.remove(&session.id);
+        if session.batch {
+            roster.batch_sessions = roster.batch_sessions.saturating_sub(1);
+        }
+        let Some(member) = roster.members.get_mut(&session.user_id) else {
+            return;
+        };
+        member.sessions.retain(|&k| k != key);
+        member.user.sessions = member.sessions.len() as u32;
+
+        if member.sessions.is_empty() {
+            let color_index = member.color_index;
+            roster.members.remove(&session.user_id);
+            roster.colors.release(color_index);
+            self.users = self.users.saturating_sub(1);
+            let empty = roster.members.is_empty();
+            if empty {
+                // Nobody is left to tell; pending cursors and diffs go with the room.
+                self.rosters.remove(&room);
+                return;
+            }
+            self.record(&room, &session.user_id, Change::Left);
+            let message = ServerMessage::UserLeft {
+                room: room.clone(),
+                user_id: session.user_id,
+            };
+            self.push_event(&room, None, message);
+        } else if self.refresh_away(&room, &session.user_id) {
+            // The user stays, but losing this session may have made them all-away.
+            self.user_updated(&room, &session.user_id, session.conn());
+        }
+        let _ = (why, now);
+    }
+
+    fn session_of(&self, conn: ConnId, room: &RoomName) -> Option<SessionKey> {
+        let connection = self.connections.get(&conn)?;
+        connection
+            .sessions
+            .iter()
+            .copied()
+            .find(|&key| self.sessions.get(key).is_some_and(|s| &s.room == room))
+    }
+
+    fn session_id_taken(&self, room: &RoomName, id: &SessionId) -> bool {
+        self.rosters
+            .get(room)
+            .is_some_and(|r| r.sessions.contains_key(id))
+    }
+
+    fn set_batch(&mut self, room: &RoomName, key: SessionKey, batch: bool) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if session.batch == batch {
+            return;
+        }
+        session.batch = batch;
+        if let Some(roster) = self.rosters.get_mut(room) {
+            if batch {
+                roster.batch_sessions += 1;
+            } else {
+                roster.batch_sessions = roster.batch_sessions.saturating_sub(1);
+            }
+        }
+    }
+
+    // ----- state -------------------------------------------------------------------------
+
+    /// Splits a client's state into the shared part and this session's own `away` report.
+    #[allow(clippy::type_complexity)]
+    fn split_state(&self, state: Option<State>) -> Result<(Option<State>, Option<bool>), Refusal> {
+        let Some(mut state) = state else {
+            return Ok((None, None));
+        };
+        self.check_state_size(&state)?;
+        let away = match state.remove(AWAY_KEY) {
+            None | Some(Value::Null) => state.contains_key(AWAY_KEY).then_some(false),
+            Some(Value::Bool(away)) => Some(away),
+            Some(_) => {
+                let message = "state.away is reserved and must be true, false or null".to_owned();
+                return Err(Refusal {
+                    code: ErrorCode::InvalidMessage,
+                    message,
+                });
+            }
+        };
+        Ok((Some(state), away))
+    }
+
+    fn check_state_size(&self, state: &State) -> Result<(), Refusal> {
+        let bytes = serialized_len(state);
+        if bytes > self.config.max_state_bytes {
+            let message = format!(
+                "state is {bytes} bytes, more than the limit of {}",
+                self.config.max_state_bytes
+            );
+            return Err(Refusal {
+                code: ErrorCode::TooLarge,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Merges `shared` into the user's state and records this session's `away`; tells the
+    /// others if what they see changed. Nothing is applied when the result is too large.
+    fn apply_state(
+        &mut self,
+        key: SessionKey,
+        shared: Option<State>,
+        away: Option<bool>,
+        from: ConnId,
+    ) -> Result<(), Refusal> {
+        let Some(session) = self.sessions.get(key) else {
+            return Ok(());
+        };
+        let (room, user_id) = (session.room.clone(), session.user_id.clone());
+        let Some(member) = self
+            .rosters
+            .get(&room)
+            .and_then(|r| r.members.get(&user_id))
+        else {
+            return Ok(());
+        };
+        let mut merged = member.user.state.clone();
+        merged.remove(AWAY_KEY);
+        for (name, value) in shared.unwrap_or_default() {
+            if value.is_null() {
+                merged.remove(&name);
+            } else {
+                merged.insert(name, value);
+            }
+        }
+        self.check_state_size(&merged)?;
+        if let Some(away) = away {
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.away = away;
+            }
+        }
+        let Some(member) = self
+            .rosters
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&user_id))
+        else {
+            return Ok(());
+        };
+        let was_away = member.user.state.get(AWAY_KEY).cloned();
+        if let Some(flag) = was_away {
+            merged.insert(AWAY_KEY.to_owned(), flag);
+        }
+        let state_changed = member.user.state != merged;
+        member.user.state = merged;
+        let away_changed = self.refresh_away(&room, &user_id);
+        if state_changed || away_changed {
+            // Only a change others can see is broadcast.
+            self.user_updated(&room, &user_id, Some(from));
+        }
+        Ok(())
+    }
+
+    /// Recomputes the user's visible `away` from their sessions; true if it changed.
+    fn refresh_away(&mut self, room: &RoomName, user_id: &UserId) -> bool {
+        let Some(member) = self.rosters.get(room).and_then(|r| r.members.get(user_id)) else {
+            return false;
+        };
+        let all_away = !member.sessions.is_empty()
+            && member
+                .sessions
+                .iter()
+                .all(|&k| self.sessions.get(k).is_some_and(|s| s.away));
+        let Some(member) = self
+            .rosters
+            .get_mut(room)
+            .and_then(|r| r.members.get_mut(user_id))
+        else {
+            return false;
+        };
+        let was_away = member.user.state.get(AWAY_KEY) == Some(&Value::Bool(true));
+        if all_away == was_away {
+            return false;
+        }
+        if all_away {
+            member
+                .user
+                .state
+                .insert(AWAY_KEY.to_owned(), Value::Bool(true));
+        } else {
+            member.user.state.remove(AWAY_KEY);
+        }
+        true
+    }
+
+    fn set_name(&mut self, room: &RoomName, user_id: &UserId, name: Option<&str>) -> bool {
+        let Some(name) = name else { return false };
+        let Some(member) = self
+            .rosters
+            .get_mut(room)
+            .and_then(|r| r.members.get_mut(user_id))
+        else {
+            return false;
+        };
+        if member.user.name == name {
+            return false;
+        }
+        member.user.name = name.to_owned();
+        true
+    }
+
+    // ----- outgoing ----------------------------------------------------------------------
+
+    fn user(&self, room: &RoomName, user_id: &UserId) -> Option<User> {
+        self.rosters
+            .get(room)?
+            .members
+            .get(user_id)
+            .map(|m| m.user.clone())
+    }
+
+    fn user_updated(&mut self, room: &RoomName, user_id: &UserId, from: impl Into<Option<ConnId>>) {
+        self.record(room, user_id, Change::Updated);
+        if let Some(user) = self.user(room, user_id) {
+            let message = ServerMessage::UserUpdated {
+                room: room.clone(),
+                user,
+            };
+            self.push_event(room, from.into(), message);
+        }
+    }
+
+    /// Sends a roster event to every non-batch connection of the room but `except`. Batch
+    /// connections get it folded into the room's next diff (see [`Tracker::record`]).
+    fn push_event(&mut self, room: &RoomName, except: Option<ConnId>, message: ServerMessage) {
+        let Some(roster) = self.rosters.get(room) else {
+            return;
+        };
+        let recipients: Vec<ConnId> = roster
+            .sessions
+            .values()
+            .filter_map(|&key| self.sessions.get(key))
+            .filter(|session| !session.batch)
+            .filter_map(Session::conn)
+            .filter(|&conn| Some(conn) != except)
+            .collect();
+        if !recipients.is_empty() {
+            self.effects.push_back(Effect::Broadcast {
+                recipients,
+                message,
+            });
+        }
+    }
+
+    /// Folds a change into the room's next diff and makes sure a flush will carry it.
+    fn record(&mut self, room: &RoomName, user_id: &UserId, change: Change) {
+        if let Some(roster) = self.rosters.get_mut(room) {
+            roster.record(user_id, change);
+        }
+        self.arm_flush(room);
+    }
+
+    fn send(&mut self, conn: ConnId, message: ServerMessage) {
+        self.effects.push_back(Effect::Send { conn, message });
+    }
+
+    fn send_current_users(&mut self, conn: ConnId, room: &RoomName, key: SessionKey) {
+        let Some(session) = self.sessions.get(key) else {
+            return;
+        };
+        let me = SelfInfo {
+            id: session.user_id.clone(),
+            session_id: session.id.clone(),
+        };
+        let users = self
+            .rosters
+            .get(room)
+            .map(Roster::snapshot)
+            .unwrap_or_default();
+        self.send(
+            conn,
+            ServerMessage::CurrentUsers {
+                room: room.clone(),
+                users,
+                me,
+            },
+        );
+    }
+
+    fn not_joined(&mut self, conn: ConnId, room: &RoomName, reference: Option<Reference>) {
+        let message = format!("this connection has not joined room {room}");
+        self.send(
+            conn,
+            ServerMessage::error(ErrorCode::NotJoined, message, reference),
+        );
+    }
+
+    // ----- flushes -----------------------------------------------------------------------
+
+    /// Schedules the room's flush: at once if it has been quiet for a whole interval,
+    /// else when the interval since its last flush ends.
+    fn arm_flush(&mut self, room: &RoomName) {
+        let now = self.now;
+        let interval = self.config.cursor_interval;
+        let Some(roster) = self.rosters.get_mut(room) else {
+            return;
+        };
+        if roster.flush_armed || !roster.has_pending_flush_work() {
+            return;
+        }
+        roster.flush_armed = true;
+        let at = match roster.last_flush_at {
+            Some(last) if last + interval > now.instant => last + interval,
+            _ => now.instant,
+        };
+        self.timers.push(at, Timer::Flush(room.clone()));
+    }
+
+    fn flush(&mut self, room: &RoomName, now: Now) {
+        let Some(roster) = self.rosters.get_mut(room) else {
+            return;
+        };
+        roster.flush_armed = false;
+        roster.last_flush_at = Some(now.instant);
+
+        // Cursors: one frame for everyone whose user did not move, and for each mover a
+        // frame without their own entry, so nobody ever sees their own cursor echoed.
+        let moved = std::mem::take(&mut roster.moved);
+        let mut entries = Vec::with_capacity(moved.len());
+        let mut slot_of_user: HashMap<&UserId, usize> = HashMap::new();
+        for user_id in &moved {
+            if let Some(member) = roster.members.get_mut(user_id) {
+                member.cursor_slot = None;
+                slot_of_user.insert(user_id, entries.len());
+                let cursor = member.user.cursor;
+                entries.push(CursorEntry {
+                    user_id: user_id.clone(),
+                    x: cursor.x,
+                    y: cursor.y,
+                    visible: cursor.visible,
+                });
+            }
+        }
+        if !entries.is_empty() {
+            let mut everyone = Vec::new();
+            let mut movers: Vec<Vec<ConnId>> = vec![Vec::new(); entries.len()];
+            for &key in roster.sessions.values() {
+                let Some(session) = self.sessions.get(key) else {
+                    continue;
+                };
+                let Some(conn) = session.conn() else { continue };
+                match slot_of_user.get(&session.user_id) {
+                    Some(&slot) => movers[slot].push(conn),
+                    None => everyone.push(conn),
+                }
+            }
+            if !everyone.is_empty() {
+                let message = ServerMessage::Cursors {
+                    room: room.clone(),
+                    cursors: entries.clone(),
+                };
+                self.effects.push_back(Effect::Broadcast {
+                    recipients: everyone,
+                    message,
+                });
+            }
+            if entries.len() > 1 {
+                for (slot, recipients) in movers.into_iter().enumerate() {
+                    if recipients.is_empty() {
+                        continue;
+                    }
+                    let mut cursors = entries.clone();
+                    cursors.remove(slot);
+                    let message = ServerMessage::Cursors {
+                        room: room.clone(),
+                        cursors,
+                    };
+                    self.effects.push_back(Effect::Broadcast {
+                        recipients,
+                        message,
+                    });
+                }
+            }
+        }
+
+        // Roster changes for the batch sessions, in one diff.
+        let Some(roster) = self.rosters.get_mut(room) else {
+            return;
+        };
+        let changes = std::mem::take(&mut roster.changes);
+        let mut change_of = std::mem::take(&mut roster.change_of);
+        if changes.is_empty() {
+            return;
+        }
+        let (mut joined, mut left, mut updated) = (Vec::new(), Vec::new(), Vec::new());
+        for user_id in changes {
+            let current = roster.members.get(&user_id).map(|m| m.user.clone());
+            match (change_of.remove(&user_id), current) {
+                (Some(Change::Left), _)
+                | (Some(Change::Joined | Change::Rejoined | Change::Updated), None) => {
+                    left.push(user_id)
+                }
+                (Some(Change::Joined), Some(user)) => joined.push(user),
+                (Some(Change::Rejoined), Some(user)) => {
+                    left.push(user_id);
+                    joined.push(user);
+                }
+                (Some(Change::Updated), Some(user)) => updated.push(user),
+                (None, _) => {}
+            }
+        }
+        let recipients: Vec<ConnId> = roster
+            .sessions
+            .values()
+            .filter_map(|&key| self.sessions.get(key))
+            .filter(|session| session.batch)
+            .filter_map(Session::conn)
+            .collect();
+        if !recipients.is_empty() {
+            let message = ServerMessage::Diff {
+                room: room.clone(),
+                joined,
+                left,
+                updated,
+            };
+            self.effects.push_back(Effect::Broadcast {
+                recipients,
+                message,
+            });
+        }
+    }
+}
+
+fn serialized_len(state: &State) -> usize {
+    struct Counter(usize);
+    impl Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, state) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
