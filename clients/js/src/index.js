@@ -1,0 +1,24 @@
+// presenced browser SDK: who is here, where their cursors are, and whether we are
+// connected. Dependency-free ES modules for browsers and Node 20 (pass `ws` there).
+//
+//   import { createClient } from "/sdk/index.js";
+//   const client = createClient({ user: { id: "u1", name: "Ada" } });
+//   const room = client.join("lobby");
+//   room.on("users", (users) => render(users));
+//   board.onpointermove = (e) => room.moveCursor(e.offsetX, e.offsetY);
+
+export { createClient, PresenceClient } from "./client.js";
+export { Room } from "./room.js";
+export { backoffDelay } from "./backoff.js";
+export { initials } from "./initials.js";
+
+/** @typedef {import("./types.js").User} User */
+/** @typedef {import("./types.js").PresenceUser} PresenceUser */
+/** @typedef {import("./types.js").LiveCursor} LiveCursor */
+/** @typedef {import("./types.js").CursorPosition} CursorPosition */
+/** @typedef {import("./types.js").ConnectionState} ConnectionState */
+/** @typedef {import("./types.js").RoomStatus} RoomStatus */
+/** @typedef {import("./types.js").PresenceError} PresenceError */
+/** @typedef {import("./types.js").WebSocketLike} WebSocketLike */
+/** @typedef {import("./client.js").ClientOptions} ClientOptions */
+/** @typedef {import("./room.js").JoinOptions} JoinOptions */

@@ -1,0 +1,598 @@
+// One room as this client sees it: the roster (self and others), the live cursors of
+// the others, and this session's own state. A `Room` survives reconnects: its roster
+// stays on screen while the client reconnects, and is replaced by the server's
+// `presence:currentUsers` once the join (or restore) is answered.
+
+import { Emitter } from "./emitter.js";
+import { claimSession, storeSession } from "./session-store.js";
+
+/** @typedef {import("./types.js").User} User */
+/** @typedef {import("./types.js").PresenceUser} PresenceUser */
+/** @typedef {import("./types.js").LiveCursor} LiveCursor */
+/** @typedef {import("./types.js").CursorPosition} CursorPosition */
+/** @typedef {import("./types.js").RoomStatus} RoomStatus */
+/** @typedef {import("./types.js").PresenceError} PresenceError */
+
+/**
+ * Events of a room. `users` and `cursors` carry the new snapshot.
+ * @typedef {object} RoomEvents
+ * @property {[ReadonlyArray<PresenceUser>]} users the roster changed (self included)
+ * @property {[ReadonlyArray<LiveCursor>]} cursors a cursor of another user moved, appeared or went away
+ * @property {[PresenceUser]} userJoined someone arrived (not sent for the roster found when joining)
+ * @property {[PresenceUser]} userLeft someone is gone (their last session left or timed out)
+ * @property {[PresenceUser]} userUpdated someone's name or state changed
+ * @property {[{ restored: boolean }]} joined the server answered a join; `restored` if it kept our session
+ * @property {[RoomStatus]} status
+ * @property {[PresenceError]} error the server refused something this room sent
+ */
+
+/**
+ * Options of `PresenceClient#join`.
+ * @typedef {object} JoinOptions
+ * @property {Record<string, unknown>} [state] initial custom state (shallow, JSON)
+ * @property {boolean} [batch] receive `presence:diff` batches; true by default
+ */
+
+/**
+ * What a room needs of its client. Internal: the client implements it.
+ * @internal
+ * @typedef {object} RoomHost
+ * @property {(message: Record<string, unknown>) => boolean} send sends if the socket is open
+ * @property {() => boolean} isOpen
+ * @property {() => { id?: string, name?: string }} userForJoin
+ * @property {() => string | undefined} token
+ * @property {(userId: string) => void} learnUserId
+ * @property {() => void} joinSucceeded
+ * @property {(room: Room) => void} forget
+ * @property {number} cursorIntervalMs
+ * @property {import("./session-store.js").SessionStorageLike | null} storage
+ */
+
+// Join errors after which retrying the same join cannot succeed.
+const FATAL_JOIN_ERRORS = new Set([
+  "unauthorized",
+  "forbidden",
+  "room_full",
+  "too_many_rooms",
+  "too_large",
+  "invalid_message",
+]);
+
+/** @type {ReadonlyArray<never>} */
+const EMPTY = Object.freeze([]);
+
+/**
+ * A room joined through a `PresenceClient`. Read the snapshots (`users`, `others`,
+ * `self`, `cursors`, `status`) at any time; each keeps its identity until it changes, so
+ * they suit React's `useSyncExternalStore`. Subscribe with `room.on("users", fn)`.
+ * @extends {Emitter<RoomEvents & Record<string, unknown[]>>}
+ */
+export class Room extends Emitter {
+  /** @type {RoomHost} */ #host;
+  /** @type {string} */ #name;
+  /** @type {boolean} */ #batch;
+  /** @type {RoomStatus} */ #status = "joining";
+
+  /** @type {Map<string, PresenceUser>} roster by user id */
+  #roster = new Map();
+  /** @type {Map<string, CursorPosition>} latest cursor of each other user */
+  #cursorPositions = new Map();
+  /** @type {string | null} */ #selfId = null;
+  /** @type {string | null} */ #sessionId = null;
+  /** @type {string | null} user id the stored session belongs to */ #sessionUserId = null;
+  #hasSynced = false;
+  #restoring = false;
+  // Whether the join went out on the current socket: until then updates wait in
+  // #pendingPatch, afterwards they are sent at once (the server handles a
+  // connection's messages in order, so an update right after a join is fine).
+  #joinSent = false;
+
+  /** @type {Record<string, unknown>} this session's state as the app set it */
+  #localState = {};
+  /** @type {Record<string, unknown> | null} updates made while they could not be sent */
+  #pendingPatch = null;
+
+  /** @type {CursorPosition | null} */ #pendingCursor = null;
+  /** @type {{ x: number, y: number } | null} */ #lastCursor = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */ #cursorTimer = null;
+
+  /** @type {ReadonlyArray<PresenceUser> | null} */ #usersSnapshot = null;
+  /** @type {ReadonlyArray<PresenceUser> | null} */ #othersSnapshot = null;
+  /** @type {ReadonlyArray<LiveCursor> | null} */ #cursorsSnapshot = null;
+
+  /**
+   * Use `PresenceClient#join` instead.
+   * @internal
+   * @param {RoomHost} host
+   * @param {string} name
+   * @param {JoinOptions} options
+   * @param {boolean} away whether the tab is already away
+   */
+  constructor(host, name, options, away) {
+    super();
+    this.#host = host;
+    this.#name = name;
+    this.#batch = options.batch ?? true;
+    if (options.state !== undefined) {
+      assertState(options.state);
+      mergeState(this.#localState, options.state);
+    }
+    if (away) this.#localState.away = true;
+    const stored = claimSession(host.storage, name);
+    if (stored) {
+      this.#sessionId = stored.sessionId;
+      this.#sessionUserId = stored.userId;
+    }
+  }
+
+  /** The room's name. */
+  get name() {
+    return this.#name;
+  }
+
+  /** @returns {RoomStatus} */
+  get status() {
+    return this.#status;
+  }
+
+  /** The server's id for this tab's session in the room (null until the first join is answered). */
+  get sessionId() {
+    return this.#sessionId;
+  }
+
+  /**
+   * Everyone in the room, self included, oldest first. Stays on screen while reconnecting.
+   * @returns {ReadonlyArray<PresenceUser>}
+   */
+  get users() {
+    if (!this.#usersSnapshot) {
+      const users = [...this.#roster.values()].sort(byJoinedAt);
+      this.#usersSnapshot = Object.freeze(users);
+    }
+    return this.#usersSnapshot;
+  }
+
+  /**
+   * Everyone but the user this client joined as.
+   * @returns {ReadonlyArray<PresenceUser>}
+   */
+  get others() {
+    if (!this.#othersSnapshot) {
+      this.#othersSnapshot = Object.freeze(this.users.filter((user) => !user.isSelf));
+    }
+    return this.#othersSnapshot;
+  }
+
+  /**
+   * This client's own entry in the roster, or null before the join is answered.
+   * @returns {PresenceUser | null}
+   */
+  get self() {
+    return (this.#selfId !== null && this.#roster.get(this.#selfId)) || null;
+  }
+
+  /**
+   * The visible cursors of the other users, with their names and colors.
+   * @returns {ReadonlyArray<LiveCursor>}
+   */
+  get cursors() {
+    if (!this.#cursorsSnapshot) {
+      /** @type {LiveCursor[]} */
+      const cursors = [];
+      for (const user of this.users) {
+        const position = this.#cursorPositions.get(user.id);
+        if (user.isSelf || !position?.visible) continue;
+        cursors.push(
+          Object.freeze({ userId: user.id, name: user.name, color: user.color, x: position.x, y: position.y }),
+        );
+      }
+      this.#cursorsSnapshot = cursors.length ? Object.freeze(cursors) : EMPTY;
+    }
+    return this.#cursorsSnapshot;
+  }
+
+  /**
+   * Shallow-merges `patch` into this user's state, as seen by everyone in the room; a
+   * `null` value deletes a key. Sent at once when connected, otherwise when the room is
+   * joined again. `state.away` is reserved: the client sets it from tab visibility.
+   * @param {Record<string, unknown>} patch
+   */
+  update(patch) {
+    assertState(patch);
+    if (this.#status === "left") throw new Error(`presenced: room "${this.#name}" was left`);
+    mergeState(this.#localState, patch);
+    this.#sendOrKeepPatch(patch);
+    this.#applyToSelf(patch);
+  }
+
+  /**
+   * Moves this user's cursor. Calls are coalesced: at most one `presence:cursor` goes out
+   * per cursor interval (50 ms by default), carrying the latest position.
+   * @param {number} x
+   * @param {number} y
+   */
+  moveCursor(x, y) {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      throw new TypeError("presenced: moveCursor needs finite numbers");
+    }
+    this.#queueCursor({ x, y, visible: true });
+  }
+
+  /** Hides this user's cursor from the others (e.g. when the pointer leaves the board). */
+  hideCursor() {
+    const last = this.#pendingCursor ?? this.#lastCursor ?? { x: 0, y: 0 };
+    this.#queueCursor({ x: last.x, y: last.y, visible: false });
+  }
+
+  /**
+   * Leaves the room at once: the others see this user leave (if it was its last tab).
+   * The room stops reconnecting; join again with `client.join`.
+   */
+  leave() {
+    if (this.#status === "left") return;
+    if (this.#joinSent) this.#host.send({ type: "presence:leave", room: this.#name });
+    this._left();
+  }
+
+  // ---- Internal: called by PresenceClient -------------------------------------------
+
+  /**
+   * Sends the join (on connect and reconnect), then whatever waited for it.
+   * @internal
+   */
+  _sendJoin() {
+    if (this.#status === "left") return;
+    const user = this.#joinUser();
+    // `away` is per session and set only by presence:update (docs/protocol.md), and a
+    // restoring join's state is ignored anyway: the update after the join covers both.
+    const { away, ...state } = this.#localState;
+    /** @type {Record<string, unknown>} */
+    const join = { type: "presence:join", room: this.#name, user, batch: this.#batch, ref: `join:${this.#name}` };
+    if (Object.keys(state).length > 0) join.state = state;
+    const token = this.#host.token();
+    if (token !== undefined) join.token = token;
+    if (!this.#host.send(join)) return;
+    this.#joinSent = true;
+    this.#setStatus("joining");
+
+    // For a restored session the server holds the state from before the disconnect:
+    // bring it up to date. For a fresh one this repeats the join's state, harmlessly.
+    const patch = { ...this.#pendingPatch };
+    this.#pendingPatch = null;
+    if (away === true) patch.away = true;
+    if (Object.keys(patch).length > 0) this.#sendUpdate(patch);
+    if (this.#pendingCursor && this.#cursorTimer === null) this.#flushCursor();
+  }
+
+  /**
+   * Sends a join that only changes the user's name (the server answers with a fresh roster).
+   * @internal
+   */
+  _sendRename() {
+    if (!this.#joinSent) return; // the next _sendJoin carries the new name
+    const join = {
+      type: "presence:join",
+      room: this.#name,
+      user: this.#joinUser(),
+      batch: this.#batch,
+      ref: `join:${this.#name}`,
+    };
+    this.#host.send(join);
+  }
+
+  /**
+   * The socket closed: keep the roster on screen and wait for the next `_sendJoin`.
+   * @internal
+   */
+  _connectionLost() {
+    this.#joinSent = false;
+    this.#restoring = false;
+    if (this.#cursorTimer !== null) {
+      clearTimeout(this.#cursorTimer);
+      this.#cursorTimer = null;
+    }
+    if (this.#status !== "left") this.#setStatus("joining");
+  }
+
+  /**
+   * The page is going away (maybe a reload): let the next load in this tab restore.
+   * @internal
+   */
+  _persistSession() {
+    if (this.#status === "left" || this.#sessionId === null || this.#selfId === null) return;
+    storeSession(this.#host.storage, this.#name, { sessionId: this.#sessionId, userId: this.#selfId });
+  }
+
+  /**
+   * The page came back from the back/forward cache: claim the stored id again.
+   * @internal
+   */
+  _reclaimSession() {
+    claimSession(this.#host.storage, this.#name);
+  }
+
+  /**
+   * Stops everything and marks the room left, without sending anything.
+   * @internal
+   */
+  _left() {
+    if (this.#cursorTimer !== null) clearTimeout(this.#cursorTimer);
+    this.#cursorTimer = null;
+    this.#pendingCursor = null;
+    this.#joinSent = false;
+    this.#host.forget(this);
+    this.#roster = new Map();
+    this.#cursorPositions = new Map();
+    this.#invalidate(true);
+    this.#setStatus("left");
+    this.emit("users", this.users);
+    this.emit("cursors", this.cursors);
+  }
+
+  /**
+   * A `presence:error` caused by a message of this room (matched by `ref`).
+   * @internal
+   * @param {PresenceError} error
+   * @param {string} kind what the message was: `join` or `update`
+   */
+  _handleError(error, kind) {
+    if (kind === "join" && FATAL_JOIN_ERRORS.has(error.code) && this.#status === "joining") {
+      this.emit("error", error);
+      this._left();
+      return;
+    }
+    if (kind === "update" && error.code === "not_joined" && this.#status === "joined") {
+      // Another connection restored our session (a duplicated tab that copied our
+      // sessionStorage): the server detached this one. Join again as a new session.
+      this.#sessionId = null;
+      this.#joinSent = false;
+      this._sendJoin();
+    }
+    this.emit("error", error);
+  }
+
+  /**
+   * A server message addressed to this room.
+   * @internal
+   * @param {any} message
+   */
+  _handle(message) {
+    switch (message.type) {
+      case "presence:restored":
+        this.#restoring = true;
+        if (typeof message.sessionId === "string") this.#sessionId = message.sessionId;
+        break;
+      case "presence:currentUsers":
+        this.#handleCurrentUsers(message);
+        break;
+      case "presence:userJoined":
+        this.#applyChanges([], [message.user], []);
+        break;
+      case "presence:userLeft":
+        this.#applyChanges([message.userId], [], []);
+        break;
+      case "presence:userUpdated":
+        this.#applyChanges([], [], [message.user]);
+        break;
+      case "presence:diff":
+        this.#applyChanges(message.left ?? [], message.joined ?? [], message.updated ?? []);
+        break;
+      case "presence:cursors":
+        this.#handleCursors(message.cursors ?? []);
+        break;
+      default:
+        break; // a newer server's message: ignore, as the contract allows
+    }
+  }
+
+  // ---- Private ------------------------------------------------------------------------
+
+  #joinUser() {
+    const { id, name } = this.#host.userForJoin();
+    /** @type {{ id?: string, name?: string, sessionId?: string }} */
+    const user = {};
+    if (id !== undefined) user.id = id;
+    else if (this.#sessionUserId !== null) user.id = this.#sessionUserId; // anonymous: keep the anon id
+    if (name !== undefined) user.name = name;
+    // A stored session only restores for the same user id; after a switch of account
+    // the old one is left to expire and the server makes a new one.
+    const sameUser = user.id === undefined || this.#sessionUserId === null || user.id === this.#sessionUserId;
+    if (this.#sessionId !== null && sameUser) user.sessionId = this.#sessionId;
+    return user;
+  }
+
+  /** @param {{ users: User[], self: { id: string, sessionId: string } }} message */
+  #handleCurrentUsers(message) {
+    const restored = this.#restoring;
+    this.#restoring = false;
+    this.#selfId = message.self.id;
+    this.#sessionId = message.self.sessionId;
+    this.#sessionUserId = message.self.id;
+    this.#host.learnUserId(message.self.id);
+
+    const previous = this.#roster;
+    const announce = this.#hasSynced;
+    this.#hasSynced = true;
+    this.#roster = new Map();
+    this.#cursorPositions = new Map();
+    for (const user of message.users ?? []) this.#upsert(user, true);
+    this.#invalidate(true);
+    this.#host.joinSucceeded();
+    this.#setStatus("joined");
+    this.emit("users", this.users);
+    this.emit("cursors", this.cursors);
+    if (announce) {
+      // A resync after a reconnect: tell what changed while we were away.
+      for (const [id, user] of previous) {
+        if (!this.#roster.has(id)) this.emit("userLeft", user);
+      }
+      for (const [id, user] of this.#roster) {
+        if (!previous.has(id)) this.emit("userJoined", user);
+      }
+    }
+    this.emit("joined", { restored });
+  }
+
+  /**
+   * Applies roster changes in the order docs/protocol.md gives for `presence:diff`:
+   * left first, then joined, then updated; joined and updated are upserts, and the
+   * `left` of an unknown id is a no-op.
+   * @param {string[]} left
+   * @param {User[]} joined
+   * @param {User[]} updated
+   */
+  #applyChanges(left, joined, updated) {
+    if (!this.#hasSynced) return; // before currentUsers: the snapshot will include it all
+    const before = new Map(this.#roster);
+    for (const id of left) {
+      this.#roster.delete(id);
+      this.#cursorPositions.delete(id);
+    }
+    for (const user of joined) this.#upsert(user, true);
+    for (const user of updated) this.#upsert(user, false);
+    this.#invalidate(true);
+    this.emit("users", this.users);
+    this.emit("cursors", this.cursors);
+
+    for (const [id, user] of before) {
+      if (!this.#roster.has(id)) this.emit("userLeft", user);
+    }
+    const rejoined = new Set(left);
+    for (const user of joined) {
+      const now = this.#roster.get(user.id);
+      if (now && (!before.has(user.id) || rejoined.has(user.id))) this.emit("userJoined", now);
+    }
+    for (const user of updated) {
+      const now = this.#roster.get(user.id);
+      if (now && before.has(user.id)) this.emit("userUpdated", now);
+    }
+  }
+
+  /**
+   * @param {User} user
+   * @param {boolean} takeCursor whether the entry's cursor is fresh (a join or a snapshot)
+   */
+  #upsert(user, takeCursor) {
+    if (!user || typeof user.id !== "string") return;
+    const state = user.state && typeof user.state === "object" ? user.state : {};
+    const entry = Object.freeze({
+      ...user,
+      state: Object.freeze({ ...state }),
+      away: state.away === true,
+      isSelf: user.id === this.#selfId,
+    });
+    this.#roster.set(user.id, entry);
+    if (takeCursor && user.cursor && !entry.isSelf) {
+      this.#cursorPositions.set(user.id, { x: user.cursor.x, y: user.cursor.y, visible: user.cursor.visible });
+    }
+  }
+
+  /** @param {Array<{ userId: string, x: number, y: number, visible?: boolean }>} entries */
+  #handleCursors(entries) {
+    let changed = false;
+    for (const entry of entries) {
+      if (!entry || entry.userId === this.#selfId) continue;
+      this.#cursorPositions.set(entry.userId, { x: entry.x, y: entry.y, visible: entry.visible !== false });
+      changed = true;
+    }
+    if (!changed) return;
+    this.#invalidate(false);
+    this.emit("cursors", this.cursors);
+  }
+
+  /** @param {Record<string, unknown>} patch */
+  #sendOrKeepPatch(patch) {
+    if (this.#joinSent && this.#host.isOpen()) {
+      this.#sendUpdate(patch);
+    } else {
+      this.#pendingPatch = { ...this.#pendingPatch, ...patch };
+    }
+  }
+
+  /** @param {Record<string, unknown>} patch */
+  #sendUpdate(patch) {
+    this.#host.send({ type: "presence:update", room: this.#name, state: patch, ref: `update:${this.#name}` });
+  }
+
+  /**
+   * Shows our own change at once; the server tells the others, not us. `away` is left to
+   * the server, which combines the flags of all our tabs.
+   * @param {Record<string, unknown>} patch
+   */
+  #applyToSelf(patch) {
+    const self = this.self;
+    const { away, ...rest } = patch;
+    if (!self || Object.keys(rest).length === 0) return;
+    const state = { ...self.state };
+    mergeState(state, rest);
+    this.#upsert({ ...self, state }, false);
+    this.#invalidate(true);
+    this.emit("users", this.users);
+  }
+
+  /** @param {CursorPosition} cursor */
+  #queueCursor(cursor) {
+    if (this.#status === "left") return;
+    this.#pendingCursor = cursor;
+    if (this.#cursorTimer === null) this.#flushCursor();
+  }
+
+  // Leading-edge throttle: the first move goes out at once, later ones within the
+  // interval collapse into one send of the latest position when the interval ends.
+  #flushCursor() {
+    this.#cursorTimer = null;
+    const cursor = this.#pendingCursor;
+    if (!cursor || !this.#joinSent) return; // sent after the next join
+    this.#pendingCursor = null;
+    this.#lastCursor = { x: cursor.x, y: cursor.y };
+    this.#host.send({ type: "presence:cursor", room: this.#name, x: cursor.x, y: cursor.y, visible: cursor.visible });
+    this.#cursorTimer = setTimeout(() => this.#flushCursor(), this.#host.cursorIntervalMs);
+  }
+
+  /** @param {RoomStatus} status */
+  #setStatus(status) {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.emit("status", status);
+  }
+
+  /** @param {boolean} roster whether the roster changed too (not only cursors) */
+  #invalidate(roster) {
+    if (roster) {
+      this.#usersSnapshot = null;
+      this.#othersSnapshot = null;
+    }
+    this.#cursorsSnapshot = null;
+  }
+}
+
+/**
+ * @param {PresenceUser} a
+ * @param {PresenceUser} b
+ */
+function byJoinedAt(a, b) {
+  if (a.joinedAt !== b.joinedAt) return a.joinedAt - b.joinedAt;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * Shallow merge where `null` deletes, as the server does it.
+ * @param {Record<string, unknown>} target
+ * @param {Record<string, unknown>} patch
+ */
+function mergeState(target, patch) {
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete target[key];
+    else target[key] = value;
+  }
+}
+
+/**
+ * @param {unknown} state
+ * @returns {asserts state is Record<string, unknown>}
+ */
+function assertState(state) {
+  if (state === null || typeof state !== "object" || Array.isArray(state)) {
+    throw new TypeError("presenced: state must be a plain object");
+  }
+}

@@ -1,0 +1,14 @@
+export { Room } from "./room.js";
+export { backoffDelay } from "./backoff.js";
+export { initials } from "./initials.js";
+export type User = import("./types.js").User;
+export type PresenceUser = import("./types.js").PresenceUser;
+export type LiveCursor = import("./types.js").LiveCursor;
+export type CursorPosition = import("./types.js").CursorPosition;
+export type ConnectionState = import("./types.js").ConnectionState;
+export type RoomStatus = import("./types.js").RoomStatus;
+export type PresenceError = import("./types.js").PresenceError;
+export type WebSocketLike = import("./types.js").WebSocketLike;
+export type ClientOptions = import("./client.js").ClientOptions;
+export type JoinOptions = import("./room.js").JoinOptions;
+export { createClient, PresenceClient } from "./client.js";
