@@ -260,6 +260,7 @@ impl Client {
             shared: Arc::clone(&shared),
             rooms: HashMap::new(),
             next_ref: 0,
+            closed_by: None,
             rng,
         };
         tokio::spawn(driver.run(connection));
@@ -357,7 +358,8 @@ impl Client {
     }
 
     /// Leaves every room, closes the connection and stops the client (no reconnect).
-    /// Returns when the task has finished; [`Event::Closed`] is the last event.
+    /// Returns when the task has finished; [`Event::Closed`] is the last event (unless
+    /// the event buffer was full: then the events just end).
     ///
     /// Dropping every [`Client`] handle instead closes without leaving: the server then
     /// holds the sessions for its reconnect grace.
@@ -429,6 +431,8 @@ struct Driver {
     shared: Arc<Mutex<HashMap<RoomName, RoomView>>>,
     rooms: HashMap<RoomName, RoomEntry>,
     next_ref: u64,
+    /// The caller of [`Client::close`], told when the task has finished.
+    closed_by: Option<oneshot::Sender<()>>,
 }
 
 /// How many queued commands are written before one flush.
@@ -443,7 +447,13 @@ impl Driver {
                 Err(reason) => Outcome::Lost(reason),
             };
             match outcome {
-                Outcome::Stop => break,
+                Outcome::Stop => {
+                    // A close frame without a leave when the handles were dropped: the
+                    // server holds the sessions for its grace, as for any closed socket.
+                    let _ = connection.flush().await;
+                    let _ = connection.close().await;
+                    break;
+                }
                 Outcome::Lost(reason) => {
                     drop(connection);
                     self.emit(Event::Disconnected(reason)).await;
@@ -455,8 +465,15 @@ impl Driver {
             };
             self.emit(Event::Connected).await;
         }
+        self.rooms.clear();
         self.views().clear();
-        self.emit(Event::Closed).await;
+        self.commands.close();
+        // Not `emit`: a full event buffer must not keep `close()` from returning; the
+        // events then simply end.
+        let _ = self.events.try_send(Event::Closed);
+        if let Some(done) = self.closed_by.take() {
+            let _ = done.send(());
+        }
     }
 
     /// After a (re)connect: rejoin every room, naming its session so the server restores
@@ -573,20 +590,11 @@ impl Driver {
                     // the sessions for its grace, which is the best left to do.
                     let _ = feed(connection, Request::encode(&leave)).await;
                 }
-                self.rooms.clear();
-                self.views().clear();
-                self.stop(done, connection).await;
+                self.closed_by = Some(done);
                 return Ok(Some(Outcome::Stop));
             }
         }
         Ok(None)
-    }
-
-    async fn stop(&mut self, done: oneshot::Sender<()>, connection: &mut Connection) {
-        let _ = connection.flush().await;
-        let _ = connection.close().await;
-        self.commands.close();
-        let _ = done.send(());
     }
 
     /// Carries out one command while disconnected. Returns `false` to stop the task.
@@ -624,10 +632,7 @@ impl Driver {
             // there is no quicker way to let go of it.
             Command::Leave(room) => self.forget(&room),
             Command::Close(done) => {
-                self.rooms.clear();
-                self.views().clear();
-                self.commands.close();
-                let _ = done.send(());
+                self.closed_by = Some(done);
                 return false;
             }
         }
