@@ -16,6 +16,8 @@ pub(crate) struct Member {
     pub(crate) sessions: Vec<SessionKey>,
     /// Where this user's entry sits in the room's pending cursor batch, if it moved.
     pub(crate) cursor_slot: Option<usize>,
+    /// Orders snapshots by arrival.
+    pub(crate) arrival: u64,
 }
 
 /// How a user changed since the last `presence:diff`.
@@ -83,8 +85,8 @@ impl Roster {
 
     /// Everyone, ordered by arrival so snapshots read the same on every call.
     pub(crate) fn snapshot(&self) -> Vec<User> {
-        let mut users: Vec<User> = self.members.values().map(|m| m.user.clone()).collect();
-        users.sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then_with(|| a.id.cmp(&b.id)));
-        users
+        let mut members: Vec<&Member> = self.members.values().collect();
+        members.sort_unstable_by_key(|m| m.arrival);
+        members.into_iter().map(|m| m.user.clone()).collect()
     }
 }

@@ -44,6 +44,8 @@ pub struct Tracker {
     effects: VecDeque<Effect>,
     next_epoch: u64,
     users: usize,
+    /// Counts users' arrivals, so snapshots list users in the order they came.
+    arrivals: u64,
     /// The time of the call being handled; set at every entry point, read nowhere else.
     now: Now,
 }
@@ -80,6 +82,7 @@ impl Tracker {
             effects: VecDeque::new(),
             next_epoch: 0,
             users: 0,
+            arrivals: 0,
             now: start,
         }
     }
@@ -291,11 +294,14 @@ impl Tracker {
                 state,
                 sessions: 1,
             };
+            self.arrivals += 1;
+            let arrival = self.arrivals;
             let member = Member {
                 user,
                 color_index,
                 sessions: vec![key],
                 cursor_slot: None,
+                arrival,
             };
             roster.members.insert(request.user_id.clone(), member);
             self.users += 1;
@@ -636,7 +642,8 @@ impl Tracker {
         };
         self.check_state_size(&state)?;
         let away = match state.remove(AWAY_KEY) {
-            None | Some(Value::Null) => state.contains_key(AWAY_KEY).then_some(false),
+            None => None,
+            Some(Value::Null) => Some(false),
             Some(Value::Bool(away)) => Some(away),
             Some(_) => {
                 let message = "state.away is reserved and must be true, false or null".to_owned();

@@ -1,0 +1,488 @@
+//! A seeded simulation (a small VOPR): thousands of random joins, leaves, closes, restores,
+//! updates, cursor moves and time jumps, checked after every step against a model of the
+//! contract and against what each client could rebuild from the frames it received.
+//! A failing seed replays with `PRESENCED_SEED=<n> cargo test -p presence-core --test simulation`.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use presence_core::{Config, ConnId, Input, PALETTE};
+use presence_protocol::{RoomName, ServerMessage, UserId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::{ms, room, secs, state, ClientView, Harness, JoinSpec};
+
+const USERS: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
+const ROOMS: [&str; 3] = ["r1", "r2", "r3"];
+const GRACE: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(60);
+const INTERVAL: Duration = Duration::from_millis(50);
+
+/// What the contract says should be held, kept independently of the tracker.
+#[derive(Clone)]
+struct ModelSession {
+    user: String,
+    conn: Option<ConnId>,
+    grace_ends_at: Option<Instant>,
+}
+
+struct Sim {
+    h: Harness,
+    rng: StdRng,
+    /// (room, session id) → session, as the model believes.
+    sessions: BTreeMap<(String, String), ModelSession>,
+    /// Live connections: who they are and when they last spoke.
+    conns: BTreeMap<ConnId, (String, Instant)>,
+    views: HashMap<(ConnId, String), ClientView>,
+    batch: HashSet<(ConnId, String)>,
+    /// Session ids handed out, for restore attempts (room, session id, user).
+    issued: Vec<(String, String, String)>,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let config = Config {
+            reconnect_grace: GRACE,
+            heartbeat_timeout: TIMEOUT,
+            cursor_interval: INTERVAL,
+            ..Config::default()
+        };
+        Sim {
+            h: Harness::new(config),
+            rng: StdRng::seed_from_u64(seed),
+            sessions: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            views: HashMap::new(),
+            batch: HashSet::new(),
+            issued: Vec::new(),
+        }
+    }
+
+    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+        items[self.rng.random_range(0..items.len())]
+    }
+
+    fn random_conn(&mut self) -> Option<ConnId> {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        (!conns.is_empty()).then(|| conns[self.rng.random_range(0..conns.len())])
+    }
+
+    fn step(&mut self) {
+        match self.rng.random_range(0..100) {
+            0..=24 => self.join(),
+            25..=32 => {
+                if let Some(conn) = self.random_conn() {
+                    let room_name = if self.rng.random_bool(0.7) {
+                        Some(self.pick(&ROOMS))
+                    } else {
+                        None
+                    };
+                    self.leave(conn, room_name);
+                }
+            }
+            33..=42 => {
+                if let Some(conn) = self.random_conn() {
+                    self.close(conn);
+                }
+            }
+            43..=57 => {
+                if let Some(conn) = self.random_conn() {
+                    let room_name = self.pick(&ROOMS);
+                    let key = self.pick(&["a", "b", "away"]);
+                    let value = match self.rng.random_range(0..3) {
+                        0 => "null".to_owned(),
+                        1 => "true".to_owned(),
+                        _ if key == "away" => "false".to_owned(),
+                        _ => self.rng.random_range(0..5).to_string(),
+                    };
+                    self.h
+                        .update(conn, room_name, &format!(r#"{{"{key}":{value}}}"#));
+                    self.spoke(conn);
+                    self.apply_own_update(conn, room_name, key, &value);
+                }
+            }
+            58..=79 => {
+                if let Some(conn) = self.random_conn() {
+                    let room_name = self.pick(&ROOMS);
+                    let (x, y) = (
+                        self.rng.random_range(0.0..1.0),
+                        self.rng.random_range(0.0..1.0),
+                    );
+                    self.h.cursor(conn, room_name, x, y);
+                    self.spoke(conn);
+                }
+            }
+            80..=89 => {
+                if let Some(conn) = self.random_conn() {
+                    self.h.input(Input::Activity { conn });
+                    self.spoke(conn);
+                }
+            }
+            90..=97 => {
+                let by = ms(self.rng.random_range(0..80));
+                self.advance(by)
+            }
+            _ => {
+                let by = secs(self.rng.random_range(1..25));
+                self.advance(by)
+            }
+        }
+        self.deliver();
+        self.check();
+    }
+
+    fn spoke(&mut self, conn: ConnId) {
+        let now = self.h.now.instant;
+        if let Some(entry) = self.conns.get_mut(&conn) {
+            entry.1 = now;
+        }
+    }
+
+    fn join(&mut self) {
+        let reuse = self.rng.random_bool(0.3) && !self.conns.is_empty();
+        let conn = if reuse {
+            self.random_conn().unwrap_or_else(|| self.h.connect())
+        } else {
+            self.h.connect()
+        };
+        let user = match self.conns.get(&conn) {
+            Some((user, _)) if self.rng.random_bool(0.9) => user.clone(),
+            _ => self.pick(&USERS).to_owned(),
+        };
+        let room_name = self.pick(&ROOMS).to_owned();
+        // Sometimes try to restore a session this or another user was given.
+        let session_id = if !self.issued.is_empty() && self.rng.random_bool(0.4) {
+            let (r, id, _) = self.issued[self.rng.random_range(0..self.issued.len())].clone();
+            (r == room_name).then_some(id)
+        } else {
+            None
+        };
+        let batch = self.rng.random_bool(0.3);
+        let spec = JoinSpec {
+            session_id: session_id.clone(),
+            batch,
+            ..JoinSpec::default()
+        };
+        self.h.join_on(conn, &room_name, &user, spec);
+        self.conns.insert(conn, (user.clone(), self.h.now.instant));
+
+        // Model: one session per connection per room; the same user refreshes it.
+        let own = self
+            .sessions
+            .iter()
+            .find(|((r, _), s)| *r == room_name && s.conn == Some(conn))
+            .map(|(k, s)| (k.clone(), s.user.clone()));
+        if let Some((key, holder)) = own {
+            if holder == user {
+                self.adopt(conn, &room_name, batch);
+                return;
+            }
+            self.sessions.remove(&key);
+        }
+        let held = session_id
+            .as_ref()
+            .and_then(|id| self.sessions.get(&(room_name.clone(), id.clone())));
+        if let Some(held) = held {
+            if held.user == user {
+                let key = (room_name.clone(), session_id.clone().unwrap_or_default());
+                if let Some(session) = self.sessions.get_mut(&key) {
+                    session.conn = Some(conn);
+                    session.grace_ends_at = None;
+                }
+                self.adopt(conn, &room_name, batch);
+                return;
+            }
+        }
+        // A new session: its id is whatever the server says in currentUsers.self.
+        let id = self.adopt(conn, &room_name, batch);
+        if let Some(id) = id {
+            self.sessions.insert(
+                (room_name.clone(), id.clone()),
+                ModelSession {
+                    user: user.clone(),
+                    conn: Some(conn),
+                    grace_ends_at: None,
+                },
+            );
+            self.issued.push((room_name, id, user));
+        }
+    }
+
+    /// A client knows its own change without an echo, as the SDK does: it merges locally.
+    fn apply_own_update(&mut self, conn: ConnId, room_name: &str, key: &str, value: &str) {
+        let rejected = false;
+        let Some(view) = self.views.get_mut(&(conn, room_name.to_owned())) else {
+            return;
+        };
+        let Some(me) = view.me.clone() else { return };
+        if rejected || key == "away" {
+            return;
+        }
+        if let Some(user) = view.users.get_mut(&me) {
+            match serde_json::from_str::<serde_json::Value>(value).expect("json") {
+                serde_json::Value::Null => user.state.remove(key),
+                other => user.state.insert(key.to_owned(), other),
+            };
+        }
+    }
+
+    /// Reads the join's reply into the connection's view; returns the session id.
+    fn adopt(&mut self, conn: ConnId, room_name: &str, batch: bool) -> Option<String> {
+        let frames = self.h.take(conn);
+        let mut session = None;
+        for frame in &frames {
+            if let ServerMessage::CurrentUsers { room: r, me, .. } = frame {
+                if r.as_str() == room_name {
+                    session = Some(me.session_id.to_string());
+                }
+            }
+            self.apply(conn, frame);
+        }
+        if batch {
+            self.batch.insert((conn, room_name.to_owned()));
+        } else {
+            self.batch.remove(&(conn, room_name.to_owned()));
+        }
+        assert!(session.is_some(), "join got no currentUsers: {frames:?}");
+        session
+    }
+
+    fn leave(&mut self, conn: ConnId, room_name: Option<&str>) {
+        self.h.leave(conn, room_name);
+        self.spoke(conn);
+        self.sessions
+            .retain(|(r, _), s| !(s.conn == Some(conn) && room_name.is_none_or(|n| n == r)));
+        self.views
+            .retain(|(c, r), _| !(*c == conn && room_name.is_none_or(|n| n == r)));
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.h.close(conn);
+        self.conns.remove(&conn);
+        let ends = self.h.now.instant + GRACE;
+        for session in self.sessions.values_mut() {
+            if session.conn == Some(conn) {
+                session.conn = None;
+                session.grace_ends_at = Some(ends);
+            }
+        }
+        self.views.retain(|(c, _), _| *c != conn);
+    }
+
+    fn advance(&mut self, by: Duration) {
+        // Step in small hops so the model expires things in the same order as the tracker.
+        let target = self.h.now.instant + by;
+        loop {
+            let next_grace = self.sessions.values().filter_map(|s| s.grace_ends_at).min();
+            let next_silence = self.conns.values().map(|(_, at)| *at + TIMEOUT).min();
+            let next = [next_grace, next_silence].into_iter().flatten().min();
+            match next {
+                Some(at) if at <= target => {
+                    let hop = at.saturating_duration_since(self.h.now.instant);
+                    self.h.advance(hop);
+                    self.expire();
+                    self.deliver();
+                }
+                _ => break,
+            }
+        }
+        let rest = target.saturating_duration_since(self.h.now.instant);
+        self.h.advance(rest);
+        self.expire();
+    }
+
+    fn expire(&mut self) {
+        let now = self.h.now.instant;
+        self.sessions
+            .retain(|_, s| s.grace_ends_at.is_none_or(|at| at > now));
+        let silent: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, (_, at))| *at + TIMEOUT <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in silent {
+            self.conns.remove(&conn);
+            self.sessions.retain(|_, s| s.conn != Some(conn));
+            self.views.retain(|(c, _), _| *c != conn);
+        }
+    }
+
+    fn apply(&mut self, conn: ConnId, frame: &ServerMessage) {
+        let room_name = match frame {
+            ServerMessage::CurrentUsers { room, .. }
+            | ServerMessage::UserJoined { room, .. }
+            | ServerMessage::UserLeft { room, .. }
+            | ServerMessage::UserUpdated { room, .. }
+            | ServerMessage::Restored { room, .. }
+            | ServerMessage::Cursors { room, .. }
+            | ServerMessage::Diff { room, .. } => room.to_string(),
+            ServerMessage::Error { .. } => return,
+        };
+        let key = (conn, room_name);
+        let batch = self.batch.contains(&key);
+        let view = self.views.entry(key).or_default();
+        if let (ServerMessage::Cursors { cursors, .. }, Some(me)) = (frame, &view.me) {
+            assert!(
+                cursors.iter().all(|c| &c.user_id != me),
+                "{conn:?} got its own cursor echoed"
+            );
+        }
+        if !batch {
+            match frame {
+                ServerMessage::UserJoined { user, .. } => {
+                    assert!(
+                        !view.users.contains_key(&user.id),
+                        "{conn:?} told twice that {} joined",
+                        user.id
+                    )
+                }
+                ServerMessage::UserLeft { user_id, .. } => {
+                    assert!(
+                        view.users.contains_key(user_id),
+                        "{conn:?} told {user_id} left before joining"
+                    )
+                }
+                _ => {}
+            }
+        }
+        view.apply(frame);
+    }
+
+    fn deliver(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            for frame in self.h.take(conn) {
+                self.apply(conn, &frame);
+            }
+        }
+    }
+
+    fn check(&mut self) {
+        // Listed iff the model holds a live or in-grace session; each user once.
+        for room_name in ROOMS {
+            let listed: Vec<String> = self.h.roster(room_name);
+            let unique: BTreeSet<&String> = listed.iter().collect();
+            assert_eq!(
+                unique.len(),
+                listed.len(),
+                "{room_name} lists a user twice: {listed:?}"
+            );
+            let expected: BTreeSet<String> = self
+                .sessions
+                .iter()
+                .filter(|((r, _), _)| r == room_name)
+                .map(|(_, s)| s.user.clone())
+                .collect();
+            let listed: BTreeSet<String> = listed.into_iter().collect();
+            assert_eq!(
+                listed, expected,
+                "roster of {room_name} at {:?}",
+                self.h.now.unix_ms
+            );
+
+            // Colors distinct while the palette allows (six users, sixteen colors).
+            let users = self.h.tracker.roster(room_name).unwrap_or_default();
+            let colors: BTreeSet<&String> = users.iter().map(|u| &u.color).collect();
+            assert!(
+                users.len() > PALETTE.len() || colors.len() == users.len(),
+                "colors repeat in {room_name}"
+            );
+        }
+    }
+
+    /// Lets every pending flush run, then compares each client's view with the server.
+    fn checkpoint(&mut self) {
+        self.advance(INTERVAL + ms(1));
+        self.deliver();
+        self.check();
+        let subscribed: Vec<(ConnId, RoomName)> = self
+            .h
+            .subscriptions
+            .iter()
+            .flat_map(|(conn, rooms)| rooms.iter().map(|r| (*conn, r.clone())))
+            .collect();
+        for (conn, room_name) in subscribed {
+            let server = self
+                .h
+                .tracker
+                .roster(room_name.as_str())
+                .unwrap_or_default();
+            let view = self
+                .views
+                .get(&(conn, room_name.to_string()))
+                .cloned()
+                .unwrap_or_default();
+            let me: Option<UserId> = view.me.clone();
+            let server_ids: BTreeSet<&UserId> = server.iter().map(|u| &u.id).collect();
+            let view_ids: BTreeSet<&UserId> = view.users.keys().collect();
+            assert_eq!(view_ids, server_ids, "{conn:?}'s view of {room_name}");
+            for user in &server {
+                let seen = &view.users[&user.id];
+                assert_eq!(
+                    (&seen.name, &seen.color, seen.joined_at),
+                    (&user.name, &user.color, user.joined_at)
+                );
+                if Some(&user.id) == me.as_ref() {
+                    // Its own away flag is the server's aggregate over all its tabs.
+                    let mine = |s: &presence_protocol::State| {
+                        s.iter()
+                            .filter(|(k, _)| *k != "away")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect::<BTreeMap<_, _>>()
+                    };
+                    assert_eq!(
+                        mine(&seen.state),
+                        mine(&user.state),
+                        "{conn:?} lost its own state"
+                    );
+                } else {
+                    assert_eq!(
+                        seen.state, user.state,
+                        "{conn:?} sees stale state of {}",
+                        user.id
+                    );
+                    assert_eq!(
+                        seen.cursor, user.cursor,
+                        "{conn:?} sees a stale cursor of {}",
+                        user.id
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn run(seed: u64, steps: usize) {
+    let mut sim = Sim::new(seed);
+    for step in 0..steps {
+        sim.step();
+        if step % 10 == 9 {
+            sim.checkpoint();
+        }
+    }
+    sim.checkpoint();
+    let _ = (room("r1"), state("{}"));
+}
+
+#[test]
+fn random_histories_keep_every_invariant() {
+    let seeds: Vec<u64> = match std::env::var("PRESENCED_SEED") {
+        Ok(seed) => vec![seed.parse().expect("PRESENCED_SEED is a number")],
+        Err(_) => (0..60).collect(),
+    };
+    for seed in seeds {
+        let outcome = catch_unwind(AssertUnwindSafe(|| run(seed, 500)));
+        if let Err(panic) = outcome {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("seed {seed} failed: {reason}\nreplay with PRESENCED_SEED={seed}");
+        }
+    }
+}
