@@ -303,3 +303,44 @@ async fn close_leaves_every_room_and_does_not_reconnect() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn dropping_every_handle_closes_without_leaving() {
+    let server = Scripted::start().await;
+    let (client, events, mut peer) = connect(&server).await;
+    // Nobody reads events here: the client must keep working for roster readers.
+    drop(events);
+    let (joined, _) = tokio::join!(
+        client.join(&ROOM, JoinOptions::default()),
+        peer.accept_join("s")
+    );
+    joined.expect("joined");
+    peer.write(&ServerMessage::UserJoined {
+        room: ROOM.clone(),
+        user: user("bob"),
+    })
+    .await;
+    // Frames are handled in order: once a join in another room is answered, bob is in.
+    let other = RoomName::new("other").expect("room");
+    let (again, _) = tokio::join!(
+        client.join(&other, JoinOptions::default()),
+        peer.accept_join("t")
+    );
+    again.expect("joined the other room");
+    let names: Vec<String> = client
+        .roster(&ROOM)
+        .iter()
+        .map(|u| u.id.to_string())
+        .collect();
+    assert_eq!(names, ["anon-1", "bob"]);
+
+    let second = client.clone();
+    drop(client);
+    assert!(!second.is_closed(), "a clone keeps the client alive");
+    drop(second);
+    let next = timeout(WAIT, peer.ws.next()).await.expect("no close");
+    assert!(
+        matches!(next, Some(Ok(Message::Close(_)))),
+        "expected a close frame and no leave, got {next:?}"
+    );
+}
