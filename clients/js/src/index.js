@@ -22,3 +22,7 @@ export { initials } from "./initials.js";
 /** @typedef {import("./types.js").WebSocketLike} WebSocketLike */
 /** @typedef {import("./client.js").ClientOptions} ClientOptions */
 /** @typedef {import("./room.js").JoinOptions} JoinOptions */
+/** @typedef {import("./client.js").ClientEvents} ClientEvents */
+/** @typedef {import("./room.js").RoomEvents} RoomEvents */
+/** @typedef {import("./session-store.js").SessionStorageLike} SessionStorageLike */
+/** @typedef {import("./types.js").WebSocketConstructor} WebSocketConstructor */

@@ -11,4 +11,8 @@ export type PresenceError = import("./types.js").PresenceError;
 export type WebSocketLike = import("./types.js").WebSocketLike;
 export type ClientOptions = import("./client.js").ClientOptions;
 export type JoinOptions = import("./room.js").JoinOptions;
+export type ClientEvents = import("./client.js").ClientEvents;
+export type RoomEvents = import("./room.js").RoomEvents;
+export type SessionStorageLike = import("./session-store.js").SessionStorageLike;
+export type WebSocketConstructor = import("./types.js").WebSocketConstructor;
 export { createClient, PresenceClient } from "./client.js";

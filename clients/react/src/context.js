@@ -27,7 +27,7 @@ export const PresenceContext = createContext(/** @type {PresenceContextValue | n
  * @property {string} [url] the WebSocket endpoint; `ws(s)://<this host>/ws` by default
  * @property {{ id?: string, name?: string }} [user] who joins; a changed `name` renames
  * @property {Record<string, unknown>} [initialState] the state to join with
- * @property {Omit<ClientOptions, "url" | "user">} [options] more client options
+ * @property {import("@presenced/client").ClientOptions} [options] more client options (its `url` and `user` are overridden by the props)
  * @property {import("react").ReactNode} [children]
  */
 
