@@ -491,11 +491,12 @@ impl Driver {
             };
             entry.join_ref = reference;
             let join = encode_with_ref(&ClientMessage::Join(entry.join.clone()), reference);
-            let update = entry.offline_update.take().map(|state| Update {
+            // Cloned, not taken: if this connection fails too, the next one sends them.
+            let update = entry.offline_update.clone().map(|state| Update {
                 room: room.clone(),
                 state,
             });
-            let cursor = entry.offline_cursor.take();
+            let cursor = entry.offline_cursor.clone();
             feed(connection, join).await?;
             if let Some(update) = update {
                 feed(connection, Request::encode(&ClientMessage::Update(update))).await?;
@@ -504,7 +505,12 @@ impl Driver {
                 feed(connection, Request::encode(&ClientMessage::Cursor(cursor))).await?;
             }
         }
-        connection.flush().await.map_err(network)
+        connection.flush().await.map_err(network)?;
+        for entry in self.rooms.values_mut() {
+            entry.offline_update = None;
+            entry.offline_cursor = None;
+        }
+        Ok(())
     }
 
     async fn serve(&mut self, connection: &mut Connection) -> Outcome {

@@ -97,8 +97,12 @@ impl TestServer {
                     }
                 }
                 Err(error) => {
+                    let exited = child.try_wait().ok().flatten();
                     let _ = child.kill();
-                    panic!("presenced printed no `listening on` line: {error}");
+                    panic!(
+                        "{} printed no `listening on` line ({error}; exit status {exited:?})",
+                        BINARY.display()
+                    );
                 }
             }
         };
