@@ -176,6 +176,13 @@ impl Connection {
         self.ws.get_ref().local_addr()
     }
 
+    /// The WebSocket itself, e.g. to `split` it into a sink and a stream that two tasks
+    /// drive (frames are then tungstenite `Message`s, to decode with
+    /// `ServerMessage::decode`).
+    pub fn into_inner(self) -> WebSocketStream<TcpStream> {
+        self.ws
+    }
+
     /// The server's address.
     pub fn peer_addr(&self) -> std::io::Result<SocketAddr> {
         self.ws.get_ref().peer_addr()
