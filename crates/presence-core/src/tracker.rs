@@ -180,6 +180,11 @@ impl Tracker {
         self.connections.contains_key(&conn)
     }
 
+    /// Whether the connection holds a session in `room`.
+    pub fn holds(&self, conn: ConnId, room: &RoomName) -> bool {
+        self.session_of(conn, room).is_some()
+    }
+
     /// Every room and its number of users.
     pub fn rooms(&self) -> impl Iterator<Item = (&RoomName, usize)> {
         self.rosters

@@ -185,12 +185,21 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
             ),
             _ => (ErrorCode::InvalidJson, format!("not valid JSON: {error}")),
         };
-        DecodeError { code, message, reference: None }
+        DecodeError {
+            code,
+            message,
+            reference: None,
+        }
     })?;
 
     let reference = match present(envelope.reference) {
         None => None,
-        Some(raw) => Some(field::<Reference>(raw, "ref", "a string or a number", None)?),
+        Some(raw) => Some(field::<Reference>(
+            raw,
+            "ref",
+            "a string or a number",
+            None,
+        )?),
     };
     let fail = |message: String| DecodeError {
         code: ErrorCode::InvalidMessage,
@@ -207,7 +216,9 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
             None => Ok(None),
             Some(raw) => {
                 let name: String = field(raw, "room", "a string", reference.clone())?;
-                RoomName::new(&name).map(Some).map_err(|e| fail(e.to_string()))
+                RoomName::new(&name)
+                    .map(Some)
+                    .map_err(|e| fail(e.to_string()))
             }
         }
     };
@@ -226,11 +237,21 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
             };
             let state = match present(envelope.state) {
                 None => None,
-                Some(raw) => Some(field::<State>(raw, "state", "an object", reference.clone())?),
+                Some(raw) => Some(field::<State>(
+                    raw,
+                    "state",
+                    "an object",
+                    reference.clone(),
+                )?),
             };
             let token = match present(envelope.token) {
                 None => None,
-                Some(raw) => Some(field::<String>(raw, "token", "a string", reference.clone())?),
+                Some(raw) => Some(field::<String>(
+                    raw,
+                    "token",
+                    "a string",
+                    reference.clone(),
+                )?),
             };
             let batch = match present(envelope.batch) {
                 None => false,
@@ -244,14 +265,19 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
                 batch,
             })
         }
-        "presence:leave" => ClientMessage::Leave(Leave { room: room(envelope.room)? }),
+        "presence:leave" => ClientMessage::Leave(Leave {
+            room: room(envelope.room)?,
+        }),
         "presence:heartbeat" => ClientMessage::Heartbeat,
         "presence:update" => {
             let state = match present(envelope.state) {
                 None => return Err(fail("presence:update needs a \"state\" object".to_owned())),
                 Some(raw) => field::<State>(raw, "state", "an object", reference.clone())?,
             };
-            ClientMessage::Update(Update { room: room_or_default(envelope.room)?, state })
+            ClientMessage::Update(Update {
+                room: room_or_default(envelope.room)?,
+                state,
+            })
         }
         "presence:cursor" => {
             let coordinate = |raw: Option<&RawValue>, name: &str| -> Result<f64, DecodeError> {
@@ -268,7 +294,12 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
                 None => true,
                 Some(raw) => field::<bool>(raw, "visible", "a boolean", reference.clone())?,
             };
-            ClientMessage::Cursor(Cursor { room: room_or_default(envelope.room)?, x, y, visible })
+            ClientMessage::Cursor(Cursor {
+                room: room_or_default(envelope.room)?,
+                x,
+                y,
+                visible,
+            })
         }
         other => {
             let shown: String = other.chars().take(64).collect();
@@ -300,7 +331,9 @@ fn join_user(raw: RawJoinUser<'_>, reference: Option<Reference>) -> Result<JoinU
         Some(raw) => {
             let name: String = field(raw, "user.name", "a string", reference.clone())?;
             if name.chars().count() > MAX_NAME_CHARS {
-                return Err(fail(format!("user.name must be at most {MAX_NAME_CHARS} characters")));
+                return Err(fail(format!(
+                    "user.name must be at most {MAX_NAME_CHARS} characters"
+                )));
             }
             Some(name)
         }
@@ -312,7 +345,11 @@ fn join_user(raw: RawJoinUser<'_>, reference: Option<Reference>) -> Result<JoinU
             Some(SessionId::new(&id).map_err(|e| fail(e.to_string()))?)
         }
     };
-    Ok(JoinUser { id, name, session_id })
+    Ok(JoinUser {
+        id,
+        name,
+        session_id,
+    })
 }
 
 /// A field that is absent or `null` is treated alike: not given.
@@ -354,10 +391,15 @@ mod tests {
             r#"{"type":"presence:join","user":{"id":"user-123","name":"Alice","sessionId":"s1"}}"#,
         )
         .expect("valid join");
-        let ClientMessage::Join(join) = request.message else { panic!("not a join") };
+        let ClientMessage::Join(join) = request.message else {
+            panic!("not a join")
+        };
         assert_eq!(join.room.as_str(), "default");
         assert_eq!(join.user.id.as_ref().map(UserId::as_str), Some("user-123"));
-        assert_eq!(join.user.session_id.as_ref().map(SessionId::as_str), Some("s1"));
+        assert_eq!(
+            join.user.session_id.as_ref().map(SessionId::as_str),
+            Some("s1")
+        );
         assert!(!join.batch);
     }
 
@@ -370,21 +412,42 @@ mod tests {
         assert_eq!(code("{}"), ErrorCode::InvalidMessage);
         assert_eq!(code(r#"{"type":5}"#), ErrorCode::InvalidMessage);
         assert_eq!(code(r#"{"type":"presence:nope"}"#), ErrorCode::UnknownType);
-        assert_eq!(code(r#"{"type":"presence:join","room":"bad room"}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"presence:join","user":"alice"}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"presence:join","state":[]}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"presence:update"}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"presence:cursor","x":1}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"presence:cursor","x":"1","y":2}"#), ErrorCode::InvalidMessage);
-        assert_eq!(code(r#"{"type":"presence:cursor","x":1e999,"y":2}"#), ErrorCode::InvalidMessage);
+        assert_eq!(
+            code(r#"{"type":"presence:join","room":"bad room"}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"presence:join","user":"alice"}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"presence:join","state":[]}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"presence:update"}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"presence:cursor","x":1}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"presence:cursor","x":"1","y":2}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"presence:cursor","x":1e999,"y":2}"#),
+            ErrorCode::InvalidMessage
+        );
     }
 
     #[test]
     fn ref_is_echoed_on_errors_once_it_could_be_read() {
         let error = decode(r#"{"type":"presence:what","ref":7}"#).expect_err("unknown");
         assert_eq!(error.reference, Some(Reference::Number(7.into())));
-        let error = decode(r#"{"type":"presence:cursor","ref":"c1","x":true,"y":1}"#)
-            .expect_err("bad x");
+        let error =
+            decode(r#"{"type":"presence:cursor","ref":"c1","x":true,"y":1}"#).expect_err("bad x");
         assert_eq!(error.reference, Some(Reference::Text("c1".into())));
         assert_eq!(error.code, ErrorCode::InvalidMessage);
     }
@@ -393,7 +456,9 @@ mod tests {
     fn cursor_visibility_defaults_to_true_and_unknown_fields_are_ignored() {
         let request =
             decode(r#"{"type":"presence:cursor","x":0.5,"y":-3,"extra":{"a":1}}"#).expect("ok");
-        let ClientMessage::Cursor(cursor) = request.message else { panic!("not a cursor") };
+        let ClientMessage::Cursor(cursor) = request.message else {
+            panic!("not a cursor")
+        };
         assert_eq!((cursor.x, cursor.y, cursor.visible), (0.5, -3.0, true));
     }
 

@@ -17,7 +17,9 @@ mod error;
 mod names;
 mod server;
 
-pub use client::{decode, ClientMessage, Cursor, Join, JoinUser, Leave, Reference, Request, Update};
+pub use client::{
+    decode, ClientMessage, Cursor, Join, JoinUser, Leave, Reference, Request, Update,
+};
 pub use error::{DecodeError, ErrorCode};
 pub use names::{InvalidName, RoomName, SessionId, UserId, MAX_ID_CHARS, MAX_NAME_CHARS};
 pub use server::{CursorEntry, CursorPosition, SelfInfo, ServerMessage, User};

@@ -34,6 +34,12 @@ macro_rules! shared_str {
         pub struct $name(Arc<str>);
 
         impl $name {
+            /// A server-made identifier: a short `prefix` and 16 hex digits of `n`.
+            pub fn generated(prefix: &'static str, n: u64) -> Self {
+                debug_assert!(prefix.len() <= 32);
+                Self(Arc::from(format!("{prefix}{n:016x}")))
+            }
+
             /// The identifier as a string slice.
             pub fn as_str(&self) -> &str {
                 &self.0

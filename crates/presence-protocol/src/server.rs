@@ -43,7 +43,11 @@ pub struct CursorPosition {
 impl Default for CursorPosition {
     fn default() -> Self {
         // Nobody has pointed anywhere yet: hidden at the origin, as the seed's client assumes.
-        CursorPosition { x: 0.0, y: 0.0, visible: false }
+        CursorPosition {
+            x: 0.0,
+            y: 0.0,
+            visible: false,
+        }
     }
 }
 
@@ -188,7 +192,15 @@ impl ServerMessage {
     }
 
     /// A `presence:error` frame.
-    pub fn error(code: ErrorCode, message: impl Into<String>, reference: Option<Reference>) -> Self {
-        ServerMessage::Error { code, message: message.into(), reference }
+    pub fn error(
+        code: ErrorCode,
+        message: impl Into<String>,
+        reference: Option<Reference>,
+    ) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+            reference,
+        }
     }
 }

@@ -1,0 +1,272 @@
+//! Shard drivers: each task owns one [`Tracker`] for the rooms that hash to it.
+//!
+//! Inputs arrive on an `mpsc`, effects leave as encoded frames pushed into connection
+//! outboxes, and one timer tracks the tracker's next deadline (quinn's `drive_timer`).
+//! There is no mutex around the core and no single task that every room must pass through.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use presence_core::{ConnId, Effect, Input, Tracker};
+use presence_protocol::{ErrorCode, RoomName, ServerMessage, User};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::metrics::{Metrics, ShardGauges};
+use crate::outbox::{Condemned, ConnHandle, Frame, Pushed};
+
+/// What a shard is asked to do.
+pub enum ShardMessage {
+    /// An input from a connection, with its outbox and when it arrived.
+    Input {
+        /// What happened.
+        input: Input,
+        /// The connection's outbox.
+        handle: Arc<ConnHandle>,
+        /// For the fan-out latency histogram.
+        received_at: Instant,
+    },
+    /// Every room of this shard and its user count.
+    ListRooms(oneshot::Sender<Vec<(RoomName, usize)>>),
+    /// One room's users.
+    Roster(RoomName, oneshot::Sender<Option<Vec<User>>>),
+}
+
+/// The sending side of every shard, and the rule that maps rooms to them.
+#[derive(Clone)]
+pub struct Shards {
+    senders: Arc<[mpsc::Sender<ShardMessage>]>,
+}
+
+impl Shards {
+    /// Starts `count` shard drivers.
+    pub fn start(
+        count: usize,
+        config: presence_core::Config,
+        max_rooms: u32,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let senders: Vec<_> = (0..count.max(1))
+            .map(|index| {
+                let (tx, rx) = mpsc::channel(4096);
+                let driver = Driver {
+                    tracker: Tracker::new(config.clone(), clock::now()),
+                    handles: HashMap::new(),
+                    max_rooms,
+                    gauges: metrics.shard(index),
+                    metrics: metrics.clone(),
+                };
+                tokio::spawn(driver.run(rx));
+                tx
+            })
+            .collect();
+        Shards {
+            senders: senders.into(),
+        }
+    }
+
+    /// The shard that owns `room`. A fixed hash, so the mapping never changes in a run.
+    pub fn for_room(&self, room: &RoomName) -> &mpsc::Sender<ShardMessage> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        room.as_str().hash(&mut hasher);
+        let index = (hasher.finish() % self.senders.len() as u64) as usize;
+        &self.senders[index]
+    }
+
+    /// Every shard, for inputs that concern all of a connection's rooms.
+    pub fn all(&self) -> impl Iterator<Item = &mpsc::Sender<ShardMessage>> {
+        self.senders.iter()
+    }
+}
+
+struct Driver {
+    tracker: Tracker,
+    /// Outboxes of connections holding sessions here, with how many rooms each holds.
+    handles: HashMap<ConnId, (Arc<ConnHandle>, u32)>,
+    max_rooms: u32,
+    gauges: Arc<ShardGauges>,
+    metrics: Arc<Metrics>,
+}
+
+impl Driver {
+    async fn run(mut self, mut inbox: mpsc::Receiver<ShardMessage>) {
+        loop {
+            let deadline = self.tracker.next_deadline().map(Instant::from_std);
+            tokio::select! {
+                message = inbox.recv() => match message {
+                    None => break,
+                    Some(message) => self.on_message(message),
+                },
+                () = sleep_until(deadline) => {
+                    self.tracker.handle_timeout(clock::now());
+                    self.carry_out(None, None);
+                }
+            }
+            let stats = self.tracker.stats();
+            self.gauges
+                .rooms
+                .store(stats.rooms as u64, Ordering::Relaxed);
+            self.gauges
+                .users
+                .store(stats.users as u64, Ordering::Relaxed);
+            self.gauges
+                .sessions
+                .store(stats.sessions as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn on_message(&mut self, message: ShardMessage) {
+        match message {
+            ShardMessage::Input {
+                input,
+                handle,
+                received_at,
+            } => {
+                let conn = input.conn();
+                if let Input::Join {
+                    request, reference, ..
+                } = &input
+                {
+                    // Rooms per connection are counted across shards by the outbox handle;
+                    // two shards racing may let a connection one room past the limit each.
+                    let already_in = self.tracker.holds(conn, &request.room);
+                    if !already_in && handle.rooms() >= self.max_rooms {
+                        let message = ServerMessage::error(
+                            ErrorCode::TooManyRooms,
+                            format!("a connection may be in at most {} rooms", self.max_rooms),
+                            reference.clone(),
+                        );
+                        self.deliver(&handle, message);
+                        return;
+                    }
+                }
+                let now = clock::now();
+                self.tracker.handle(input, now);
+                if self
+                    .tracker
+                    .next_deadline()
+                    .is_some_and(|d| d <= now.instant)
+                {
+                    self.tracker.handle_timeout(now);
+                }
+                self.carry_out(Some((conn, &handle)), Some(received_at));
+            }
+            ShardMessage::ListRooms(reply) => {
+                let rooms = self
+                    .tracker
+                    .rooms()
+                    .map(|(room, users)| (room.clone(), users))
+                    .collect();
+                let _ = reply.send(rooms);
+            }
+            ShardMessage::Roster(room, reply) => {
+                let _ = reply.send(self.tracker.roster(room.as_str()));
+            }
+        }
+    }
+
+    /// Encodes each message once and shares the bytes among its recipients.
+    fn carry_out(
+        &mut self,
+        current: Option<(ConnId, &Arc<ConnHandle>)>,
+        received_at: Option<Instant>,
+    ) {
+        while let Some(effect) = self.tracker.poll_effect() {
+            match effect {
+                Effect::Send { conn, message } => {
+                    let handle = match current {
+                        Some((c, handle)) if c == conn => Some(handle.clone()),
+                        _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
+                    };
+                    if let Some(handle) = handle {
+                        self.deliver(&handle, message);
+                    }
+                }
+                Effect::Broadcast {
+                    recipients,
+                    message,
+                } => {
+                    let kind = message.type_name();
+                    let text = Utf8Bytes::from(message.encode());
+                    let is_cursors = matches!(message, ServerMessage::Cursors { .. });
+                    let mut delivered = 0;
+                    for conn in recipients {
+                        let Some((handle, _)) = self.handles.get(&conn) else {
+                            continue;
+                        };
+                        let frame = if is_cursors {
+                            Frame::Cursors(text.clone())
+                        } else {
+                            Frame::Event(text.clone())
+                        };
+                        delivered += 1;
+                        self.push(handle, frame);
+                    }
+                    self.metrics.sent(kind, delivered);
+                    if let (Some(at), false) = (received_at, is_cursors) {
+                        self.metrics
+                            .fanout_latency
+                            .observe(at.elapsed().as_secs_f64());
+                    }
+                }
+                Effect::Subscribed { conn, .. } => {
+                    let handle = match current {
+                        Some((c, handle)) if c == conn => Some(handle.clone()),
+                        _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
+                    };
+                    if let Some(handle) = handle {
+                        handle.rooms.fetch_add(1, Ordering::Relaxed);
+                        self.handles.entry(conn).or_insert((handle, 0)).1 += 1;
+                    }
+                }
+                Effect::Unsubscribed { conn, .. } => {
+                    if let Some((handle, count)) = self.handles.get_mut(&conn) {
+                        handle.rooms.fetch_sub(1, Ordering::Relaxed);
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            self.handles.remove(&conn);
+                        }
+                    }
+                }
+                Effect::Close { conn, .. } => {
+                    let handle = match current {
+                        Some((c, handle)) if c == conn => Some(handle.clone()),
+                        _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
+                    };
+                    if let Some(handle) = handle {
+                        handle.condemn(Condemned::Silent);
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, handle: &ConnHandle, message: ServerMessage) {
+        if let ServerMessage::Error { code, .. } = &message {
+            self.metrics.error(*code);
+        }
+        self.metrics.sent(message.type_name(), 1);
+        self.push(handle, Frame::Event(Utf8Bytes::from(message.encode())));
+    }
+
+    fn push(&self, handle: &ConnHandle, frame: Frame) {
+        match handle.push(frame) {
+            Pushed::Queued => {}
+            Pushed::DroppedCursors => {
+                self.metrics.dropped_cursor_batches.inc();
+            }
+            Pushed::Refused => {}
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,250 @@
+//! The HTTP surface: the WebSocket upgrade, health, metrics, the rooms API and the demo.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use presence_core::ConnId;
+use presence_protocol::{RoomName, User};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::assets::{content_type, Demo, Sdk};
+use crate::driver::ShardMessage;
+use crate::AppState;
+
+/// Every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/metrics", get(metrics))
+        .route("/api/rooms", get(list_rooms))
+        .route("/api/rooms/{*room}", get(room_roster))
+        .route("/", get(|| async { asset::<Demo>("index.html") }))
+        .route(
+            "/demo/{*path}",
+            get(|Path(path): Path<String>| async move { asset::<Demo>(&path) }),
+        )
+        .route(
+            "/sdk/{*path}",
+            get(|Path(path): Path<String>| async move { asset::<Sdk>(&path) }),
+        )
+        .with_state(state)
+}
+
+/// An error answer for the HTTP API: a status and a JSON body saying why.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body {
+            error: String,
+        }
+        (
+            self.status,
+            Json(Body {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct UpgradeQuery {
+    token: Option<String>,
+}
+
+async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<UpgradeQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let allowed = &state.config.allowed_origins;
+    if !allowed.is_empty() && !allowed.iter().any(|a| a == "*") {
+        // Browsers always send Origin; other clients may not, and CORS-style origin checks
+        // exist only to stop other web pages from borrowing a visitor's browser.
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or_default();
+            if !allowed.iter().any(|a| a == origin) {
+                state.metrics.refused_upgrades.inc();
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("origin {origin} is not allowed"),
+                ));
+            }
+        }
+    }
+    let open = state.metrics.connections.get();
+    if usize::try_from(open).unwrap_or(0) >= state.config.max_connections {
+        state.metrics.refused_upgrades.inc();
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try another node",
+        ));
+    }
+    let conn = ConnId(state.next_conn.fetch_add(1, Ordering::Relaxed));
+    let max = state.config.max_message_bytes;
+    let tasks = state.connections.clone();
+    Ok(upgrade
+        // The library's 128 KiB default read buffer would cost ~138 KB per idle
+        // connection; presence frames are tiny, and larger ones grow the buffer on demand.
+        .read_buffer_size(2048)
+        // Frames queued together are written together once this much is buffered or on flush.
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(max.max(16 * 1024) * 64)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            tasks.track_future(crate::ws::serve(socket, state, conn, query.token))
+        }))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+fn check_api_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = &state.config.api_key else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), key.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API key (Authorization: Bearer <key>)",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // Compare every byte whatever the first mismatch, so timing does not leak the key.
+    let mut difference = a.len() ^ b.len();
+    for (x, y) in a.iter().zip(b.iter().cycle()) {
+        difference |= usize::from(x ^ y);
+    }
+    difference == 0 && !b.is_empty()
+}
+
+#[derive(Serialize)]
+struct RoomSummary {
+    room: RoomName,
+    users: usize,
+}
+
+#[derive(Serialize)]
+struct RoomList {
+    rooms: Vec<RoomSummary>,
+}
+
+async fn list_rooms(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<RoomList>, ApiError> {
+    check_api_key(&state, &headers)?;
+    let mut rooms = Vec::new();
+    for shard in state.shards.all() {
+        let (reply, answer) = oneshot::channel();
+        if shard.send(ShardMessage::ListRooms(reply)).await.is_ok() {
+            if let Ok(list) = answer.await {
+                rooms.extend(
+                    list.into_iter()
+                        .map(|(room, users)| RoomSummary { room, users }),
+                );
+            }
+        }
+    }
+    rooms.sort_by(|a, b| a.room.cmp(&b.room));
+    Ok(Json(RoomList { rooms }))
+}
+
+#[derive(Serialize)]
+struct RoomDetail {
+    room: RoomName,
+    users: Vec<User>,
+}
+
+async fn room_roster(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Result<Json<RoomDetail>, ApiError> {
+    check_api_key(&state, &headers)?;
+    let room =
+        RoomName::new(&room).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let (reply, answer) = oneshot::channel();
+    let shard = state.shards.for_room(&room);
+    shard
+        .send(ShardMessage::Roster(room.clone(), reply))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    let users = answer
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    // An empty room is a valid answer: presence is "nobody here", not "no such thing".
+    Ok(Json(RoomDetail {
+        room,
+        users: users.unwrap_or_default(),
+    }))
+}
+
+fn asset<E: rust_embed::RustEmbed>(path: &str) -> Response {
+    match E::get(path) {
+        Some(file) => (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            file.data,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn keys_compare_exactly() {
+        assert!(constant_time_eq(b"key", b"key"));
+        assert!(!constant_time_eq(b"kez", b"key"));
+        assert!(!constant_time_eq(b"ke", b"key"));
+        assert!(!constant_time_eq(b"keyy", b"key"));
+        assert!(!constant_time_eq(b"", b""));
+    }
+}

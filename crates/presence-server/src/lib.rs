@@ -1,0 +1,130 @@
+//! `presenced`, the server: a thin tokio/axum shell around `presence-core`.
+//!
+//! It accepts WebSocket connections at `/ws`, decodes each frame once, settles who a
+//! joiner is (JWT or trust), and hands inputs to shard drivers that each own a sans-I/O
+//! `Tracker` for a share of the rooms. Drivers encode every broadcast once and push the
+//! shared bytes into bounded per-connection outboxes, which connection tasks drain in one
+//! socket write per wake-up. Around that sit the HTTP endpoints (`/healthz`, `/metrics`,
+//! `/api/rooms`), the embedded demo page, and shutdown with close code 1012.
+//! See docs/architecture.md for the picture and a concept → file map.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod assets;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod driver;
+pub mod http;
+pub mod listener;
+pub mod metrics;
+pub mod outbox;
+pub mod ws;
+
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+use crate::auth::Verifier;
+use crate::driver::Shards;
+use crate::metrics::Metrics;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The JWT public key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] auth::KeyError),
+    /// Cluster mode was asked for but is not available in this build.
+    #[error("--redis is not supported yet: this build runs single-node only")]
+    RedisUnsupported,
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What every handler and connection task shares.
+pub struct AppState {
+    /// The settings.
+    pub config: Config,
+    /// Where room inputs go.
+    pub shards: Shards,
+    /// JWT verification, when configured.
+    pub verifier: Option<Verifier>,
+    /// Counters and gauges.
+    pub metrics: Arc<Metrics>,
+    /// Connection ids; never reused within a run.
+    pub next_conn: AtomicU64,
+    /// Cancelled on SIGTERM/SIGINT: connections close with 1012.
+    pub shutdown: CancellationToken,
+    /// Connection tasks, awaited on shutdown.
+    pub connections: TaskTracker,
+}
+
+/// Serves until `shutdown` resolves, then closes every connection with 1012.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    if config.redis.is_some() {
+        return Err(ServerError::RedisUnsupported);
+    }
+    let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
+        (Some(secret), _) => Some(Verifier::from_secret(secret)),
+        (None, Some(path)) => Some(Verifier::from_public_key_file(path)?),
+        (None, None) => None,
+    };
+    match &verifier {
+        Some(verifier) => tracing::info!(algorithm = ?verifier.algorithm(), "joins require a JWT"),
+        None => tracing::warn!(
+            "no --jwt-secret or --jwt-public-key: trusting the user ids clients send (fine for development)"
+        ),
+    }
+    let shard_count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let metrics = Arc::new(Metrics::new(shard_count));
+    let core_config = presence_core::Config {
+        reconnect_grace: config.reconnect_grace,
+        heartbeat_timeout: config.heartbeat_timeout,
+        cursor_interval: config.cursor_interval,
+        max_state_bytes: config.max_state_bytes,
+        max_members_per_room: config.max_members_per_room,
+    };
+    let max_rooms = u32::try_from(config.max_rooms_per_connection).unwrap_or(u32::MAX);
+    let shards = Shards::start(shard_count, core_config, max_rooms, metrics.clone());
+    let state = Arc::new(AppState {
+        config,
+        shards,
+        verifier,
+        metrics: metrics.clone(),
+        next_conn: AtomicU64::new(1),
+        shutdown: CancellationToken::new(),
+        connections: TaskTracker::new(),
+    });
+
+    let app = http::router(state.clone());
+    let listener = listener::ResilientListener::new(listener, metrics);
+    let stop = state.shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections with 1012");
+            stop.cancel();
+        })
+        .await?;
+
+    state.connections.close();
+    if tokio::time::timeout(Duration::from_secs(5), state.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within 5s");
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! What `/metrics` reports, in the Prometheus (OpenMetrics) text format.
+//!
+//! Hot-path counters are resolved to handles once at start, so counting a message is one
+//! atomic add, never a label lookup.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use presence_protocol::ErrorCode;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+const CLIENT_TYPES: [&str; 6] = [
+    "presence:join",
+    "presence:leave",
+    "presence:heartbeat",
+    "presence:update",
+    "presence:cursor",
+    "invalid",
+];
+const SERVER_TYPES: [&str; 8] = [
+    "presence:currentUsers",
+    "presence:userJoined",
+    "presence:userLeft",
+    "presence:restored",
+    "presence:userUpdated",
+    "presence:cursors",
+    "presence:diff",
+    "presence:error",
+];
+
+/// The node's counters and gauges.
+pub struct Metrics {
+    registry: Registry,
+    received: HashMap<&'static str, Counter>,
+    sent: HashMap<&'static str, Counter>,
+    errors: HashMap<ErrorCode, Counter>,
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    /// Cursor frames dropped from outboxes of clients that could not keep up.
+    pub dropped_cursor_batches: Counter,
+    /// Connections closed because their outbox overflowed with roster events.
+    pub slow_client_disconnects: Counter,
+    /// Failed `accept` calls (e.g. out of file descriptors).
+    pub accept_errors: Counter,
+    /// Upgrades refused: too many connections, or a disallowed origin.
+    pub refused_upgrades: Counter,
+    /// Time from a message's arrival to its broadcast sitting in every recipient's outbox.
+    pub fanout_latency: Histogram,
+    rooms: Gauge,
+    users: Gauge,
+    sessions: Gauge,
+    shards: Vec<Arc<ShardGauges>>,
+}
+
+/// Counts one shard publishes after each batch of work; summed at scrape time.
+#[derive(Debug, Default)]
+pub struct ShardGauges {
+    /// Rooms in the shard.
+    pub rooms: AtomicU64,
+    /// Users summed over the shard's rooms.
+    pub users: AtomicU64,
+    /// Sessions, live or in grace.
+    pub sessions: AtomicU64,
+}
+
+impl Metrics {
+    /// Registers everything; `shards` is the number of shard drivers.
+    pub fn new(shards: usize) -> Self {
+        let mut registry = Registry::with_prefix("presenced");
+        let received_family = Family::<Labels, Counter>::default();
+        let sent_family = Family::<Labels, Counter>::default();
+        let errors_family = Family::<Labels, Counter>::default();
+        registry.register(
+            "messages_received",
+            "Client messages received, by type",
+            received_family.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Server messages sent, by type (per recipient)",
+            sent_family.clone(),
+        );
+        registry.register(
+            "errors",
+            "presence:error replies, by code",
+            errors_family.clone(),
+        );
+
+        let received = CLIENT_TYPES
+            .iter()
+            .map(|&t| (t, received_family.get_or_create(&vec![("type", t)]).clone()))
+            .collect();
+        let sent = SERVER_TYPES
+            .iter()
+            .map(|&t| (t, sent_family.get_or_create(&vec![("type", t)]).clone()))
+            .collect();
+        let errors = ErrorCode::ALL
+            .iter()
+            .map(|&code| {
+                (
+                    code,
+                    errors_family
+                        .get_or_create(&vec![("code", code.as_str())])
+                        .clone(),
+                )
+            })
+            .collect();
+
+        let connections = Gauge::default();
+        let rooms = Gauge::default();
+        let users = Gauge::default();
+        let sessions = Gauge::default();
+        let dropped_cursor_batches = Counter::default();
+        let slow_client_disconnects = Counter::default();
+        let accept_errors = Counter::default();
+        let refused_upgrades = Counter::default();
+        let fanout_latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            connections.clone(),
+        );
+        registry.register("rooms", "Rooms with at least one user", rooms.clone());
+        registry.register("users", "Users, summed over rooms", users.clone());
+        registry.register(
+            "sessions",
+            "Sessions, live or within the reconnect grace",
+            sessions.clone(),
+        );
+        registry.register(
+            "dropped_cursor_batches",
+            "Cursor frames dropped for clients that could not keep up",
+            dropped_cursor_batches.clone(),
+        );
+        registry.register(
+            "slow_client_disconnects",
+            "Connections closed because roster events could not be queued",
+            slow_client_disconnects.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts (e.g. out of file descriptors)",
+            accept_errors.clone(),
+        );
+        registry.register(
+            "refused_upgrades",
+            "WebSocket upgrades refused",
+            refused_upgrades.clone(),
+        );
+        registry.register(
+            "fanout_latency_seconds",
+            "From a message's arrival to its broadcast queued for every recipient",
+            fanout_latency.clone(),
+        );
+        Metrics {
+            registry,
+            received,
+            sent,
+            errors,
+            connections,
+            dropped_cursor_batches,
+            slow_client_disconnects,
+            accept_errors,
+            refused_upgrades,
+            fanout_latency,
+            rooms,
+            users,
+            sessions,
+            shards: (0..shards)
+                .map(|_| Arc::new(ShardGauges::default()))
+                .collect(),
+        }
+    }
+
+    /// The gauges shard `index` writes to.
+    pub fn shard(&self, index: usize) -> Arc<ShardGauges> {
+        self.shards.get(index).cloned().unwrap_or_default()
+    }
+
+    /// One client message of `kind` (a wire type, or `"invalid"`).
+    pub fn received(&self, kind: &str) {
+        if let Some(counter) = self.received.get(kind) {
+            counter.inc();
+        }
+    }
+
+    /// `count` deliveries of a server message of `kind`.
+    pub fn sent(&self, kind: &str, count: usize) {
+        if let Some(counter) = self.sent.get(kind) {
+            counter.inc_by(count as u64);
+        }
+    }
+
+    /// One `presence:error` with `code`.
+    pub fn error(&self, code: ErrorCode) {
+        if let Some(counter) = self.errors.get(&code) {
+            counter.inc();
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let sum = |pick: fn(&ShardGauges) -> &AtomicU64| -> i64 {
+            self.shards
+                .iter()
+                .map(|s| pick(s).load(Ordering::Relaxed) as i64)
+                .sum()
+        };
+        self.rooms.set(sum(|s| &s.rooms));
+        self.users.set(sum(|s| &s.users));
+        self.sessions.set(sum(|s| &s.sessions));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}

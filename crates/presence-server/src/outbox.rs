@@ -1,0 +1,186 @@
+//! A connection's bounded queue of encoded frames, filled by shard drivers and drained by
+//! the connection's task in one socket write per wake-up.
+//!
+//! When a client cannot keep up, the queue sheds what loses least: the oldest cursor
+//! frame (a newer one will say where everyone's pointer is). Roster events are never
+//! dropped: if one cannot be queued, the connection is condemned and closed, and the
+//! client reconnects and restores, getting a fresh roster instead of a wrong one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::Notify;
+
+/// One encoded frame waiting for the socket.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// A roster event or reply: never dropped.
+    Event(Utf8Bytes),
+    /// A `presence:cursors` frame: the oldest goes first when the queue is full.
+    Cursors(Utf8Bytes),
+}
+
+/// Why the connection must end, once the queue says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condemned {
+    /// The client fell so far behind that roster events could not be queued (1013).
+    TooSlow,
+    /// The core found the connection silent for the heartbeat timeout (1001).
+    Silent,
+}
+
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued after dropping the oldest cursor frame.
+    DroppedCursors,
+    /// Not queued: the connection is condemned.
+    Refused,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    condemned: Option<Condemned>,
+}
+
+/// Shared between the drivers that push and the task that writes.
+#[derive(Debug)]
+pub struct ConnHandle {
+    queue: Mutex<Queue>,
+    notify: Notify,
+    capacity: usize,
+    /// Rooms this connection holds a session in, summed over shards.
+    pub rooms: AtomicU32,
+}
+
+impl ConnHandle {
+    /// An empty outbox for at most `capacity` frames.
+    pub fn new(capacity: usize) -> Self {
+        ConnHandle {
+            queue: Mutex::new(Queue::default()),
+            notify: Notify::new(),
+            capacity: capacity.max(2),
+            rooms: AtomicU32::new(0),
+        }
+    }
+
+    /// Queues a frame and wakes the writer.
+    pub fn push(&self, frame: Frame) -> Pushed {
+        let outcome = {
+            let Ok(mut queue) = self.queue.lock() else {
+                return Pushed::Refused;
+            };
+            if queue.condemned.is_some() {
+                return Pushed::Refused;
+            }
+            let mut outcome = Pushed::Queued;
+            if queue.frames.len() >= self.capacity {
+                let oldest_cursor = queue
+                    .frames
+                    .iter()
+                    .position(|f| matches!(f, Frame::Cursors(_)));
+                match (oldest_cursor, &frame) {
+                    (Some(index), _) => {
+                        queue.frames.remove(index);
+                        outcome = Pushed::DroppedCursors;
+                    }
+                    // Full of roster events: a newer cursor frame is simply not queued.
+                    (None, Frame::Cursors(_)) => return Pushed::DroppedCursors,
+                    (None, Frame::Event(_)) => {
+                        queue.condemned = Some(Condemned::TooSlow);
+                        queue.frames.clear();
+                        outcome = Pushed::Refused;
+                    }
+                }
+            }
+            if outcome != Pushed::Refused {
+                queue.frames.push_back(frame);
+            }
+            outcome
+        };
+        self.notify.notify_one();
+        outcome
+    }
+
+    /// Asks the writer to close the connection.
+    pub fn condemn(&self, why: Condemned) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.condemned.get_or_insert(why);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Waits until something was pushed or the connection was condemned.
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Takes everything queued, and whether the connection must now close.
+    pub fn drain(&self, into: &mut Vec<Frame>) -> Option<Condemned> {
+        let Ok(mut queue) = self.queue.lock() else {
+            return Some(Condemned::TooSlow);
+        };
+        into.extend(queue.frames.drain(..));
+        if queue.frames.capacity() > 64 {
+            // A burst grew the queue; give the memory back while the connection idles.
+            queue.frames.shrink_to(8);
+        }
+        queue.condemned
+    }
+
+    /// Rooms joined, for `--max-rooms-per-connection`.
+    pub fn rooms(&self) -> u32 {
+        self.rooms.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &'static str) -> Utf8Bytes {
+        Utf8Bytes::from_static(s)
+    }
+
+    #[test]
+    fn a_full_outbox_sheds_the_oldest_cursor_frame_first() {
+        let outbox = ConnHandle::new(3);
+        assert_eq!(outbox.push(Frame::Cursors(text("c1"))), Pushed::Queued);
+        assert_eq!(outbox.push(Frame::Event(text("e1"))), Pushed::Queued);
+        assert_eq!(outbox.push(Frame::Cursors(text("c2"))), Pushed::Queued);
+        assert_eq!(
+            outbox.push(Frame::Event(text("e2"))),
+            Pushed::DroppedCursors
+        );
+        let mut frames = Vec::new();
+        assert_eq!(outbox.drain(&mut frames), None);
+        let kept: Vec<&str> = frames
+            .iter()
+            .map(|f| match f {
+                Frame::Event(t) | Frame::Cursors(t) => t.as_str(),
+            })
+            .collect();
+        assert_eq!(kept, ["e1", "c2", "e2"]);
+    }
+
+    #[test]
+    fn roster_events_are_never_dropped_silently() {
+        let outbox = ConnHandle::new(2);
+        outbox.push(Frame::Event(text("e1")));
+        outbox.push(Frame::Event(text("e2")));
+        assert_eq!(
+            outbox.push(Frame::Cursors(text("c"))),
+            Pushed::DroppedCursors
+        );
+        assert_eq!(outbox.push(Frame::Event(text("e3"))), Pushed::Refused);
+        let mut frames = Vec::new();
+        assert_eq!(outbox.drain(&mut frames), Some(Condemned::TooSlow));
+        assert!(frames.is_empty());
+        assert_eq!(outbox.push(Frame::Event(text("e4"))), Pushed::Refused);
+    }
+}

@@ -1,0 +1,438 @@
+//! One task per WebSocket connection: it reads frames, enforces sizes and rates, settles
+//! who a joiner is, turns messages into core inputs for the right shard, pings, and
+//! writes whatever the shards queued in the connection's outbox in one write per wake-up.
+//!
+//! A single task (not a reader and a writer) keeps an idle connection to one small
+//! future; reading pauses while a write is in progress, which a presence client never
+//! notices because writes are small and bounded by a timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use presence_core::{ConnId, Input, JoinRequest};
+use presence_protocol::{decode, ClientMessage, ErrorCode, Join, ServerMessage, SessionId, UserId};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::driver::ShardMessage;
+use crate::outbox::{Condemned, ConnHandle, Frame};
+use crate::AppState;
+
+/// Close codes this server sends.
+mod close_code {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const RESTART: u16 = 1012;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// A write that takes longer than this means the client stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one upgraded connection until it closes.
+pub async fn serve(
+    socket: WebSocket,
+    state: Arc<AppState>,
+    conn: ConnId,
+    url_token: Option<String>,
+) {
+    state.metrics.connections.inc();
+    let handle = Arc::new(ConnHandle::new(state.config.outbox_frames));
+    let mut connection = Connection {
+        conn,
+        handle: handle.clone(),
+        state: state.clone(),
+        url_token,
+        anon_id: None,
+        limiter: RateLimiter::new(state.config.max_messages_per_second),
+    };
+    let (mut sink, mut stream) = socket.split();
+    let ping_period = (state.config.heartbeat_timeout / 3).max(Duration::from_millis(10));
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_period, ping_period);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut frames: Vec<Frame> = Vec::new();
+
+    let close: Option<(u16, &'static str)> = loop {
+        tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => break Some((close_code::RESTART, "service restart")),
+            () = handle.wait() => {
+                let condemned = handle.drain(&mut frames);
+                if !frames.is_empty() {
+                    let written = tokio::time::timeout(WRITE_TIMEOUT, write_all(&mut sink, &mut frames)).await;
+                    if !matches!(written, Ok(Ok(()))) {
+                        break None;
+                    }
+                }
+                match condemned {
+                    None => {}
+                    Some(Condemned::TooSlow) => {
+                        state.metrics.slow_client_disconnects.inc();
+                        break Some((close_code::TRY_AGAIN_LATER, "client too slow; reconnect to restore"));
+                    }
+                    Some(Condemned::Silent) => break Some((close_code::GOING_AWAY, "heartbeat timeout")),
+                }
+            }
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(close) = connection.on_text(&text).await {
+                        break Some(close);
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    state.metrics.received("invalid");
+                    let message = "binary frames are not part of the protocol; send JSON text";
+                    connection.reply(ServerMessage::error(ErrorCode::InvalidMessage, message, None));
+                }
+                Some(Ok(Message::Pong(_) | Message::Ping(_))) => connection.to_all_shards(Input::Activity { conn }).await,
+                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Err(error)) => {
+                    if is_too_big(error) {
+                        break Some((close_code::TOO_BIG, "message too big"));
+                    }
+                    break None;
+                }
+            },
+            _ = ping.tick() => {
+                let sent = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break None;
+                }
+            }
+        }
+    };
+
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+    // Not a leave: the core keeps the sessions for the reconnect grace. On shutdown the
+    // shards may already be gone, which is fine: so is everything they held.
+    connection.to_all_shards(Input::Closed { conn }).await;
+    state.metrics.connections.dec();
+}
+
+async fn write_all<S>(sink: &mut S, frames: &mut Vec<Frame>) -> Result<(), axum::Error>
+where
+    S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
+{
+    // `feed` only buffers; the single `flush` makes it one write (or as few as the
+    // buffer size allows) however many frames were queued.
+    for frame in frames.drain(..) {
+        let (Frame::Event(text) | Frame::Cursors(text)) = frame;
+        sink.feed(Message::Text(text)).await?;
+    }
+    sink.flush().await
+}
+
+fn is_too_big(error: axum::Error) -> bool {
+    let inner = error.into_inner();
+    matches!(
+        inner.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+struct Connection {
+    conn: ConnId,
+    handle: Arc<ConnHandle>,
+    state: Arc<AppState>,
+    url_token: Option<String>,
+    /// The generated id of a client that joined without one, reused for its other rooms.
+    anon_id: Option<UserId>,
+    limiter: RateLimiter,
+}
+
+impl Connection {
+    /// Handles one text frame; returns a close code if the connection must end.
+    async fn on_text(&mut self, text: &str) -> Option<(u16, &'static str)> {
+        match self.limiter.admit(Instant::now()) {
+            Admission::Pass => {}
+            Admission::Refuse { tell } => {
+                if tell {
+                    let message = format!(
+                        "more than {} messages per second; messages are being dropped",
+                        self.state.config.max_messages_per_second
+                    );
+                    self.reply(ServerMessage::error(ErrorCode::RateLimited, message, None));
+                }
+                return None;
+            }
+            Admission::Abuse => return Some((close_code::POLICY, "sustained rate limit abuse")),
+        }
+        let request = match decode(text) {
+            Ok(request) => request,
+            Err(error) => {
+                self.state.metrics.received("invalid");
+                self.reply(ServerMessage::error(
+                    error.code,
+                    error.message,
+                    error.reference,
+                ));
+                return None;
+            }
+        };
+        self.state.metrics.received(request.message.type_name());
+        let conn = self.conn;
+        let reference = request.reference;
+        match request.message {
+            ClientMessage::Join(join) => {
+                let room = join.room.clone();
+                match self.settle(join) {
+                    Ok(request) => {
+                        self.to_room(
+                            &room,
+                            Input::Join {
+                                conn,
+                                request,
+                                reference,
+                            },
+                        )
+                        .await;
+                    }
+                    Err((code, message)) => {
+                        self.reply(ServerMessage::error(code, message, reference))
+                    }
+                }
+            }
+            ClientMessage::Leave(leave) => match leave.room {
+                Some(room) => {
+                    self.to_room(
+                        &room.clone(),
+                        Input::Leave {
+                            conn,
+                            room: Some(room),
+                            reference,
+                        },
+                    )
+                    .await
+                }
+                None => {
+                    self.to_all_shards(Input::Leave {
+                        conn,
+                        room: None,
+                        reference,
+                    })
+                    .await
+                }
+            },
+            ClientMessage::Heartbeat => self.to_all_shards(Input::Activity { conn }).await,
+            ClientMessage::Update(update) => {
+                let room = update.room.clone();
+                self.to_room(
+                    &room,
+                    Input::Update {
+                        conn,
+                        room: update.room,
+                        state: update.state,
+                        reference,
+                    },
+                )
+                .await
+            }
+            ClientMessage::Cursor(cursor) => {
+                let room = cursor.room.clone();
+                let input = Input::Cursor {
+                    conn,
+                    room: cursor.room,
+                    x: cursor.x,
+                    y: cursor.y,
+                    visible: cursor.visible,
+                    reference,
+                };
+                self.to_room(&room, input).await
+            }
+        }
+        None
+    }
+
+    /// Decides who is joining: the token's subject, or whoever the client says it is.
+    fn settle(&mut self, join: Join) -> Result<JoinRequest, (ErrorCode, String)> {
+        let refuse = |code: ErrorCode, message: String| (code, message);
+        let (user_id, name) = match &self.state.verifier {
+            Some(verifier) => {
+                let token = join
+                    .token
+                    .as_deref()
+                    .or(self.url_token.as_deref())
+                    .ok_or_else(|| {
+                        refuse(
+                            ErrorCode::Unauthorized,
+                            "a token is required to join".to_owned(),
+                        )
+                    })?;
+                let identity = verifier
+                    .verify(token)
+                    .map_err(|error| refuse(ErrorCode::Unauthorized, error.to_string()))?;
+                if join
+                    .user
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| *id != identity.user_id)
+                {
+                    return Err(refuse(
+                        ErrorCode::Unauthorized,
+                        "user.id differs from the token's sub".to_owned(),
+                    ));
+                }
+                if !identity.allows(&join.room) {
+                    return Err(refuse(
+                        ErrorCode::Forbidden,
+                        format!("the token does not allow room {}", join.room),
+                    ));
+                }
+                (identity.user_id, identity.name.or(join.user.name))
+            }
+            None => {
+                let id = match join.user.id {
+                    Some(id) => id,
+                    None => self
+                        .anon_id
+                        .get_or_insert_with(|| UserId::generated("anon-", rand::random()))
+                        .clone(),
+                };
+                (id, join.user.name)
+            }
+        };
+        Ok(JoinRequest {
+            room: join.room,
+            user_id,
+            name,
+            session_id: join.user.session_id,
+            fresh_session_id: SessionId::generated("s-", rand::random()),
+            state: join.state,
+            batch: join.batch,
+        })
+    }
+
+    fn reply(&self, message: ServerMessage) {
+        if let ServerMessage::Error { code, .. } = &message {
+            self.state.metrics.error(*code);
+        }
+        self.state.metrics.sent(message.type_name(), 1);
+        self.handle
+            .push(Frame::Event(Utf8Bytes::from(message.encode())));
+    }
+
+    async fn to_room(&self, room: &presence_protocol::RoomName, input: Input) {
+        let message = ShardMessage::Input {
+            input,
+            handle: self.handle.clone(),
+            received_at: Instant::now(),
+        };
+        let _ = self.state.shards.for_room(room).send(message).await;
+    }
+
+    async fn to_all_shards(&self, input: Input) {
+        let received_at = Instant::now();
+        for shard in self.state.shards.all() {
+            let message = ShardMessage::Input {
+                input: input.clone(),
+                handle: self.handle.clone(),
+                received_at,
+            };
+            let _ = shard.send(message).await;
+        }
+    }
+}
+
+/// What the rate limiter decided about one message.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Pass,
+    /// Dropped; `tell` is true at most once per second.
+    Refuse {
+        tell: bool,
+    },
+    /// Ten seconds' worth of excess in a ten-second window: close the connection.
+    Abuse,
+}
+
+/// A token bucket: `rate` per second sustained, bursts of twice that.
+#[derive(Debug)]
+struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    refilled_at: Option<Instant>,
+    told_at: Option<Instant>,
+    window_start: Option<Instant>,
+    dropped_in_window: u64,
+}
+
+impl RateLimiter {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        RateLimiter {
+            rate,
+            tokens: rate * 2.0,
+            refilled_at: None,
+            told_at: None,
+            window_start: None,
+            dropped_in_window: 0,
+        }
+    }
+
+    fn admit(&mut self, now: Instant) -> Admission {
+        if let Some(at) = self.refilled_at {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.rate).min(self.rate * 2.0);
+        }
+        self.refilled_at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admission::Pass;
+        }
+        let window = Duration::from_secs(10);
+        let start = *self.window_start.get_or_insert(now);
+        if now.saturating_duration_since(start) > window {
+            self.window_start = Some(now);
+            self.dropped_in_window = 0;
+        }
+        self.dropped_in_window += 1;
+        if self.dropped_in_window as f64 > self.rate * 10.0 {
+            return Admission::Abuse;
+        }
+        let tell = self
+            .told_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if tell {
+            self.told_at = Some(now);
+        }
+        Admission::Refuse { tell }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_passes_bursts_refuses_excess_and_closes_on_abuse() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(10);
+        for _ in 0..20 {
+            assert_eq!(limiter.admit(start), Admission::Pass);
+        }
+        assert_eq!(limiter.admit(start), Admission::Refuse { tell: true });
+        assert_eq!(limiter.admit(start), Admission::Refuse { tell: false });
+        // A tenth of a second later one more token has come in.
+        assert_eq!(
+            limiter.admit(start + Duration::from_millis(100)),
+            Admission::Pass
+        );
+        let mut outcome = Admission::Pass;
+        for _ in 0..200 {
+            outcome = limiter.admit(start + Duration::from_millis(100));
+        }
+        assert_eq!(outcome, Admission::Abuse);
+    }
+}
