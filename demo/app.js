@@ -1,0 +1,294 @@
+// The demo page served at `/`: a shared board. Each visitor gets a name (editable, kept
+// in localStorage) and a color (from the server), sees everyone else's avatar and live
+// cursor, and a badge with the connection state. `?room=NAME` picks the room.
+// Plain DOM on top of the SDK, which the server serves at /sdk/.
+
+import { createClient, initials } from "/sdk/index.js";
+
+/** @typedef {import("../clients/js/src/index.js").PresenceUser} PresenceUser */
+/** @typedef {import("../clients/js/src/index.js").LiveCursor} LiveCursor */
+/** @typedef {import("../clients/js/src/index.js").ConnectionState} ConnectionState */
+
+const MAX_AVATARS = 5;
+
+const roomName = roomFromUrl(new URLSearchParams(location.search).get("room"));
+const identity = loadIdentity();
+const client = createClient({ user: { id: identity.id, name: identity.name } });
+const room = client.join(roomName);
+// Handy in the console (`presence.room.users`), and used by the end-to-end tests.
+Object.assign(window, { presence: { client, room } });
+
+const $ = (/** @type {string} */ testId) => {
+  const element = document.querySelector(`[data-testid="${testId}"]`);
+  if (!element) throw new Error(`demo: missing [data-testid="${testId}"]`);
+  return /** @type {HTMLElement} */ (element);
+};
+
+const board = $("board");
+const badge = $("connection-badge");
+const nameInput = /** @type {HTMLInputElement} */ ($("name-input"));
+
+// ---- connection badge -------------------------------------------------------------------
+
+/** @type {Record<ConnectionState, string>} */
+const BADGE_TEXT = {
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Reconnecting…",
+  disconnected: "Offline",
+};
+
+/** @param {ConnectionState} state */
+function renderConnection(state) {
+  badge.dataset.state = state;
+  document.body.dataset.connection = state;
+  /** @type {HTMLElement} */ (badge.querySelector(".badge-text")).textContent = BADGE_TEXT[state];
+  badge.title =
+    state === "reconnecting"
+      ? "The server is unreachable. Retrying; you will be restored without anyone seeing you leave."
+      : "";
+}
+
+// ---- roster -------------------------------------------------------------------------------
+
+/**
+ * @param {Pick<PresenceUser, "name" | "color" | "away">} user
+ * @param {string} [className]
+ */
+function avatar(user, className = "") {
+  const element = document.createElement("div");
+  element.className = `avatar ${className} ${user.away ? "is-away" : ""}`.trim();
+  element.style.backgroundColor = user.color;
+  element.textContent = initials(user.name);
+  return element;
+}
+
+function renderUsers() {
+  const others = room.others;
+  const self = room.self;
+
+  // Header: the others once each, "+N" past MAX_AVATARS, "N online"; hidden when alone.
+  const avatars = $("avatars");
+  avatars.replaceChildren(
+    ...others.slice(0, MAX_AVATARS).map((user) => {
+      const element = avatar(user);
+      element.dataset.testid = "avatar";
+      element.dataset.userId = user.id;
+      element.title = user.away ? `${user.name} (away)` : user.name;
+      return element;
+    }),
+  );
+  const hidden = others.slice(MAX_AVATARS);
+  if (hidden.length > 0) {
+    const more = avatar({ name: "", color: "", away: false }, "overflow");
+    more.textContent = `+${hidden.length}`;
+    more.dataset.testid = "avatar-overflow";
+    more.title = hidden.map((user) => user.name).join(", ");
+    avatars.append(more);
+  }
+  $("online-count").textContent = `${others.length} online`;
+  $("presence-indicators").hidden = others.length === 0;
+  board.classList.toggle("has-others", others.length > 0);
+
+  // You.
+  const selfAvatar = $("self-avatar");
+  selfAvatar.textContent = initials(nameInput.value || identity.name);
+  selfAvatar.style.backgroundColor = self?.color ?? "";
+
+  // Everyone, with what they are doing.
+  $("people-count").textContent = String(room.users.length);
+  $("people-list").replaceChildren(
+    ...room.users.map((user) => {
+      const item = document.createElement("li");
+      item.className = "person";
+      item.dataset.testid = "person";
+      item.dataset.userId = user.id;
+      const name = document.createElement("span");
+      name.className = "person-name";
+      name.textContent = user.isSelf ? `${user.name} (you)` : user.name;
+      const meta = document.createElement("span");
+      meta.className = `person-meta ${user.away ? "is-away" : ""}`;
+      meta.textContent = user.away ? "away" : user.sessions > 1 ? `${user.sessions} tabs` : "active";
+      item.append(avatar(user), name, meta);
+      return item;
+    }),
+  );
+}
+
+// ---- cursors ------------------------------------------------------------------------------
+
+/** @type {Map<string, HTMLElement>} */
+const cursorElements = new Map();
+const ARROW = "M1 1 L1 17 L5.5 13 L8.5 20 L11.5 18.7 L8.6 12 L14.5 12 Z";
+
+/** @param {ReadonlyArray<LiveCursor>} cursors */
+function renderCursors(cursors) {
+  const layer = $("cursors");
+  const seen = new Set();
+  for (const cursor of cursors) {
+    seen.add(cursor.userId);
+    let element = cursorElements.get(cursor.userId);
+    if (!element) {
+      element = document.createElement("div");
+      element.className = "cursor";
+      element.dataset.testid = "cursor";
+      element.dataset.userId = cursor.userId;
+      element.innerHTML = `<svg width="20" height="22" viewBox="0 0 20 22"><path d="${ARROW}" stroke="white" stroke-width="1.5" stroke-linejoin="round"/></svg><span class="cursor-label" data-testid="cursor-label"></span>`;
+      // Appear where the user is, then glide from there on.
+      element.style.transition = "none";
+      layer.append(element);
+      cursorElements.set(cursor.userId, element);
+      requestAnimationFrame(() => element?.style.removeProperty("transition"));
+    }
+    element.style.left = `${cursor.x * 100}%`;
+    element.style.top = `${cursor.y * 100}%`;
+    /** @type {SVGPathElement} */ (element.querySelector("path")).setAttribute("fill", cursor.color);
+    const label = /** @type {HTMLElement} */ (element.querySelector(".cursor-label"));
+    label.textContent = cursor.name;
+    label.style.backgroundColor = cursor.color;
+  }
+  for (const [userId, element] of cursorElements) {
+    if (!seen.has(userId)) {
+      element.remove();
+      cursorElements.delete(userId);
+    }
+  }
+}
+
+// Positions travel as fractions of the board, so windows of different sizes agree.
+board.addEventListener("pointermove", (event) => {
+  const box = board.getBoundingClientRect();
+  const x = (event.clientX - box.left) / box.width;
+  const y = (event.clientY - box.top) / box.height;
+  if (x >= 0 && x <= 1 && y >= 0 && y <= 1) room.moveCursor(x, y);
+});
+board.addEventListener("pointerleave", () => room.hideCursor());
+
+// ---- activity -----------------------------------------------------------------------------
+
+/**
+ * @param {"joined" | "left" | "info"} kind
+ * @param {string} text
+ * @param {string} [color]
+ */
+function logActivity(kind, text, color = "#9aa0b4") {
+  const list = $("activity");
+  const item = document.createElement("li");
+  item.dataset.kind = kind;
+  const dot = document.createElement("span");
+  dot.className = "dot";
+  dot.style.backgroundColor = color;
+  const label = document.createElement("span");
+  label.textContent = text;
+  const time = document.createElement("time");
+  const now = new Date();
+  time.dateTime = now.toISOString();
+  time.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  item.append(dot, label, time);
+  list.prepend(item);
+  while (list.children.length > 6) list.lastElementChild?.remove();
+}
+
+// ---- name ---------------------------------------------------------------------------------
+
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let renameTimer;
+nameInput.value = identity.name;
+nameInput.addEventListener("input", () => {
+  $("self-avatar").textContent = initials(nameInput.value || identity.name);
+  clearTimeout(renameTimer);
+  renameTimer = setTimeout(applyName, 400);
+});
+nameInput.addEventListener("change", applyName);
+nameInput.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") nameInput.blur();
+});
+
+function applyName() {
+  clearTimeout(renameTimer);
+  const name = nameInput.value.trim().slice(0, 40);
+  if (!name || name === identity.name) return;
+  identity.name = name;
+  saveIdentity(identity);
+  client.setName(name);
+}
+
+// ---- room link ----------------------------------------------------------------------------
+
+$("room-name").textContent = roomName;
+const copyButton = $("copy-link");
+copyButton.addEventListener("click", async () => {
+  const url = new URL(location.href);
+  url.searchParams.set("room", roomName);
+  try {
+    await navigator.clipboard.writeText(url.toString());
+    copyButton.textContent = "Copied!";
+  } catch {
+    prompt("Copy this link:", url.toString());
+  }
+  setTimeout(() => (copyButton.textContent = "Copy link"), 1500);
+});
+
+// ---- wiring -------------------------------------------------------------------------------
+
+client.on("connection", (state) => {
+  renderConnection(state);
+  if (state === "reconnecting") logActivity("info", "Connection lost, reconnecting…");
+});
+room.on("users", renderUsers);
+room.on("cursors", renderCursors);
+room.on("userJoined", (user) => logActivity("joined", `${user.name} joined`, user.color));
+room.on("userLeft", (user) => logActivity("left", `${user.name} left`, user.color));
+room.on("joined", ({ restored }) => {
+  if (restored) logActivity("info", "Back online: session restored");
+});
+room.on("error", (error) => logActivity("info", `Server refused: ${error.message || error.code}`));
+renderConnection(client.connection);
+renderUsers();
+
+// ---- identity -----------------------------------------------------------------------------
+
+/**
+ * @param {string | null} raw
+ * @returns {string}
+ */
+function roomFromUrl(raw) {
+  // The server accepts 1 to 128 of A-Z a-z 0-9 . _ - : /; make anything else fit.
+  const cleaned = (raw ?? "").trim().replace(/[^A-Za-z0-9._\-:/]+/g, "-").slice(0, 128);
+  return cleaned || "lobby";
+}
+
+/** @returns {{ id: string, name: string }} */
+function loadIdentity() {
+  try {
+    const stored = JSON.parse(localStorage.getItem("presenced-demo:identity") ?? "null");
+    if (typeof stored?.id === "string" && typeof stored?.name === "string") return stored;
+  } catch {
+    // Private mode or garbage: make a new one.
+  }
+  const identity = { id: `u-${randomHex(12)}`, name: randomName() };
+  saveIdentity(identity);
+  return identity;
+}
+
+/** @param {{ id: string, name: string }} value */
+function saveIdentity(value) {
+  try {
+    localStorage.setItem("presenced-demo:identity", JSON.stringify(value));
+  } catch {
+    // Not persisted: the name lasts until the reload.
+  }
+}
+
+/** @param {number} length */
+function randomHex(length) {
+  const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(length / 2)));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, length);
+}
+
+function randomName() {
+  const adjectives = ["Brave", "Calm", "Clever", "Curious", "Eager", "Gentle", "Happy", "Lucky", "Nimble", "Quiet", "Swift", "Witty"];
+  const animals = ["Otter", "Falcon", "Panda", "Fox", "Heron", "Koala", "Lynx", "Marten", "Owl", "Puffin", "Seal", "Wombat"];
+  const pick = (/** @type {string[]} */ list) => list[Math.floor(Math.random() * list.length)];
+  return `${pick(adjectives)} ${pick(animals)}`;
+}

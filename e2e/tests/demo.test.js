@@ -1,0 +1,280 @@
+// Proves the demo page at `/` in a real headless Chromium against the real presenced
+// binary: two visitors see each other, cursors land where the pointer is, a reload is
+// never seen as a leave, a closed tab leaves after the grace, and a server restart shows
+// "reconnecting" and then everyone again. Screenshots go to e2e/artifacts/.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { launchChromium } from "../support/browser.js";
+import { startPresenced } from "../support/presenced.js";
+
+const GRACE_MS = 2000;
+const artifacts = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+/** @type {Awaited<ReturnType<typeof startPresenced>>} */
+let server;
+/** @type {import("playwright-core").Browser} */
+let browser;
+
+before(async () => {
+  server = await startPresenced({ reconnectGrace: `${GRACE_MS}ms` });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+let roomCounter = 0;
+/** @param {string} label */
+function freshRoom(label) {
+  roomCounter += 1;
+  return `e2e-${label}-${process.pid}-${roomCounter}`;
+}
+
+/**
+ * A visitor: a browser context of its own (own localStorage, so its own user) with the
+ * demo open in `room`, joined.
+ * @param {string} room
+ */
+async function visit(room) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  /** @type {string[]} */
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(`${server.httpUrl}/?room=${encodeURIComponent(room)}`);
+  await waitJoined(page);
+  const self = await page.evaluate(() => {
+    const user = /** @type {any} */ (window).presence.room.self;
+    return { id: String(user.id), name: String(user.name), color: String(user.color) };
+  });
+  return { context, page, errors, ...self };
+}
+
+/** @param {import("playwright-core").Page} page */
+async function waitJoined(page) {
+  await page.waitForFunction(() => /** @type {any} */ (window).presence?.room.status === "joined", null, {
+    timeout: 10_000,
+  });
+}
+
+/**
+ * @param {import("playwright-core").Page} page
+ * @param {string} name
+ */
+async function screenshot(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+/**
+ * @param {import("playwright-core").Page} page
+ * @param {string} userId
+ */
+function avatarOf(page, userId) {
+  return page.locator(`[data-testid="avatar"][data-user-id="${userId}"]`);
+}
+
+/** @param {{ errors: string[] }[]} visitors */
+function assertNoPageErrors(visitors) {
+  for (const visitor of visitors) assert.deepEqual(visitor.errors, []);
+}
+
+describe("the demo page", () => {
+  it("shows two visitors each other's avatar and '1 online'", async () => {
+    const room = freshRoom("pair");
+    const ada = await visit(room);
+    await ada.page.locator('[data-testid="presence-indicators"]').waitFor({ state: "hidden" });
+    await screenshot(ada.page, "01-alone");
+
+    const bob = await visit(room);
+    for (const [me, other] of [
+      [ada, bob],
+      [bob, ada],
+    ]) {
+      const avatar = avatarOf(me.page, other.id);
+      await avatar.waitFor();
+      assert.equal(await me.page.locator('[data-testid="avatar"]').count(), 1, "only the other is listed");
+      assert.equal(await me.page.getByTestId("online-count").textContent(), "1 online");
+      assert.equal(await avatar.getAttribute("title"), other.name);
+      const look = await avatar.evaluate((element) => {
+        const style = getComputedStyle(element);
+        return { text: element.textContent, color: style.color, background: style.backgroundColor, width: style.width };
+      });
+      assert.equal(look.color, "rgb(255, 255, 255)");
+      assert.equal(look.background, hexToRgb(other.color));
+      assert.equal(look.width, "32px");
+      assert.match(look.text ?? "", /^[A-Z]{1,2}$/);
+      assert.equal(await me.page.getByTestId("connection-badge").getAttribute("data-state"), "connected");
+    }
+    assert.notEqual(ada.color, bob.color);
+    await screenshot(ada.page, "02-two-visitors");
+    assertNoPageErrors([ada, bob]);
+    await ada.context.close();
+    await bob.context.close();
+  });
+
+  it("shows a mouse move in one visitor's board as a cursor at the same place in the other's", async () => {
+    const room = freshRoom("cursor");
+    const ada = await visit(room);
+    const bob = await visit(room);
+    await avatarOf(ada.page, bob.id).waitFor();
+
+    for (const [fx, fy] of [
+      [0.3, 0.6],
+      [0.72, 0.18],
+    ]) {
+      const board = await bob.page.getByTestId("board").boundingBox();
+      assert.ok(board);
+      await bob.page.mouse.move(board.x + board.width * fx, board.y + board.height * fy, { steps: 8 });
+
+      // The cursor's tip (its top-left corner) must settle on the same spot of ada's board.
+      await ada.page.waitForFunction(
+        ({ userId, fx, fy }) => {
+          const boardBox = document.querySelector('[data-testid="board"]')?.getBoundingClientRect();
+          const cursor = document.querySelector(`[data-testid="cursor"][data-user-id="${userId}"]`);
+          if (!boardBox || !cursor) return false;
+          const box = cursor.getBoundingClientRect();
+          return (
+            Math.abs(box.left - (boardBox.left + boardBox.width * fx)) < 2 &&
+            Math.abs(box.top - (boardBox.top + boardBox.height * fy)) < 2
+          );
+        },
+        { userId: bob.id, fx, fy },
+        { timeout: 5000 },
+      );
+    }
+    const label = ada.page.locator(`[data-testid="cursor"][data-user-id="${bob.id}"] [data-testid="cursor-label"]`);
+    assert.equal(await label.textContent(), bob.name);
+    await screenshot(ada.page, "03-live-cursor");
+    assertNoPageErrors([ada, bob]);
+    await ada.context.close();
+    await bob.context.close();
+  });
+
+  it("never shows a reload as a leave", async () => {
+    const room = freshRoom("reload");
+    const ada = await visit(room);
+    const bob = await visit(room);
+    await avatarOf(ada.page, bob.id).waitFor();
+    const sessionBefore = await bob.page.evaluate(() => /** @type {any} */ (window).presence.room.sessionId);
+
+    // Watch from ada's side: the SDK's roster and every painted frame of the page.
+    await ada.page.evaluate((userId) => {
+      const w = /** @type {any} */ (window);
+      w.__bobWentMissing = [];
+      w.presence.room.on("userLeft", (/** @type {any} */ user) => w.__bobWentMissing.push(`userLeft ${user.id}`));
+      w.presence.room.on("users", (/** @type {any[]} */ users) => {
+        if (!users.some((user) => user.id === userId)) w.__bobWentMissing.push("missing from the roster");
+      });
+      const watch = () => {
+        if (!document.querySelector(`[data-testid="avatar"][data-user-id="${userId}"]`)) {
+          w.__bobWentMissing.push("avatar not painted");
+        }
+        requestAnimationFrame(watch);
+      };
+      requestAnimationFrame(watch);
+    }, bob.id);
+
+    const reloadedAt = Date.now();
+    await bob.page.reload();
+    await waitJoined(bob.page);
+    const sessionAfter = await bob.page.evaluate(() => /** @type {any} */ (window).presence.room.sessionId);
+    assert.equal(sessionAfter, sessionBefore, "the reload restored the same session");
+    assert.equal(await bob.page.evaluate(() => /** @type {any} */ (window).presence.room.self.id), bob.id);
+    await avatarOf(bob.page, ada.id).waitFor();
+
+    // A wrong leave would come when the grace ends: wait it out, then look.
+    await ada.page.waitForTimeout(Math.max(0, GRACE_MS + 700 - (Date.now() - reloadedAt)));
+    assert.deepEqual(await ada.page.evaluate(() => /** @type {any} */ (window).__bobWentMissing), []);
+    assert.equal(await ada.page.getByTestId("online-count").textContent(), "1 online");
+    const activity = await ada.page.locator('[data-testid="activity"] li[data-kind="left"]').count();
+    assert.equal(activity, 0, "no 'left' in the activity list");
+    await screenshot(ada.page, "04-after-reload");
+    assertNoPageErrors([ada, bob]);
+    await ada.context.close();
+    await bob.context.close();
+  });
+
+  it("removes a closed visitor's avatar after the reconnect grace", async () => {
+    const room = freshRoom("close");
+    const ada = await visit(room);
+    const bob = await visit(room);
+    await avatarOf(ada.page, bob.id).waitFor();
+
+    const closedAt = Date.now();
+    await bob.context.close();
+    await ada.page.locator('[data-testid="presence-indicators"]').waitFor({ state: "hidden", timeout: GRACE_MS + 8000 });
+    const elapsed = Date.now() - closedAt;
+    assert.ok(elapsed >= GRACE_MS - 300, `bob left after ${elapsed} ms, before the ${GRACE_MS} ms grace`);
+    assert.equal(await avatarOf(ada.page, bob.id).count(), 0);
+    assert.equal(await ada.page.locator('[data-testid="activity"] li[data-kind="left"]').count(), 1);
+    await screenshot(ada.page, "05-after-close");
+    assertNoPageErrors([ada]);
+    await ada.context.close();
+  });
+
+  it("shows 'reconnecting' while the server is gone and both visitors again once it is back", async () => {
+    const room = freshRoom("restart");
+    const ada = await visit(room);
+    const bob = await visit(room);
+    await avatarOf(ada.page, bob.id).waitFor();
+
+    await server.stop("SIGKILL");
+    for (const visitor of [ada, bob]) {
+      await visitor.page.locator('[data-testid="connection-badge"][data-state="reconnecting"]').waitFor({ timeout: 10_000 });
+      assert.match((await visitor.page.getByTestId("connection-badge").textContent()) ?? "", /reconnecting/i);
+    }
+    await screenshot(ada.page, "06-reconnecting");
+
+    server = await startPresenced({ port: server.port, reconnectGrace: `${GRACE_MS}ms` });
+    for (const [me, other] of [
+      [ada, bob],
+      [bob, ada],
+    ]) {
+      await me.page.locator('[data-testid="connection-badge"][data-state="connected"]').waitFor({ timeout: 20_000 });
+      await me.page.waitForFunction(
+        (userId) =>
+          /** @type {any} */ (window).presence.room.status === "joined" &&
+          document.querySelector(`[data-testid="avatar"][data-user-id="${userId}"]`) !== null &&
+          document.querySelector('[data-testid="online-count"]')?.textContent === "1 online",
+        other.id,
+        { timeout: 20_000 },
+      );
+    }
+    await screenshot(ada.page, "07-back-after-restart");
+    assertNoPageErrors([ada, bob]);
+    await ada.context.close();
+    await bob.context.close();
+  });
+
+  it("shows a visitor's new name to the other", async () => {
+    const room = freshRoom("rename");
+    const ada = await visit(room);
+    const bob = await visit(room);
+    await avatarOf(bob.page, ada.id).waitFor();
+    await ada.page.getByTestId("name-input").fill("Grace Hopper");
+    await ada.page.getByTestId("name-input").press("Enter");
+    await bob.page.locator(`[data-testid="avatar"][data-user-id="${ada.id}"][title="Grace Hopper"]`).waitFor();
+    assert.equal(await avatarOf(bob.page, ada.id).textContent(), "GH");
+    // The name is kept for the next visit of this browser.
+    await ada.page.reload();
+    await waitJoined(ada.page);
+    assert.equal(await ada.page.getByTestId("name-input").inputValue(), "Grace Hopper");
+    assertNoPageErrors([ada, bob]);
+    await ada.context.close();
+    await bob.context.close();
+  });
+});
+
+/** @param {string} hex */
+function hexToRgb(hex) {
+  const n = Number.parseInt(hex.slice(1), 16);
+  return `rgb(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255})`;
+}
