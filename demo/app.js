@@ -108,7 +108,7 @@ function renderUsers() {
       name.textContent = user.isSelf ? `${user.name} (you)` : user.name;
       const meta = document.createElement("span");
       meta.className = `person-meta ${user.away ? "is-away" : ""}`;
-      meta.textContent = user.away ? "away" : user.sessions > 1 ? `${user.sessions} tabs` : "active";
+      meta.textContent = user.away ? "away" : "active";
       item.append(avatar(user), name, meta);
       return item;
     }),
@@ -231,16 +231,19 @@ copyButton.addEventListener("click", async () => {
 
 // ---- wiring -------------------------------------------------------------------------------
 
+let wasReconnecting = false;
 client.on("connection", (state) => {
   renderConnection(state);
-  if (state === "reconnecting") logActivity("info", "Connection lost, reconnecting…");
+  if (state === "reconnecting" && !wasReconnecting) logActivity("info", "Connection lost, reconnecting…");
+  if (state === "connected" && wasReconnecting) logActivity("info", "Connected again");
+  wasReconnecting = state === "reconnecting";
 });
 room.on("users", renderUsers);
 room.on("cursors", renderCursors);
 room.on("userJoined", (user) => logActivity("joined", `${user.name} joined`, user.color));
 room.on("userLeft", (user) => logActivity("left", `${user.name} left`, user.color));
 room.on("joined", ({ restored }) => {
-  if (restored) logActivity("info", "Back online: session restored");
+  if (restored) logActivity("info", "Session restored: nobody saw you leave");
 });
 room.on("error", (error) => logActivity("info", `Server refused: ${error.message || error.code}`));
 renderConnection(client.connection);

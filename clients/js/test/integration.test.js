@@ -145,11 +145,15 @@ describe("rosters", () => {
     expect(new Set(colors).size).toBe(3);
     expect(bob.users.find((u) => u.id === "ada")?.color).toBe(ada.self?.color);
 
-    // A second tab of bob: still one bob.
+    // A second tab of bob: still one bob. (A second session is not itself broadcast,
+    // so an update from that tab is the barrier that shows the server has it.)
     const bobTab2 = connect({ id: "bob", name: "Bob" }).join("converge");
     await waitFor(() => bobTab2.status === "joined", "bob's second tab joined");
-    await waitFor(() => ada.others.find((u) => u.id === "bob")?.sessions === 2, "bob counted with two sessions");
+    expect(bobTab2.self?.sessions).toBe(2);
+    bobTab2.update({ tab: 2 });
+    await waitFor(() => ada.others.find((u) => u.id === "bob")?.state.tab === 2, "the second tab's update");
     expect(ada.others.filter((u) => u.id === "bob")).toHaveLength(1);
+    expect(ada.others.find((u) => u.id === "bob")?.sessions).toBe(2);
 
     // An explicit leave is seen at once, long before the grace.
     const leftAt = Date.now();
