@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use presence_protocol::{
-    ClientMessage, Cursor, Join, JoinUser, Leave, Reference, Request, RoomName, SelfInfo,
-    ServerMessage, SessionId, State, Update, User, UserId,
+    ClientMessage, Cursor, CursorPosition, Join, JoinUser, Leave, Reference, Request, RoomName,
+    SelfInfo, ServerMessage, SessionId, State, Update, User, UserId, AWAY_KEY,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -581,6 +581,7 @@ impl Driver {
                         );
                     }
                 }
+                self.apply_own(&message);
                 feed(connection, Request::encode(&message)).await?;
             }
             Command::Leave(room) => {
@@ -615,6 +616,7 @@ impl Driver {
                 self.want(room, options, reply, reference);
             }
             Command::Send(ClientMessage::Update(update)) => {
+                self.apply_own(&ClientMessage::Update(update.clone()));
                 if let Some(entry) = self.rooms.get_mut(&update.room) {
                     merge(
                         entry.join.state.get_or_insert_with(State::new),
@@ -627,6 +629,7 @@ impl Driver {
                 }
             }
             Command::Send(ClientMessage::Cursor(cursor)) => {
+                self.apply_own(&ClientMessage::Cursor(cursor.clone()));
                 if let Some(entry) = self.rooms.get_mut(&cursor.room) {
                     entry.offline_cursor = Some(cursor);
                 }
@@ -751,6 +754,47 @@ impl Driver {
         entry.join.clone()
     }
 
+    /// Applies this client's own update or cursor to its own user in the roster: the
+    /// server never sends a user's changes back to the connection that made them.
+    /// `away` is left to the server, which shows it only when every session is away.
+    fn apply_own(&self, message: &ClientMessage) {
+        let mut views = self.views();
+        match message {
+            ClientMessage::Update(update) => {
+                let Some(view) = views.get_mut(&update.room) else {
+                    return;
+                };
+                let me = view.me.id.clone();
+                view.roster.edit(me.as_str(), |user| {
+                    for (key, value) in &update.state {
+                        if key == AWAY_KEY {
+                            continue;
+                        }
+                        if value.is_null() {
+                            user.state.remove(key);
+                        } else {
+                            user.state.insert(key.clone(), value.clone());
+                        }
+                    }
+                });
+            }
+            ClientMessage::Cursor(cursor) => {
+                let Some(view) = views.get_mut(&cursor.room) else {
+                    return;
+                };
+                let me = view.me.id.clone();
+                view.roster.edit(me.as_str(), |user| {
+                    user.cursor = CursorPosition {
+                        x: cursor.x,
+                        y: cursor.y,
+                        visible: cursor.visible,
+                    };
+                });
+            }
+            _ => {}
+        }
+    }
+
     fn forget(&mut self, room: &RoomName) {
         // Dropping the waiters makes their `join` calls return `Cancelled`.
         self.rooms.remove(room);
@@ -765,17 +809,19 @@ impl Driver {
                     // restores only for the same user id (an `anon-…` one included).
                     entry.join.user.id = Some(me.id.clone());
                     entry.join.user.session_id = Some(me.session_id.clone());
-                    for waiter in entry.waiters.drain(..) {
-                        let _ = waiter.send(Ok(Joined {
-                            me: me.clone(),
-                            users: users.clone(),
-                        }));
-                    }
+                    let waiters = std::mem::take(&mut entry.waiters);
+                    // The roster first: a caller woken by `join` reads it at once.
                     let view = RoomView {
                         roster: Roster::from_users(users.iter().cloned()),
                         me: me.clone(),
                     };
                     self.views().insert(room.clone(), view);
+                    for waiter in waiters {
+                        let _ = waiter.send(Ok(Joined {
+                            me: me.clone(),
+                            users: users.clone(),
+                        }));
+                    }
                 }
             }
             ServerMessage::Error {

@@ -82,6 +82,13 @@ impl Roster {
         }
     }
 
+    /// Changes one user in place, if present (the client applies its own updates this way).
+    pub fn edit(&mut self, id: &str, change: impl FnOnce(&mut User)) {
+        if let Some(user) = self.users.get_mut(id) {
+            change(user);
+        }
+    }
+
     /// The users, oldest arrival first (by `joinedAt`, then id), so snapshots are stable.
     pub fn users(&self) -> Vec<User> {
         let mut users: Vec<User> = self.users.values().cloned().collect();

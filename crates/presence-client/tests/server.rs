@@ -283,13 +283,12 @@ async fn a_server_restart_is_survived_without_anyone_leaving() {
             matches!(e, Event::Disconnected(_))
         })
         .await;
-        assert_eq!(
-            event,
-            Event::Disconnected(Disconnect::ClosedByServer {
-                code: 1012,
-                reason: String::new()
-            }),
-            "a shutdown closes with 1012"
+        assert!(
+            matches!(
+                event,
+                Event::Disconnected(Disconnect::ClosedByServer { code: 1012, .. })
+            ),
+            "a shutdown closes with 1012, got {event:?}"
         );
     }
     server.restart();
@@ -318,7 +317,11 @@ async fn a_server_restart_is_survived_without_anyone_leaving() {
             skipped.extend(more);
             skipped.push(event);
         }
-        assert_eq!(ids(&client.roster(&board)), ["alice", "bob"]);
+        // A fresh server orders by the new joinedAt: whoever came back first.
+        let roster = client.roster(&board);
+        let mut now = ids(&roster);
+        now.sort_unstable();
+        assert_eq!(now, ["alice", "bob"]);
         assert!(
             !skipped.iter().any(|e| is_user_left(e, other)),
             "{skipped:#?}"
