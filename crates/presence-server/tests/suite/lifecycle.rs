@@ -1,0 +1,126 @@
+//! Leave, grace, heartbeat timeout and restore, with killed clients.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{ids, TestServer};
+
+#[tokio::test]
+async fn explicit_leave_is_immediate() {
+    let server = TestServer::start(&["--reconnect-grace", "30s"]);
+    let mut olga = server.joined("doc", "olga").await;
+    let mut alice = server.joined("doc", "alice").await;
+    olga.expect("presence:userJoined").await;
+    alice
+        .send(json!({"type": "presence:leave", "room": "doc"}))
+        .await;
+    assert_eq!(olga.expect("presence:userLeft").await["userId"], "alice");
+}
+
+#[tokio::test]
+async fn a_killed_client_stays_listed_for_the_grace_then_leaves() {
+    let grace = Duration::from_millis(600);
+    let server = TestServer::start(&["--reconnect-grace", "600ms"]);
+    let mut olga = server.joined("doc", "olga").await;
+    let alice = server.joined("doc", "alice").await;
+    olga.expect("presence:userJoined").await;
+
+    let killed_at = Instant::now();
+    alice.drop_abruptly();
+    // Still there for the others while the grace runs.
+    assert_eq!(server.roster("doc").await, ["olga", "alice"]);
+    let left = olga.expect("presence:userLeft").await;
+    assert_eq!(left["userId"], "alice");
+    assert!(
+        killed_at.elapsed() >= grace - Duration::from_millis(50),
+        "left before the grace ended"
+    );
+    assert_eq!(server.roster("doc").await, ["olga"]);
+}
+
+#[tokio::test]
+async fn a_reconnect_within_the_grace_restores_without_a_leave_or_join() {
+    let server = TestServer::start(&["--reconnect-grace", "5s"]);
+    let mut olga = server.joined("doc", "olga").await;
+    let mut alice = server.client().await;
+    let join = json!({"type": "presence:join", "room": "doc",
+        "user": {"id": "alice", "name": "Alice", "sessionId": "tab-1"}, "state": {"tool": "pen"}});
+    alice.send(join.clone()).await;
+    let first = alice.expect("presence:currentUsers").await;
+    let before = first["users"].as_array().expect("users")[1].clone();
+    olga.expect("presence:userJoined").await;
+    alice
+        .send(json!({"type": "presence:cursor", "room": "doc", "x": 0.25, "y": 0.75}))
+        .await;
+    olga.expect("presence:cursors").await;
+
+    alice.drop_abruptly();
+    let mut again = server.client().await;
+    again.send(join).await;
+    let restored = again.expect("presence:restored").await;
+    assert_eq!(restored["sessionId"], "tab-1");
+    for field in ["color", "joinedAt", "state"] {
+        assert_eq!(
+            restored["user"][field], before[field],
+            "{field} changed on restore"
+        );
+    }
+    assert_eq!(
+        restored["user"]["cursor"],
+        json!({"x": 0.25, "y": 0.75, "visible": true})
+    );
+    let current = again.expect("presence:currentUsers").await;
+    assert_eq!(current["self"]["sessionId"], "tab-1");
+    assert_eq!(ids(&current["users"]), ["olga", "alice"]);
+    // Olga saw neither a leave nor a join.
+    assert!(olga.sync("doc", "olga").await.is_empty());
+}
+
+#[tokio::test]
+async fn another_user_cannot_restore_someone_elses_session() {
+    let server = TestServer::start(&["--reconnect-grace", "5s"]);
+    let mut alice = server.client().await;
+    alice.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "alice", "sessionId": "tab-1"}})).await;
+    alice.expect("presence:currentUsers").await;
+    alice.drop_abruptly();
+    let mut mallory = server.client().await;
+    mallory.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "mallory", "sessionId": "tab-1"}})).await;
+    let current = mallory.expect("presence:currentUsers").await;
+    assert_ne!(current["self"]["sessionId"], "tab-1");
+    assert_eq!(ids(&current["users"]), ["alice", "mallory"]);
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_dropped_after_the_heartbeat_timeout() {
+    let server = TestServer::start(&["--heartbeat-timeout", "900ms", "--reconnect-grace", "30s"]);
+    let mut olga = server.joined("doc", "olga").await;
+    let alice = server.joined("doc", "alice").await;
+    olga.expect("presence:userJoined").await;
+    // Alice's socket stays open but nobody reads it, so the server's pings go unanswered,
+    // as with a half-open TCP connection.
+    let _silent = alice.go_silent();
+    let started = Instant::now();
+    let left = olga.expect("presence:userLeft").await;
+    assert_eq!(left["userId"], "alice");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "dropped at the timeout, not after the 30 s grace"
+    );
+    // Olga read her frames (and so answered pings) all along: she is still here.
+    assert_eq!(server.roster("doc").await, ["olga"]);
+}
+
+#[tokio::test]
+async fn answering_pings_keeps_a_quiet_client_alive() {
+    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]);
+    let mut alice = server.joined("doc", "alice").await;
+    let mut olga = server.joined("doc", "olga").await;
+    // Both only read (the library answers pings) across several timeouts, sending nothing.
+    let deadline = Instant::now() + Duration::from_millis(2000);
+    while Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(100), olga.sync("doc", "olga")).await;
+        let _ = tokio::time::timeout(Duration::from_millis(100), alice.sync("doc", "alice")).await;
+    }
+    assert_eq!(server.roster("doc").await, ["alice", "olga"]);
+}

@@ -1,0 +1,156 @@
+//! Joins, rosters, updates, cursors and batches, as clients see them.
+
+use serde_json::json;
+
+use crate::support::{ids, TestServer};
+
+#[tokio::test]
+async fn the_seed_documents_client_flow_works_unchanged() {
+    let server = TestServer::start(&[]);
+    // The seed's join: no room, a client-made sessionId.
+    let mut alice = server.client().await;
+    alice
+        .send(json!({"type": "presence:join", "user": {"id": "user-123", "name": "Alice", "sessionId": "sess-a"}}))
+        .await;
+    let current = alice.expect("presence:currentUsers").await;
+    assert_eq!(current["room"], "default");
+    assert_eq!(ids(&current["users"]), ["user-123"]);
+    assert_eq!(
+        current["self"],
+        json!({"id": "user-123", "sessionId": "sess-a"})
+    );
+    let me = &current["users"][0];
+    for field in [
+        "id", "name", "color", "joinedAt", "lastSeen", "cursor", "state", "sessions",
+    ] {
+        assert!(me.get(field).is_some(), "User lacks {field}: {me}");
+    }
+    assert_eq!(me["cursor"], json!({"x": 0.0, "y": 0.0, "visible": false}));
+    let color = me["color"].as_str().expect("color");
+    assert!(color.len() == 7 && color.starts_with('#'), "{color}");
+
+    let mut bob = server.client().await;
+    bob.send(json!({"type": "presence:join", "user": {"id": "user-456", "name": "Bob"}}))
+        .await;
+    let current = bob.expect("presence:currentUsers").await;
+    assert_eq!(ids(&current["users"]), ["user-123", "user-456"]);
+    let joined = alice.expect("presence:userJoined").await;
+    assert_eq!(joined["user"]["id"], "user-456");
+    assert_eq!(joined["user"]["name"], "Bob");
+
+    // The seed's heartbeat every 30 s: accepted silently.
+    bob.send(json!({"type": "presence:heartbeat"})).await;
+    // The seed's explicit leave on beforeunload: no room.
+    bob.send(json!({"type": "presence:leave"})).await;
+    let left = alice.expect("presence:userLeft").await;
+    assert_eq!(
+        left,
+        json!({"type": "presence:userLeft", "room": "default", "userId": "user-456"})
+    );
+    assert_eq!(server.roster("default").await, ["user-123"]);
+}
+
+#[tokio::test]
+async fn a_user_with_two_tabs_is_listed_once_with_two_sessions() {
+    let server = TestServer::start(&[]);
+    let mut olga = server.joined("doc", "olga").await;
+    let _tab1 = server.joined("doc", "alice").await;
+    olga.expect("presence:userJoined").await;
+    let mut tab2 = server.client().await;
+    tab2.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "alice"}}))
+        .await;
+    let current = tab2.expect("presence:currentUsers").await;
+    assert_eq!(ids(&current["users"]), ["olga", "alice"]);
+    assert_eq!(current["users"][1]["sessions"], 2);
+    // Olga was told nothing new: her next frame answers her own refresh.
+    assert!(olga.sync("doc", "olga").await.is_empty());
+}
+
+#[tokio::test]
+async fn updates_merge_shallowly_and_delete_with_null() {
+    let server = TestServer::start(&[]);
+    let mut olga = server.joined("doc", "olga").await;
+    let mut alice = server.client().await;
+    alice
+        .send(json!({"type": "presence:join", "room": "doc", "user": {"id": "alice"}, "state": {"tool": "pen", "typing": false}}))
+        .await;
+    alice.expect("presence:currentUsers").await;
+    assert_eq!(
+        olga.expect("presence:userJoined").await["user"]["state"],
+        json!({"tool": "pen", "typing": false})
+    );
+
+    alice.send(json!({"type": "presence:update", "room": "doc", "state": {"typing": true, "tool": null}})).await;
+    let updated = olga.expect("presence:userUpdated").await;
+    assert_eq!(updated["room"], "doc");
+    assert_eq!(updated["user"]["state"], json!({"typing": true}));
+    // Never echoed to the sender.
+    assert!(alice.sync("doc", "alice").await.is_empty());
+}
+
+#[tokio::test]
+async fn cursors_are_batched_per_room_and_never_echoed() {
+    let server = TestServer::start(&["--cursor-interval", "100ms"]);
+    let mut alice = server.joined("board", "alice").await;
+    let mut bob = server.joined("board", "bob").await;
+    alice.expect("presence:userJoined").await;
+    for i in 0..20 {
+        alice
+            .send(json!({"type": "presence:cursor", "room": "board", "x": i, "y": 0.5}))
+            .await;
+    }
+    // However the moves fall into intervals, bob ends at the latest position, in few frames.
+    let mut frames = 0;
+    loop {
+        let frame = bob.expect("presence:cursors").await;
+        frames += 1;
+        let entries = frame["cursors"].as_array().expect("cursors");
+        assert_eq!(entries.len(), 1, "one entry per user per frame: {frame}");
+        assert_eq!(entries[0]["userId"], "alice");
+        if entries[0]["x"].as_f64() == Some(19.0) {
+            assert_eq!(entries[0]["visible"], true);
+            break;
+        }
+    }
+    assert!(
+        frames < 20,
+        "moves were coalesced ({frames} frames for 20 moves)"
+    );
+    assert!(
+        alice.sync("board", "alice").await.is_empty(),
+        "alice never sees her own cursor"
+    );
+}
+
+#[tokio::test]
+async fn batch_clients_get_diffs_instead_of_single_events() {
+    let server = TestServer::start(&["--cursor-interval", "50ms"]);
+    let mut watcher = server.client().await;
+    watcher
+        .send(
+            json!({"type": "presence:join", "room": "doc", "user": {"id": "wendy"}, "batch": true}),
+        )
+        .await;
+    watcher.expect("presence:currentUsers").await;
+    let _alice = server.joined("doc", "alice").await;
+    loop {
+        let diff = watcher.expect("presence:diff").await;
+        let joined = ids(&diff["joined"]);
+        assert!(diff["left"].is_array() && diff["updated"].is_array());
+        if joined.contains(&"alice".to_owned()) {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn rooms_are_separate() {
+    let server = TestServer::start(&[]);
+    let mut a = server.joined("room-a", "alice").await;
+    let _b = server.joined("room-b", "bob").await;
+    assert!(
+        a.sync("room-a", "alice").await.is_empty(),
+        "room-a hears nothing of room-b"
+    );
+    assert_eq!(server.roster("room-b").await, ["bob"]);
+}

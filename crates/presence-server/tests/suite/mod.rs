@@ -1,0 +1,6 @@
+mod auth;
+mod errors;
+mod http;
+mod lifecycle;
+mod messages;
+mod operations;
