@@ -236,10 +236,16 @@ describe("reconnecting", () => {
 
     const cutAt = Date.now();
     proxy.cut();
+    await waitFor(() => adaClient.connection === "reconnecting", "ada noticed the drop");
+    // Made while disconnected: sent after the restore.
+    ada.update({ mood: "busy" });
+    ada.moveCursor(0.4, 0.6);
     await waitFor(() => joins.length > 0, "ada rejoined");
     expect(joins[0]).toEqual({ restored: true });
     expect(states).toEqual(["reconnecting", "connected"]);
-    expect(ada.self).toMatchObject({ color: before?.color, joinedAt: before?.joinedAt, state: { mood: "calm" } });
+    expect(ada.self).toMatchObject({ color: before?.color, joinedAt: before?.joinedAt });
+    await waitFor(() => bob.others[0]?.state.mood === "busy", "the offline update reached bob");
+    await waitFor(() => bob.cursors[0]?.x === 0.4, "the offline cursor move reached bob");
 
     // The absence of a leave can only be seen by waiting out the grace.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, GRACE_MS + 500 - (Date.now() - cutAt))));
