@@ -20,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
+    raise_open_file_limit();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,6 +39,21 @@ fn main() -> anyhow::Result<()> {
         tracing::info!("presenced stopped");
         Ok(())
     })
+}
+
+/// Every connection is a file descriptor, and the usual soft limit (1024) would cap a node
+/// far below what its memory holds. Raise it to the hard limit; the accept loop already
+/// survives hitting whatever limit remains (see listener.rs).
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            limit,
+            "open file limit (RLIMIT_NOFILE soft) raised to the hard limit"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "could not raise the open file limit; keeping the inherited one")
+        }
+    }
 }
 
 async fn shutdown_signal() {
