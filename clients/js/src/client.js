@@ -398,7 +398,9 @@ function detach(socket) {
   socket.onopen = null;
   socket.onmessage = null;
   socket.onclose = null;
-  socket.onerror = null;
+  // Keep a no-op error listener: the `ws` package emits "error" when a socket is closed
+  // while still connecting, and an EventEmitter error without a listener kills Node.
+  socket.onerror = () => {};
 }
 
 /** @returns {string} */

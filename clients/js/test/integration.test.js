@@ -176,6 +176,20 @@ describe("rosters", () => {
   });
 });
 
+describe("closing", () => {
+  it("can close a client that is still connecting", async () => {
+    const client = connect({ id: "ada", name: "Ada" });
+    client.join("early");
+    expect(client.connection).toBe("connecting");
+    client.close();
+    expect(client.connection).toBe("disconnected");
+    // `ws` reports the aborted handshake on the next tick; an unhandled "error" there
+    // would fail the run. Let that tick pass.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.connection).toBe("disconnected");
+  });
+});
+
 describe("cursors", () => {
   it("coalesce sends and arrive at the latest position", async () => {
     const adaClient = connect({ id: "ada", name: "Ada" }, { cursorIntervalMs: 50 });
@@ -234,12 +248,15 @@ describe("reconnecting", () => {
     const states = [];
     adaClient.on("connection", (state) => states.push(state));
 
+    // Made while disconnected (the moment the drop is noticed): sent after the restore.
+    adaClient.on("connection", (state) => {
+      if (state !== "reconnecting") return;
+      ada.update({ mood: "busy" });
+      ada.moveCursor(0.4, 0.6);
+    });
+
     const cutAt = Date.now();
     proxy.cut();
-    await waitFor(() => adaClient.connection === "reconnecting", "ada noticed the drop");
-    // Made while disconnected: sent after the restore.
-    ada.update({ mood: "busy" });
-    ada.moveCursor(0.4, 0.6);
     await waitFor(() => joins.length > 0, "ada rejoined");
     expect(joins[0]).toEqual({ restored: true });
     expect(states).toEqual(["reconnecting", "connected"]);
