@@ -4,7 +4,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { act, cleanup, render, screen } from "@testing-library/react";
-import { createElement as h, useRef } from "react";
+import { StrictMode, createElement as h, useRef } from "react";
 import { createClient } from "@presenced/client";
 import {
   LiveCursors,
@@ -219,6 +219,22 @@ describe("<PresenceProvider>", () => {
     unmount();
     expect(FakeWebSocket.last.sent.at(-1)).toEqual({ type: "presence:leave", room: "lobby" });
     expect(client.connection).toBe("connected");
+  });
+
+  it("survives StrictMode's double effects with one live client and one joined room", () => {
+    const props = {
+      room: "lobby",
+      url: "ws://127.0.0.1:1/ws",
+      user: { id: "ada", name: "Ada" },
+      options: { WebSocket: /** @type {any} */ (FakeWebSocket), storage: new MemoryStorage(), window: null, document: null },
+    };
+    render(h(StrictMode, null, h(PresenceProvider, props, h(PresenceIndicators))));
+    const live = FakeWebSocket.instances.filter((socket) => socket.closedByClient === null);
+    expect(live).toHaveLength(1);
+    act(() => FakeWebSocket.last.serverOpen());
+    expect(FakeWebSocket.last.sentOfType("presence:join")).toHaveLength(1);
+    answerJoin([wireUser("ada"), wireUser("bob")]);
+    expect(screen.getByTestId("online-count").textContent).toBe("1 online");
   });
 
   it("creates and closes its own client from url and user, and renames without reconnecting", () => {
