@@ -454,13 +454,15 @@ export class Room extends Emitter {
     this.emit("users", this.users);
     this.emit("cursors", this.cursors);
 
+    // A user in both `left` and `joined` left and came back within one interval: tell
+    // both, so that every userJoined has its userLeft.
+    const leftIds = new Set(left);
     for (const [id, user] of before) {
-      if (!this.#roster.has(id)) this.emit("userLeft", user);
+      if (!this.#roster.has(id) || leftIds.has(id)) this.emit("userLeft", user);
     }
-    const rejoined = new Set(left);
     for (const user of joined) {
       const now = this.#roster.get(user.id);
-      if (now && (!before.has(user.id) || rejoined.has(user.id))) this.emit("userJoined", now);
+      if (now && (!before.has(user.id) || leftIds.has(user.id))) this.emit("userJoined", now);
     }
     for (const user of updated) {
       const now = this.#roster.get(user.id);

@@ -147,10 +147,21 @@ describe("roster changes", () => {
     ]);
     expect(room.self?.state).toEqual({ x: 1 }); // a diff may include our own user
     expect(events).toEqual([
+      ["left", "bob"],
       ["joined", "bob"],
       ["joined", "cy"],
       ["updated", "ada", "Ada"],
     ]);
+  });
+
+  it("does not announce a join that the currentUsers snapshot already had", () => {
+    const { room, socket } = joined(true);
+    const events = /** @type {any[]} */ ([]);
+    room.on("userJoined", (u) => events.push(u.id));
+    // The server may batch our own arrival (and anyone's) into the next diff.
+    socket.serverSend({ type: "presence:diff", room: "lobby", left: [], joined: [wireUser("ada", { joinedAt: 1 })], updated: [] });
+    expect(events).toEqual([]);
+    expect(room.users.map((u) => u.id)).toEqual(["ada", "bob"]);
   });
 
   it("removes users that left and their cursors", () => {
