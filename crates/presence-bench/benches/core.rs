@@ -1,0 +1,2 @@
+//! core benches (stub).
+fn main() {}

@@ -1,0 +1,316 @@
+//! Benchmark clients: raw WebSockets from many loopback source addresses, frames encoded
+//! once, and a light decoder that reads only what the bench counts.
+//!
+//! The bench shares two cores with the server, so its own work per frame matters: it
+//! decodes only the fields it needs (ids, cursor `x`) and skips the rest of each `User`.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use presence_protocol::{
+    ClientMessage, Cursor, Join, JoinUser, Leave, Request, RoomName, SessionId, UserId,
+};
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+/// One benchmark connection.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Large enough for a cursor frame of a few hundred users; bigger frames grow it.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// How long one connect (TCP + WebSocket handshake) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Spreads connections over `count` loopback source addresses, 127.0.0.2 onwards, so no
+/// run is limited by one address's ~28 000 ephemeral ports.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources {
+    count: u8,
+}
+
+impl Sources {
+    /// `count` addresses (1 to 250).
+    pub fn new(count: u8) -> Self {
+        Sources {
+            count: count.clamp(1, 250),
+        }
+    }
+
+    /// How many addresses.
+    pub fn count(&self) -> u8 {
+        self.count
+    }
+
+    /// The source address of connection `index`.
+    pub fn bind_for(&self, index: usize) -> SocketAddr {
+        let last = 2 + (index % usize::from(self.count)) as u8;
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0)
+    }
+}
+
+/// Opens connection number `index` to `url` (`http://ADDR` or `ws://ADDR/ws`).
+///
+/// The bench connects by itself rather than through `presence-client` only to choose
+/// the read buffer: tungstenite's default 128 KiB is zero-filled before every read,
+/// which at tens of thousands of reads a second would cost the bench (and so the
+/// server, which shares its cores) more than the frames themselves.
+pub async fn connect(url: &str, sources: Sources, index: usize) -> Result<Ws, ConnectError> {
+    let url = websocket_url(url)?;
+    let authority = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let remote: SocketAddr = authority
+        .parse()
+        .map_err(|_| ConnectError::Address(authority.clone()))?;
+    let opening = async {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(sources.bind_for(index))?;
+        let stream = socket.connect(remote).await?;
+        stream.set_nodelay(true)?;
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config))
+                .await
+                .map_err(ConnectError::Handshake)?;
+        Ok::<_, ConnectError>(ws)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, opening)
+        .await
+        .map_err(|_| ConnectError::Timeout)?
+}
+
+/// `ws://ADDR/ws` for a server URL given as `http://ADDR`, `ws://ADDR` or `ADDR`.
+pub fn websocket_url(url: &str) -> Result<String, ConnectError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("ws://"))
+        .unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(ConnectError::Address(url.to_owned()));
+    }
+    Ok(format!("ws://{authority}/ws"))
+}
+
+/// Why a benchmark connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The server URL is not `http://IP:PORT`.
+    #[error("not a loopback IP:PORT server address: {0}")]
+    Address(String),
+    /// TCP failed (refused, out of ports or descriptors).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The WebSocket upgrade failed.
+    #[error("handshake: {0}")]
+    Handshake(tungstenite::Error),
+    /// TCP connect plus handshake took longer than [`CONNECT_TIMEOUT`].
+    #[error("connect timed out")]
+    Timeout,
+}
+
+/// A room name the bench made; they are all valid.
+pub fn room(name: &str) -> RoomName {
+    RoomName::new(name).unwrap_or_else(|_| RoomName::default_room())
+}
+
+/// A user id the bench made; they are all valid.
+pub fn user_id(id: &str) -> UserId {
+    UserId::new(id).unwrap_or_else(|_| UserId::generated("bench-", 0))
+}
+
+/// A session id the bench made.
+pub fn session_id(id: &str) -> SessionId {
+    SessionId::new(id).unwrap_or_else(|_| SessionId::generated("bench-", 0))
+}
+
+/// An encoded `presence:join`.
+pub fn join_frame(room: &RoomName, user: &str, session: Option<&str>, batch: bool) -> Utf8Bytes {
+    let message = ClientMessage::Join(Join {
+        room: room.clone(),
+        user: JoinUser {
+            id: Some(user_id(user)),
+            name: Some(user.to_owned()),
+            session_id: session.map(session_id),
+        },
+        state: None,
+        token: None,
+        batch,
+    });
+    Utf8Bytes::from(Request::encode(&message))
+}
+
+/// An encoded `presence:cursor`.
+pub fn cursor_frame(room: &RoomName, x: f64, y: f64) -> Utf8Bytes {
+    let message = ClientMessage::Cursor(Cursor {
+        room: room.clone(),
+        x,
+        y,
+        visible: true,
+    });
+    Utf8Bytes::from(Request::encode(&message))
+}
+
+/// An encoded `presence:leave` of one room.
+pub fn leave_frame(room: &RoomName) -> Utf8Bytes {
+    let message = ClientMessage::Leave(Leave {
+        room: Some(room.clone()),
+    });
+    Utf8Bytes::from(Request::encode(&message))
+}
+
+/// The next text frame; pings are answered by tungstenite on the way. `None` when the
+/// connection is gone (closed, reset, or a protocol error).
+pub async fn next_text(ws: &mut Ws) -> Option<Utf8Bytes> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Text(text)) => return Some(text),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Sends one text frame and flushes.
+pub async fn send(ws: &mut Ws, text: Utf8Bytes) -> Result<(), tungstenite::Error> {
+    futures_util::SinkExt::send(ws, Message::Text(text)).await
+}
+
+/// A server frame, reduced to what the bench tracks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// `presence:currentUsers`: the ids in the snapshot.
+    CurrentUsers(Vec<String>),
+    /// `presence:userJoined`.
+    UserJoined(String),
+    /// `presence:userLeft`.
+    UserLeft(String),
+    /// `presence:restored`.
+    Restored,
+    /// `presence:cursors`: the entries' `x` (the bench sends its clock there).
+    Cursors(Vec<f64>),
+    /// `presence:diff`: joined ids, left ids.
+    Diff {
+        /// Users who arrived.
+        joined: Vec<String>,
+        /// Users who left.
+        left: Vec<String>,
+    },
+    /// `presence:error`, with its code.
+    Error(String),
+    /// Anything else (`userUpdated`).
+    Other,
+}
+
+#[derive(Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct XOnly {
+    x: f64,
+}
+
+#[derive(Deserialize)]
+struct Light<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    users: Option<Vec<IdOnly<'a>>>,
+    #[serde(default, borrow)]
+    user: Option<IdOnly<'a>>,
+    #[serde(default, rename = "userId", borrow)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    cursors: Option<Vec<XOnly>>,
+    #[serde(default, borrow)]
+    joined: Option<Vec<IdOnly<'a>>>,
+    #[serde(default, borrow)]
+    left: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    code: Option<Cow<'a, str>>,
+}
+
+/// Decodes the parts of a server frame the bench needs; `None` if it is not a frame of
+/// the protocol.
+pub fn decode(text: &str) -> Option<Incoming> {
+    let light: Light<'_> = serde_json::from_str(text).ok()?;
+    let ids = |users: Option<Vec<IdOnly<'_>>>| -> Vec<String> {
+        users
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| u.id.into_owned())
+            .collect()
+    };
+    Some(match light.kind.as_ref() {
+        "presence:currentUsers" => Incoming::CurrentUsers(ids(light.users)),
+        "presence:userJoined" => Incoming::UserJoined(light.user?.id.into_owned()),
+        "presence:userLeft" => Incoming::UserLeft(light.user_id?.into_owned()),
+        "presence:restored" => Incoming::Restored,
+        "presence:cursors" => Incoming::Cursors(light.cursors?.into_iter().map(|c| c.x).collect()),
+        "presence:diff" => Incoming::Diff {
+            joined: ids(light.joined),
+            left: light
+                .left
+                .unwrap_or_default()
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect(),
+        },
+        "presence:error" => Incoming::Error(light.code.map(Cow::into_owned).unwrap_or_default()),
+        _ => Incoming::Other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_the_bench_tracks_and_skips_the_rest() {
+        let text = r##"{"type":"presence:currentUsers","room":"r","users":[{"id":"a","name":"A","color":"#112233","joinedAt":1,"lastSeen":2,"cursor":{"x":0,"y":0,"visible":false},"state":{"k":[1,{"z":null}]},"sessions":1}],"self":{"id":"a","sessionId":"s"}}"##;
+        assert_eq!(decode(text), Some(Incoming::CurrentUsers(vec!["a".into()])));
+        let text = r#"{"type":"presence:cursors","room":"r","cursors":[{"userId":"b","x":12.5,"y":1,"visible":true}]}"#;
+        assert_eq!(decode(text), Some(Incoming::Cursors(vec![12.5])));
+        let text = r#"{"type":"presence:userLeft","room":"r","userId":"b"}"#;
+        assert_eq!(decode(text), Some(Incoming::UserLeft("b".into())));
+        let text = r#"{"type":"presence:diff","room":"r","joined":[],"left":["x"],"updated":[]}"#;
+        assert_eq!(
+            decode(text),
+            Some(Incoming::Diff {
+                joined: vec![],
+                left: vec!["x".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn frames_encode_as_the_protocol_says() {
+        let text = join_frame(&room("lobby"), "u1", Some("s1"), true);
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+        assert_eq!(value["type"], "presence:join");
+        assert_eq!(value["user"]["sessionId"], "s1");
+        assert_eq!(value["batch"], true);
+        let text = cursor_frame(&room("lobby"), 1.5, 2.0);
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+        assert_eq!(value["x"], 1.5);
+    }
+
+    #[test]
+    fn sources_rotate_over_loopback_addresses() {
+        let sources = Sources::new(3);
+        assert_eq!(sources.bind_for(0).to_string(), "127.0.0.2:0");
+        assert_eq!(sources.bind_for(4).to_string(), "127.0.0.3:0");
+    }
+}

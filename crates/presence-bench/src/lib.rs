@@ -1,0 +1,60 @@
+//! presence-bench: a load generator and reporter for presenced.
+//!
+//! It answers what a presence server costs the people who run it: server memory per
+//! joined idle connection, server CPU per delivered cursor entry, end-to-end latency,
+//! how long a whole room takes to see itself when everyone arrives at once, and whether
+//! the server forgets every user and gives its memory back after a long churn. It
+//! starts `presenced` itself (or attaches to a running one by URL and pid), drives it
+//! with raw `presence-client` connections spread over several 127.0.0.x source
+//! addresses, and reads the server's RSS and CPU time from `/proc`. The binary
+//! (`src/main.rs`) turns a [`Report`] into a table or JSON; `docs/performance.md`
+//! records the method and the numbers.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod clients;
+pub mod http;
+pub mod limits;
+pub mod procfs;
+pub mod report;
+pub mod scenario;
+pub mod server;
+pub mod stats;
+
+pub use report::Report;
+pub use scenario::{Scenario, Settings};
+pub use server::Server;
+
+/// Why a benchmark could not run (as opposed to a run that measured something bad).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The server binary could not be started or never said it was listening.
+    #[error("cannot start presenced ({path}): {reason}")]
+    ServerStart {
+        /// The binary tried.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server's `/proc` entries could not be read (wrong pid, or not on Linux).
+    #[error("cannot read /proc/{pid}: {source}")]
+    Proc {
+        /// The server's pid.
+        pid: u32,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An HTTP request to the server failed.
+    #[error("HTTP {what} failed: {reason}")]
+    Http {
+        /// The request.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Too many clients failed to connect or join for the run to mean anything.
+    #[error("{0}")]
+    Clients(String),
+    /// Any other I/O failure.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

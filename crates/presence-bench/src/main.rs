@@ -1,0 +1,358 @@
+//! `presence-bench`: runs one load scenario against presenced and reports what it cost
+//! the server, as a table or as JSON. The scenarios live in the library; this file only
+//! parses flags, raises the open-file limit, starts (or finds) the server and prints.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use presence_bench::clients::Sources;
+use presence_bench::limits::{self, FileLimit};
+use presence_bench::scenario::{ChurnOptions, CursorOptions, IdleOptions, StormOptions};
+use presence_bench::{server, Scenario, Server, Settings};
+use serde::Serialize;
+
+/// Load generator and reporter for presenced.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    scenario: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// The presenced binary to start [default: the `presenced` next to this binary].
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "url")]
+    server_bin: Option<PathBuf>,
+    /// Benchmark a server that is already running at this URL (http://IP:PORT) instead.
+    #[arg(long, global = true, requires = "server_pid")]
+    url: Option<String>,
+    /// The process id of the server at --url, to read its memory and CPU from /proc.
+    #[arg(long, global = true, requires = "url")]
+    server_pid: Option<u32>,
+    /// An extra flag for a started server, e.g. --server-arg=--max-connections=50000.
+    #[arg(
+        long = "server-arg",
+        global = true,
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
+    server_args: Vec<String>,
+    /// Print the report as JSON on standard output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Spread client connections over this many source addresses, 127.0.0.2 onwards.
+    #[arg(long, global = true, default_value_t = 8)]
+    sources: u8,
+    /// Connects (TCP, upgrade, join) in flight at once while ramping up.
+    #[arg(long, global = true, default_value_t = 128)]
+    concurrency: usize,
+    /// No progress bar.
+    #[arg(long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// N connections joined to rooms of K, then idle: join latency, server RSS per connection.
+    Idle {
+        /// Connections.
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        connections: usize,
+        /// Users per room.
+        #[arg(long, short = 'k', default_value_t = 10)]
+        room_size: usize,
+        /// How long to hold everyone before measuring memory.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        settle: Duration,
+    },
+    /// R rooms of M members moving at F Hz: entries/s, CPU per million entries, latency.
+    Cursor {
+        /// Rooms.
+        #[arg(long, short = 'r', default_value_t = 1)]
+        rooms: usize,
+        /// Members per room.
+        #[arg(long, short = 'm', default_value_t = 50)]
+        members: usize,
+        /// Members per room that move [default: all].
+        #[arg(long)]
+        movers: Option<usize>,
+        /// Moves per mover per second.
+        #[arg(long, default_value_t = 20.0)]
+        hz: f64,
+        /// Measured window.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Moving before the window opens.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        warmup: Duration,
+        /// The server's cursor interval (passed to a started server).
+        #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+        cursor_interval: Duration,
+        /// Members per room that time every entry they get (the rest only count).
+        #[arg(long, default_value_t = 64)]
+        latency_receivers: usize,
+    },
+    /// K connected clients join one room at once: time until every roster is complete.
+    Storm {
+        /// Clients.
+        #[arg(long, short = 'k', default_value_t = 2000)]
+        clients: usize,
+        /// Join with `batch: true` (one diff per interval instead of an event per user).
+        #[arg(long)]
+        batch: bool,
+        /// Give up after this long.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Connect, move, leave or drop (and restore) at a steady rate: ghosts, RSS after.
+    Churn {
+        /// New lives per second.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// How long to keep starting lives.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Rooms.
+        #[arg(long, default_value_t = 50)]
+        rooms: usize,
+        /// Mean life before leaving or dropping.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        lifetime: Duration,
+        /// Share of lives that drop abruptly (half restore, half never return).
+        #[arg(long, default_value_t = 1.0 / 3.0)]
+        drop_fraction: f64,
+        /// The server's reconnect grace (passed to a started server).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        reconnect_grace: Duration,
+    },
+}
+
+impl Command {
+    fn scenario(&self) -> Scenario {
+        match *self {
+            Command::Idle {
+                connections,
+                room_size,
+                settle,
+            } => Scenario::Idle(IdleOptions {
+                connections,
+                room_size,
+                settle,
+            }),
+            Command::Cursor {
+                rooms,
+                members,
+                movers,
+                hz,
+                duration,
+                warmup,
+                cursor_interval,
+                latency_receivers,
+            } => Scenario::Cursor(CursorOptions {
+                rooms,
+                members,
+                movers: movers.unwrap_or(members),
+                hz,
+                duration,
+                warmup,
+                cursor_interval,
+                latency_receivers,
+            }),
+            Command::Storm {
+                clients,
+                batch,
+                timeout,
+            } => Scenario::Storm(StormOptions {
+                clients,
+                batch,
+                timeout,
+            }),
+            Command::Churn {
+                rate,
+                duration,
+                rooms,
+                lifetime,
+                drop_fraction,
+                reconnect_grace,
+            } => Scenario::Churn(ChurnOptions {
+                rate,
+                duration,
+                rooms,
+                lifetime,
+                drop_fraction,
+                reconnect_grace,
+            }),
+        }
+    }
+
+    /// Flags a started server needs so it matches what the bench assumes.
+    fn server_args(&self) -> Vec<String> {
+        match self {
+            Command::Cursor {
+                cursor_interval, ..
+            } => vec![format!(
+                "--cursor-interval={}ms",
+                cursor_interval.as_millis()
+            )],
+            Command::Churn {
+                reconnect_grace, ..
+            } => vec![format!(
+                "--reconnect-grace={}ms",
+                reconnect_grace.as_millis()
+            )],
+            Command::Idle { .. } | Command::Storm { .. } => Vec::new(),
+        }
+    }
+
+    /// Client connections open at once, at most.
+    fn peak_connections(&self) -> u64 {
+        let n = match self {
+            Command::Idle { connections, .. } => *connections,
+            Command::Cursor { rooms, members, .. } => rooms * members,
+            Command::Storm { clients, .. } => *clients,
+            Command::Churn { .. } => 0,
+        };
+        n as u64
+    }
+}
+
+#[derive(Serialize)]
+struct Environment {
+    bench_version: &'static str,
+    cores: usize,
+    bench_file_limit: FileLimit,
+    client_source_addresses: u8,
+    server_url: String,
+    server_pid: u32,
+    server_started_by_bench: bool,
+    server_args: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Output {
+    environment: Environment,
+    report: presence_bench::Report,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let limit = limits::raise_open_file_limit().context("cannot read or raise RLIMIT_NOFILE")?;
+    if limit.soft > limit.soft_before {
+        eprintln!(
+            "presence-bench: raised the open-file limit from {} to {} (the hard limit; a started presenced inherits it)",
+            limit.soft_before, limit.soft
+        );
+    }
+    let needed = cli.scenario.peak_connections();
+    if needed > limit.max_connections() {
+        bail!(
+            "{needed} connections need about {needed} file descriptors in this process (and as many in the server), \
+             but the open-file limit is {} (hard limit {}). Use fewer connections, or raise the hard limit \
+             as root (ulimit -Hn / prlimit) before running.",
+            limit.soft,
+            limit.hard
+        );
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli, limit))
+}
+
+async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
+    let global = &cli.global;
+    let mut server_args = cli.scenario.server_args();
+    server_args.extend(global.server_args.iter().cloned());
+    let mut server = match (&global.url, global.server_pid) {
+        (Some(url), Some(pid)) => Server::attach(url, pid)?,
+        _ => {
+            let bin = global
+                .server_bin
+                .clone()
+                .unwrap_or_else(server::sibling_binary);
+            Server::start(&bin, &server_args).await?
+        }
+    };
+    if !server.is_started_by_bench() {
+        server_args.clear();
+    }
+
+    let progress = if global.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    };
+    let settings = Settings {
+        sources: Sources::new(global.sources),
+        concurrency: global.concurrency,
+        progress: progress.clone(),
+    };
+    let outcome =
+        presence_bench::scenario::run(&cli.scenario.scenario(), &mut server, &settings).await;
+    progress.finish_and_clear();
+    let alive = server.is_alive();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(error) => {
+            for line in server.log_tail() {
+                eprintln!("presenced: {line}");
+            }
+            return Err(error.into());
+        }
+    };
+    if !alive {
+        for line in server.log_tail() {
+            eprintln!("presenced: {line}");
+        }
+        bail!("the server died during the run");
+    }
+
+    let output = Output {
+        environment: Environment {
+            bench_version: env!("CARGO_PKG_VERSION"),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            bench_file_limit: limit,
+            client_source_addresses: settings.sources.count(),
+            server_url: server.url.clone(),
+            server_pid: server.pid,
+            server_started_by_bench: server.is_started_by_bench(),
+            server_args,
+        },
+        report,
+    };
+    server.stop().await;
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        println!(
+            "presenced pid {} at {} ({}), {} cores, {} client source addresses",
+            output.environment.server_pid,
+            output.environment.server_url,
+            if output.environment.server_started_by_bench {
+                "started by the bench"
+            } else {
+                "attached"
+            },
+            output.environment.cores,
+            output.environment.client_source_addresses,
+        );
+        print!("{}", output.report.table());
+    }
+    Ok(())
+}

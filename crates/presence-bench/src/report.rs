@@ -1,0 +1,431 @@
+//! What a run measured, as JSON (`--json`) or as a table for people.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::stats::LatencySummary;
+
+/// The result of one scenario.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "scenario", rename_all = "snake_case")]
+pub enum Report {
+    /// `idle`.
+    Idle(IdleReport),
+    /// `cursor`.
+    Cursor(CursorReport),
+    /// `storm`.
+    Storm(StormReport),
+    /// `churn`.
+    Churn(ChurnReport),
+}
+
+/// `idle`: N connections joined to rooms of K, then left alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    /// Connections asked for.
+    pub connections: usize,
+    /// Users per room.
+    pub room_size: usize,
+    /// Connections that joined (got `presence:currentUsers`).
+    pub joined: usize,
+    /// Connections that failed to connect or join.
+    pub failed: usize,
+    /// Connections the server closed while they idled.
+    pub closed_while_idle: usize,
+    /// Time from sending `presence:join` to its `presence:currentUsers`.
+    pub join_ack: LatencySummary,
+    /// Connects plus joins per second during the ramp.
+    pub joins_per_second: f64,
+    /// Server RSS before the first connection, bytes.
+    pub server_rss_before_bytes: u64,
+    /// Server RSS with every connection joined and idle, bytes.
+    pub server_rss_idle_bytes: u64,
+    /// (idle − before) / joined, bytes.
+    pub server_rss_per_connection_bytes: f64,
+    /// How many such connections 24 GiB would hold at this cost.
+    pub projected_connections_in_24_gib: u64,
+    /// Server CPU seconds spent while the connections idled (pings only), per second.
+    pub server_idle_cpu_per_second: f64,
+}
+
+/// `cursor`: rooms whose members move their pointers at a fixed rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CursorReport {
+    /// Rooms.
+    pub rooms: usize,
+    /// Members per room.
+    pub members: usize,
+    /// Members per room that move.
+    pub movers: usize,
+    /// Moves per mover per second.
+    pub hz: f64,
+    /// The server's cursor interval, ms.
+    pub cursor_interval_ms: f64,
+    /// Length of the measured window, s.
+    pub measured_seconds: f64,
+    /// Cursor messages the bench sent in the window.
+    pub moves_sent: u64,
+    /// Cursor entries delivered to clients in the window.
+    pub entries_delivered: u64,
+    /// Entries the room could have delivered: movers × (members − 1) × interval rate.
+    pub entries_expected_per_second: f64,
+    /// Delivered entries per second.
+    pub entries_per_second: f64,
+    /// `presence:cursors` frames received.
+    pub frames_delivered: u64,
+    /// Server CPU seconds in the window.
+    pub server_cpu_seconds: f64,
+    /// Server CPU seconds per million delivered entries.
+    pub server_cpu_seconds_per_million_entries: f64,
+    /// Server CPU share of one core, in the window.
+    pub server_cpu_cores: f64,
+    /// From a move leaving the bench to its entry arriving at another member.
+    pub latency: LatencySummary,
+    /// The target: p99 ≤ interval + 25 ms.
+    pub latency_budget_ms: f64,
+    /// Connections closed during the run.
+    pub connections_lost: usize,
+}
+
+/// `storm`: K clients join one room at the same moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct StormReport {
+    /// Clients.
+    pub clients: usize,
+    /// Whether they joined with `batch: true` (diffs instead of single events).
+    pub batch: bool,
+    /// Clients whose roster reached every client.
+    pub complete: usize,
+    /// From the joins leaving to the last roster becoming complete, s.
+    pub all_rosters_complete_seconds: f64,
+    /// Per client, from its join to its roster being complete.
+    pub roster_complete: LatencySummary,
+    /// Frames the clients received.
+    pub frames_received: u64,
+    /// Payload bytes the clients received (WebSocket headers excluded).
+    pub bytes_received: u64,
+    /// User entries the clients received (snapshots plus events): about N² for N clients.
+    pub user_entries_received: u64,
+    /// Server RSS before the joins (connections open, nobody joined), bytes.
+    pub server_rss_before_bytes: u64,
+    /// Server peak RSS during the storm, bytes.
+    pub server_peak_rss_bytes: u64,
+    /// Peak minus before.
+    pub server_peak_extra_rss_bytes: u64,
+    /// Server CPU seconds from the joins to the last complete roster.
+    pub server_cpu_seconds: f64,
+    /// Connections closed by the server during the storm (e.g. 1013 for a full outbox).
+    pub connections_lost: usize,
+}
+
+/// `churn`: lives that connect, move, leave or drop (and restore) at a steady rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnReport {
+    /// New lives per second.
+    pub rate_per_second: f64,
+    /// How long lives were started, s.
+    pub duration_seconds: f64,
+    /// Rooms the lives spread over.
+    pub rooms: usize,
+    /// Lives started.
+    pub lives: u64,
+    /// Lives that left with `presence:leave`.
+    pub left: u64,
+    /// Lives dropped abruptly (no leave, no close frame) and never back: the grace ends them.
+    pub abandoned: u64,
+    /// Lives dropped abruptly that reconnected and restored their session.
+    pub restored: u64,
+    /// Restores refused (a new session instead of `presence:restored`).
+    pub restore_failures: u64,
+    /// Lives that failed to connect or join.
+    pub failures: u64,
+    /// Users the server still held at the end beyond the observers: should be 0.
+    pub ghosts: usize,
+    /// Observers whose roster was exactly the observers at the end.
+    pub observers_converged: usize,
+    /// Observers (one per room, connected throughout).
+    pub observers: usize,
+    /// Server RSS after the observers joined, before the churn, bytes.
+    pub server_rss_start_bytes: u64,
+    /// Peak server RSS during the run, bytes.
+    pub server_peak_rss_bytes: u64,
+    /// Server RSS after the last grace ended, bytes.
+    pub server_rss_end_bytes: u64,
+    /// end / start.
+    pub server_rss_end_ratio: f64,
+    /// Server CPU seconds over the churn.
+    pub server_cpu_seconds: f64,
+    /// Time from a join to its `presence:currentUsers`.
+    pub join_ack: LatencySummary,
+}
+
+/// One line of the human table.
+struct Row {
+    metric: &'static str,
+    value: String,
+    target: &'static str,
+}
+
+fn row(metric: &'static str, value: impl Into<String>, target: &'static str) -> Row {
+    Row {
+        metric,
+        value: value.into(),
+        target,
+    }
+}
+
+fn bytes(n: f64) -> String {
+    if n >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} GiB", n / (1024.0 * 1024.0 * 1024.0))
+    } else if n >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", n / (1024.0 * 1024.0))
+    } else if n >= 1024.0 {
+        format!("{:.2} KiB", n / 1024.0)
+    } else {
+        format!("{n:.0} B")
+    }
+}
+
+fn latency(l: &LatencySummary) -> String {
+    format!(
+        "p50 {:.1} / p99 {:.1} / p99.9 {:.1} / max {:.1} ms (n={})",
+        l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
+    )
+}
+
+impl Report {
+    /// The scenario's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Report::Idle(_) => "idle",
+            Report::Cursor(_) => "cursor",
+            Report::Storm(_) => "storm",
+            Report::Churn(_) => "churn",
+        }
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        match self {
+            Report::Idle(r) => vec![
+                row(
+                    "connections joined",
+                    format!(
+                        "{} of {} (rooms of {}), {} failed",
+                        r.joined, r.connections, r.room_size, r.failed
+                    ),
+                    "",
+                ),
+                row("join ack latency", latency(&r.join_ack), ""),
+                row(
+                    "ramp rate",
+                    format!("{:.0} joins/s", r.joins_per_second),
+                    "",
+                ),
+                row(
+                    "server RSS before / idle",
+                    format!(
+                        "{} / {}",
+                        bytes(r.server_rss_before_bytes as f64),
+                        bytes(r.server_rss_idle_bytes as f64)
+                    ),
+                    "",
+                ),
+                row(
+                    "server RSS per joined connection",
+                    bytes(r.server_rss_per_connection_bytes),
+                    "≤ 6 KB at 15k",
+                ),
+                row(
+                    "projected connections in 24 GiB",
+                    format!("{}", r.projected_connections_in_24_gib),
+                    "",
+                ),
+                row(
+                    "server CPU while idle",
+                    format!("{:.4} cores", r.server_idle_cpu_per_second),
+                    "",
+                ),
+                row("closed while idle", format!("{}", r.closed_while_idle), "0"),
+            ],
+            Report::Cursor(r) => vec![
+                row(
+                    "load",
+                    format!(
+                        "{} room(s) × {} members, {} movers at {} Hz, interval {} ms",
+                        r.rooms, r.members, r.movers, r.hz, r.cursor_interval_ms
+                    ),
+                    "",
+                ),
+                row(
+                    "delivered entries/s",
+                    format!(
+                        "{:.0} (room capacity {:.0})",
+                        r.entries_per_second, r.entries_expected_per_second
+                    ),
+                    "",
+                ),
+                row(
+                    "frames delivered",
+                    format!("{} in {:.1} s", r.frames_delivered, r.measured_seconds),
+                    "",
+                ),
+                row(
+                    "server CPU",
+                    format!(
+                        "{:.2} s ({:.1}% of a core)",
+                        r.server_cpu_seconds,
+                        r.server_cpu_cores * 100.0
+                    ),
+                    "",
+                ),
+                row(
+                    "server CPU-s per million entries",
+                    format!("{:.3}", r.server_cpu_seconds_per_million_entries),
+                    "≤ 0.4",
+                ),
+                row("end-to-end latency", latency(&r.latency), ""),
+                row(
+                    "p99 budget (interval + 25 ms)",
+                    format!(
+                        "{:.0} ms: {}",
+                        r.latency_budget_ms,
+                        if r.latency.p99_ms <= r.latency_budget_ms {
+                            "held"
+                        } else {
+                            "MISSED"
+                        }
+                    ),
+                    "p99 ≤ budget",
+                ),
+                row("connections lost", format!("{}", r.connections_lost), "0"),
+            ],
+            Report::Storm(r) => vec![
+                row(
+                    "clients into one room",
+                    format!("{} (batch: {})", r.clients, r.batch),
+                    "",
+                ),
+                row(
+                    "rosters complete",
+                    format!("{} of {}", r.complete, r.clients),
+                    "all",
+                ),
+                row(
+                    "time until every roster complete",
+                    format!("{:.3} s", r.all_rosters_complete_seconds),
+                    "≤ 3 s at 2,000",
+                ),
+                row(
+                    "per-client roster completion",
+                    latency(&r.roster_complete),
+                    "",
+                ),
+                row(
+                    "received",
+                    format!(
+                        "{} frames, {}, {} user entries",
+                        r.frames_received,
+                        bytes(r.bytes_received as f64),
+                        r.user_entries_received
+                    ),
+                    "",
+                ),
+                row(
+                    "server RSS before / peak",
+                    format!(
+                        "{} / {}",
+                        bytes(r.server_rss_before_bytes as f64),
+                        bytes(r.server_peak_rss_bytes as f64)
+                    ),
+                    "",
+                ),
+                row(
+                    "server peak extra RSS",
+                    bytes(r.server_peak_extra_rss_bytes as f64),
+                    "≤ 300 MB at 2,000",
+                ),
+                row("server CPU", format!("{:.2} s", r.server_cpu_seconds), ""),
+                row("connections lost", format!("{}", r.connections_lost), "0"),
+            ],
+            Report::Churn(r) => vec![
+                row(
+                    "rate",
+                    format!(
+                        "{:.0} lives/s for {:.0} s over {} rooms",
+                        r.rate_per_second, r.duration_seconds, r.rooms
+                    ),
+                    "",
+                ),
+                row(
+                    "lives",
+                    format!(
+                        "{} ({} left, {} restored then left, {} abandoned, {} failed)",
+                        r.lives, r.left, r.restored, r.abandoned, r.failures
+                    ),
+                    "",
+                ),
+                row("restore failures", format!("{}", r.restore_failures), "0"),
+                row("ghosts at the end", format!("{}", r.ghosts), "0"),
+                row(
+                    "observers converged",
+                    format!("{} of {}", r.observers_converged, r.observers),
+                    "all",
+                ),
+                row("join ack latency", latency(&r.join_ack), ""),
+                row(
+                    "server RSS start / peak / end",
+                    format!(
+                        "{} / {} / {}",
+                        bytes(r.server_rss_start_bytes as f64),
+                        bytes(r.server_peak_rss_bytes as f64),
+                        bytes(r.server_rss_end_bytes as f64)
+                    ),
+                    "",
+                ),
+                row(
+                    "server RSS end / start",
+                    format!("{:.3}", r.server_rss_end_ratio),
+                    "≤ 1.10",
+                ),
+                row("server CPU", format!("{:.2} s", r.server_cpu_seconds), ""),
+            ],
+        }
+    }
+
+    /// A plain-text table: metric, value, target.
+    pub fn table(&self) -> String {
+        let rows = self.rows();
+        let width = |f: fn(&Row) -> usize, title: &str| {
+            rows.iter()
+                .map(f)
+                .max()
+                .unwrap_or(0)
+                .max(title.chars().count())
+        };
+        let w_metric = width(|r| r.metric.chars().count(), "metric");
+        let w_value = width(|r| r.value.chars().count(), "value");
+        let mut out = String::new();
+        let _ = writeln!(out, "scenario: {}", self.name());
+        let _ = writeln!(
+            out,
+            "{:<w_metric$}  {:<w_value$}  target",
+            "metric", "value"
+        );
+        let _ = writeln!(
+            out,
+            "{}  {}  {}",
+            "-".repeat(w_metric),
+            "-".repeat(w_value),
+            "-".repeat(14)
+        );
+        for r in rows {
+            let _ = writeln!(
+                out,
+                "{:<w_metric$}  {:<w_value$}  {}",
+                r.metric, r.value, r.target
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,338 @@
+//! `churn`: people arriving and going at a steady rate for a long while. Each life
+//! connects, joins a room, moves its cursor, and then either leaves properly, or drops
+//! its connection without a word and comes back to restore its session (then leaves),
+//! or drops and never comes back (the reconnect grace must remove it).
+//!
+//! One observer per room stays connected throughout and keeps its roster from the
+//! events it gets. At the end, after the last grace has run out, every observer must
+//! see only itself, the server must hold nobody else (no ghosts), and the server's
+//! memory must be back near where it started.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{check_failures, Settings};
+use crate::clients::{self, Incoming, Ws};
+use crate::http;
+use crate::report::ChurnReport;
+use crate::server::Server;
+use crate::stats::Samples;
+use crate::BenchError;
+
+/// Options of `churn`.
+#[derive(Debug, Clone)]
+pub struct ChurnOptions {
+    /// New lives per second.
+    pub rate: f64,
+    /// How long new lives are started.
+    pub duration: Duration,
+    /// Rooms the lives spread over.
+    pub rooms: usize,
+    /// Mean time a life stays before it leaves or drops.
+    pub lifetime: Duration,
+    /// Share of lives that drop abruptly (half of them restore, half never come back).
+    pub drop_fraction: f64,
+    /// The server's `--reconnect-grace`: how long the bench waits for dropped sessions.
+    pub reconnect_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Leave,
+    DropAndRestore,
+    Abandon,
+}
+
+#[derive(Default)]
+struct Counters {
+    lives: AtomicU64,
+    left: AtomicU64,
+    restored: AtomicU64,
+    abandoned: AtomicU64,
+    restore_failures: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// Joins `room` as `user` with session `session` and waits for the server's answer:
+/// `Ok(true)` when it restored the session, `Ok(false)` for a fresh one.
+async fn join(
+    ws: &mut Ws,
+    room: &presence_protocol::RoomName,
+    user: &str,
+    session: &str,
+) -> Option<bool> {
+    clients::send(ws, clients::join_frame(room, user, Some(session), false))
+        .await
+        .ok()?;
+    let mut restored = false;
+    let answer = async {
+        while let Some(text) = clients::next_text(ws).await {
+            match clients::decode(&text) {
+                Some(Incoming::Restored) => restored = true,
+                Some(Incoming::CurrentUsers(_)) => return Some(()),
+                _ => {}
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(30), answer)
+        .await
+        .ok()
+        .flatten()?;
+    Some(restored)
+}
+
+/// Moves the cursor every 100 ms for `span`, reading whatever arrives.
+async fn wander(ws: &mut Ws, room: &presence_protocol::RoomName, span: Duration) -> bool {
+    let until = Instant::now() + span;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut step = 0.0;
+    while Instant::now() < until {
+        tokio::select! {
+            _ = tick.tick() => {
+                step += 1.0;
+                if clients::send(ws, clients::cursor_frame(room, step, step)).await.is_err() {
+                    return false;
+                }
+            }
+            text = clients::next_text(ws) => if text.is_none() { return false },
+            () = tokio::time::sleep_until(until) => break,
+        }
+    }
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn life(
+    url: String,
+    settings_sources: clients::Sources,
+    index: usize,
+    room: presence_protocol::RoomName,
+    fate: Fate,
+    span: Duration,
+    counters: Arc<Counters>,
+    join_latency: Arc<std::sync::Mutex<Samples>>,
+) {
+    let user = format!("l{index}");
+    let session = format!("s{index}");
+    let fail = || counters.failures.fetch_add(1, Ordering::Relaxed);
+    let Ok(mut ws) = clients::connect(&url, settings_sources, index).await else {
+        fail();
+        return;
+    };
+    let sent_at = Instant::now();
+    if join(&mut ws, &room, &user, &session).await.is_none() {
+        fail();
+        return;
+    }
+    if let Ok(mut samples) = join_latency.lock() {
+        samples.record(sent_at.elapsed());
+    }
+    if !wander(&mut ws, &room, span).await {
+        fail();
+        return;
+    }
+    match fate {
+        Fate::Leave => {
+            let _ = clients::send(&mut ws, clients::leave_frame(&room)).await;
+            let _ = ws.close(None).await;
+            counters.left.fetch_add(1, Ordering::Relaxed);
+        }
+        Fate::Abandon => {
+            // No leave and no close frame: the socket just goes.
+            drop(ws);
+            counters.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
+        Fate::DropAndRestore => {
+            drop(ws);
+            let away = Duration::from_millis(rand::rng().random_range(100..1000));
+            tokio::time::sleep(away).await;
+            let Ok(mut ws) = clients::connect(&url, settings_sources, index + 1).await else {
+                fail();
+                return;
+            };
+            match join(&mut ws, &room, &user, &session).await {
+                Some(true) => {
+                    counters.restored.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(false) => {
+                    counters.restore_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    fail();
+                    return;
+                }
+            }
+            let _ = wander(&mut ws, &room, Duration::from_millis(300)).await;
+            let _ = clients::send(&mut ws, clients::leave_frame(&room)).await;
+            let _ = ws.close(None).await;
+        }
+    }
+}
+
+/// A connection that stays in one room for the whole run, keeping its roster.
+async fn observe(mut ws: Ws, me: String, stop: CancellationToken) -> HashSet<String> {
+    let mut roster = HashSet::new();
+    loop {
+        let text = tokio::select! {
+            () = stop.cancelled() => break,
+            text = clients::next_text(&mut ws) => text,
+        };
+        let Some(text) = text else { break };
+        match clients::decode(&text) {
+            Some(Incoming::CurrentUsers(ids)) => roster = ids.into_iter().collect(),
+            Some(Incoming::UserJoined(id)) => {
+                roster.insert(id);
+            }
+            Some(Incoming::UserLeft(id)) => {
+                roster.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    roster.remove(&me);
+    roster
+}
+
+pub(super) async fn run(
+    server: &Server,
+    options: &ChurnOptions,
+    settings: &Settings,
+) -> Result<ChurnReport, BenchError> {
+    let rooms: Vec<_> = (0..options.rooms.max(1))
+        .map(|r| clients::room(&format!("churn-{r}")))
+        .collect();
+    let progress = &settings.progress;
+    progress.set_message("churn: observers joining");
+
+    // Observers use the first indexes; lives use the ones after.
+    let stop_observers = CancellationToken::new();
+    let mut observers = Vec::new();
+    for (r, room) in rooms.iter().enumerate() {
+        let mut ws = clients::connect(&server.url, settings.sources, r)
+            .await
+            .map_err(|e| BenchError::Clients(format!("observer {r} cannot connect: {e}")))?;
+        let me = format!("observer-{r}");
+        join(&mut ws, room, &me, &format!("observer-session-{r}"))
+            .await
+            .ok_or_else(|| BenchError::Clients(format!("observer {r} cannot join")))?;
+        observers.push(tokio::spawn(observe(ws, me, stop_observers.clone())));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let start = server.sample()?;
+    let mut peak = start.rss_bytes;
+
+    let counters = Arc::new(Counters::default());
+    let join_latency = Arc::new(std::sync::Mutex::new(Samples::new()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut lives = JoinSet::new();
+    let period = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sample_tick = tokio::time::interval(Duration::from_millis(500));
+    progress.set_message("churn: running");
+    progress.set_length(options.duration.as_secs().max(1));
+    progress.set_position(0);
+    let began = Instant::now();
+    let until = began + options.duration;
+    let mut index = rooms.len();
+    let mut rng = rand::rng();
+    while Instant::now() < until {
+        tokio::select! {
+            _ = tick.tick() => {
+                let roll: f64 = rng.random();
+                let fate = if roll < options.drop_fraction / 2.0 {
+                    Fate::Abandon
+                } else if roll < options.drop_fraction {
+                    Fate::DropAndRestore
+                } else {
+                    Fate::Leave
+                };
+                let mean = options.lifetime.as_secs_f64();
+                let span = Duration::from_secs_f64(rng.random_range(0.5 * mean..=1.5 * mean));
+                let room = rooms[index % rooms.len()].clone();
+                counters.lives.fetch_add(1, Ordering::Relaxed);
+                let (counters, join_latency, in_flight) = (counters.clone(), join_latency.clone(), in_flight.clone());
+                let url = server.url.clone();
+                let sources = settings.sources;
+                // Two indexes per life: its first connection and its restore.
+                let life_index = index;
+                index += 2;
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                lives.spawn(async move {
+                    life(url, sources, life_index, room, fate, span, counters, join_latency).await;
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            _ = sample_tick.tick() => {
+                peak = peak.max(server.sample()?.rss_bytes);
+                progress.set_position(began.elapsed().as_secs());
+                while lives.try_join_next().is_some() {}
+            }
+            Some(_) = lives.join_next(), if !lives.is_empty() => {}
+        }
+    }
+
+    progress.set_message("churn: waiting for the last lives and the grace");
+    let drain_limit = Instant::now() + options.lifetime * 2 + Duration::from_secs(40);
+    while !lives.is_empty() && Instant::now() < drain_limit {
+        tokio::select! {
+            _ = lives.join_next() => {}
+            _ = sample_tick.tick() => peak = peak.max(server.sample()?.rss_bytes),
+        }
+    }
+    lives.abort_all();
+    // The last abandoned sessions end one grace after their drop; give the timers a margin.
+    let settle_until = Instant::now() + options.reconnect_grace + Duration::from_secs(2);
+    while Instant::now() < settle_until {
+        sample_tick.tick().await;
+        peak = peak.max(server.sample()?.rss_bytes);
+    }
+    let end_sample = server.sample()?;
+
+    let held = http::rooms(&server.url).await?;
+    let held_users: usize = held.iter().map(|(_, users)| users).sum();
+    let ghosts = held_users.saturating_sub(rooms.len());
+    stop_observers.cancel();
+    let mut converged = 0;
+    for observer in observers {
+        if let Ok(extra) = observer.await {
+            converged += usize::from(extra.is_empty());
+        }
+    }
+    let lives_started = counters.lives.load(Ordering::Relaxed);
+    let failures = counters.failures.load(Ordering::Relaxed);
+    check_failures(failures as usize, lives_started as usize, "live")?;
+    let latency = join_latency
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default()
+        .summary();
+    Ok(ChurnReport {
+        rate_per_second: options.rate,
+        duration_seconds: options.duration.as_secs_f64(),
+        rooms: rooms.len(),
+        lives: lives_started,
+        left: counters.left.load(Ordering::Relaxed),
+        abandoned: counters.abandoned.load(Ordering::Relaxed),
+        restored: counters.restored.load(Ordering::Relaxed),
+        restore_failures: counters.restore_failures.load(Ordering::Relaxed),
+        failures,
+        ghosts,
+        observers_converged: converged,
+        observers: rooms.len(),
+        server_rss_start_bytes: start.rss_bytes,
+        server_peak_rss_bytes: peak.max(end_sample.rss_bytes),
+        server_rss_end_bytes: end_sample.rss_bytes,
+        server_rss_end_ratio: end_sample.rss_bytes as f64 / start.rss_bytes.max(1) as f64,
+        server_cpu_seconds: end_sample.cpu.saturating_sub(start.cpu).as_secs_f64(),
+        join_ack: latency,
+    })
+}

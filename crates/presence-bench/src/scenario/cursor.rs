@@ -1,0 +1,240 @@
+//! `cursor`: R rooms of M members, of whom some move their pointer F times a second.
+//! What a node spends per delivered cursor entry, and how late the entries arrive.
+//!
+//! Each move carries the bench's clock (microseconds since the run began) in `x`, so a
+//! receiver knows exactly how old the position it got is: the end-to-end latency covers
+//! the client's send, the server's decode, the wait for the room's cursor interval, the
+//! fan-out and the receiver's read.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::{check_failures, count, wait_for, Settings};
+use crate::clients::{self, Incoming};
+use crate::report::CursorReport;
+use crate::server::Server;
+use crate::stats::Samples;
+use crate::BenchError;
+
+/// Options of `cursor`.
+#[derive(Debug, Clone)]
+pub struct CursorOptions {
+    /// Rooms.
+    pub rooms: usize,
+    /// Members per room.
+    pub members: usize,
+    /// Members per room that move (the rest only watch).
+    pub movers: usize,
+    /// Moves per mover per second.
+    pub hz: f64,
+    /// The measured window.
+    pub duration: Duration,
+    /// Moving before the window opens, so queues and buffers reach their steady state.
+    pub warmup: Duration,
+    /// The server's `--cursor-interval` (the latency budget is this plus 25 ms).
+    pub cursor_interval: Duration,
+    /// Members per room that record the latency of every entry they get; the others
+    /// only count entries, which keeps the bench's own CPU off the server's cores.
+    pub latency_receivers: usize,
+}
+
+#[derive(Default)]
+struct Outcome {
+    joined: bool,
+    moves_sent: u64,
+    entries: u64,
+    frames: u64,
+    latencies: Samples,
+    lost: bool,
+}
+
+pub(super) async fn run(
+    server: &Server,
+    options: &CursorOptions,
+    settings: &Settings,
+) -> Result<CursorReport, BenchError> {
+    let members = options.members.max(2);
+    let movers = options.movers.min(members);
+    let n = options.rooms.max(1) * members;
+    let period = Duration::from_secs_f64(1.0 / options.hz.max(0.1));
+    let epoch = Instant::now();
+    let stop = CancellationToken::new();
+    let go = CancellationToken::new();
+    let measuring = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let joined = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let progress = &settings.progress;
+    progress.set_length(n as u64);
+    progress.set_message("cursor: connecting and joining");
+
+    let mut tasks = Vec::with_capacity(n);
+    for index in 0..n {
+        let url = server.url.clone();
+        let sources = settings.sources;
+        let (stop, go, measuring) = (stop.clone(), go.clone(), measuring.clone());
+        let (gate, joined, failed) = (gate.clone(), joined.clone(), failed.clone());
+        let member = index % members;
+        let is_mover = member < movers;
+        let records_latency = member < options.latency_receivers;
+        let room = clients::room(&format!("cursor-{}", index / members));
+        tasks.push(tokio::spawn(async move {
+            let mut outcome = Outcome::default();
+            let Ok(permit) = gate.acquire_owned().await else {
+                return outcome;
+            };
+            let Ok(mut ws) = clients::connect(&url, sources, index).await else {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return outcome;
+            };
+            let join = clients::join_frame(&room, &format!("u{index}"), None, false);
+            let acked = async {
+                clients::send(&mut ws, join).await.ok()?;
+                while let Some(text) = clients::next_text(&mut ws).await {
+                    if let Some(Incoming::CurrentUsers(_)) = clients::decode(&text) {
+                        return Some(());
+                    }
+                }
+                None
+            };
+            if tokio::time::timeout(Duration::from_secs(60), acked).await.ok().flatten().is_none() {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return outcome;
+            }
+            drop(permit);
+            outcome.joined = true;
+            joined.fetch_add(1, Ordering::Relaxed);
+
+            // Wait for everyone, reading whatever arrives (joins of later members).
+            tokio::select! {
+                () = go.cancelled() => {}
+                () = stop.cancelled() => return outcome,
+                () = async { while clients::next_text(&mut ws).await.is_some() {} } => {
+                    outcome.lost = true;
+                    return outcome;
+                }
+            }
+
+            // Spread the movers' phases over one period, as real users are.
+            let phase = period.mul_f64(rand::rng().random::<f64>());
+            let mut tick = tokio::time::interval_at(Instant::now() + phase, period);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            let mut y = 0.0;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick(), if is_mover => {
+                        let x = epoch.elapsed().as_micros() as f64;
+                        y += 1.0;
+                        if clients::send(&mut ws, clients::cursor_frame(&room, x, y)).await.is_err() {
+                            outcome.lost = true;
+                            break;
+                        }
+                        if measuring.load(Ordering::Relaxed) {
+                            outcome.moves_sent += 1;
+                        }
+                    }
+                    text = clients::next_text(&mut ws) => {
+                        let Some(text) = text else {
+                            outcome.lost = true;
+                            break;
+                        };
+                        if !measuring.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if records_latency {
+                            if let Some(Incoming::Cursors(xs)) = clients::decode(&text) {
+                                let now = epoch.elapsed().as_micros() as f64;
+                                outcome.frames += 1;
+                                outcome.entries += xs.len() as u64;
+                                for x in xs {
+                                    outcome.latencies.record_micros((now - x).max(0.0) as u64);
+                                }
+                            }
+                        } else if text.as_str().starts_with(r#"{"type":"presence:cursors""#) {
+                            outcome.frames += 1;
+                            outcome.entries += text.as_str().matches(r#""userId""#).count() as u64;
+                        }
+                    }
+                }
+            }
+            outcome
+        }));
+    }
+
+    let all = || count(&joined) + count(&failed);
+    wait_for(all, n, Duration::from_secs(60 + n as u64 / 50), progress).await;
+    check_failures(count(&failed), n, "connect and join")?;
+
+    progress.set_message("cursor: warming up");
+    go.cancel();
+    tokio::time::sleep(options.warmup).await;
+    progress.set_message("cursor: measuring");
+    progress.set_length(options.duration.as_secs().max(1));
+    progress.set_position(0);
+    let cpu_before = server.sample()?.cpu;
+    measuring.store(true, Ordering::Relaxed);
+    let window_start = Instant::now();
+    let window_end = window_start + options.duration;
+    while Instant::now() < window_end {
+        tokio::time::sleep(Duration::from_millis(250).min(options.duration)).await;
+        progress.set_position(window_start.elapsed().as_secs());
+    }
+    measuring.store(false, Ordering::Relaxed);
+    let measured = window_start.elapsed();
+    let cpu_after = server.sample()?.cpu;
+    stop.cancel();
+
+    let mut total = Outcome::default();
+    let mut lost = 0;
+    for task in tasks {
+        if let Ok(outcome) = task.await {
+            total.moves_sent += outcome.moves_sent;
+            total.entries += outcome.entries;
+            total.frames += outcome.frames;
+            total.latencies.merge(outcome.latencies);
+            lost += usize::from(outcome.joined && outcome.lost);
+        }
+    }
+    let seconds = measured.as_secs_f64();
+    let cpu = cpu_after.saturating_sub(cpu_before).as_secs_f64();
+    let interval = options.cursor_interval.as_secs_f64();
+    let flush_rate = if interval > 0.0 {
+        1.0 / interval
+    } else {
+        f64::INFINITY
+    };
+    let expected = options.rooms.max(1) as f64
+        * movers as f64
+        * (members - 1) as f64
+        * options.hz.min(flush_rate);
+    Ok(CursorReport {
+        rooms: options.rooms.max(1),
+        members,
+        movers,
+        hz: options.hz,
+        cursor_interval_ms: interval * 1000.0,
+        measured_seconds: seconds,
+        moves_sent: total.moves_sent,
+        entries_delivered: total.entries,
+        entries_expected_per_second: expected,
+        entries_per_second: total.entries as f64 / seconds,
+        frames_delivered: total.frames,
+        server_cpu_seconds: cpu,
+        server_cpu_seconds_per_million_entries: if total.entries > 0 {
+            cpu / (total.entries as f64 / 1e6)
+        } else {
+            f64::INFINITY
+        },
+        server_cpu_cores: cpu / seconds,
+        latency: total.latencies.summary(),
+        latency_budget_ms: interval * 1000.0 + 25.0,
+        connections_lost: lost,
+    })
+}

@@ -1,0 +1,196 @@
+//! `storm`: K clients, already connected, join one room at the same moment (a meeting
+//! starting, a class logging in). Every client must end up seeing all K users.
+//!
+//! The work is quadratic by nature: client i receives a snapshot of the users before it
+//! and an event for each user after it, so the clients together receive about K² user
+//! entries whatever the server does. What the server controls is encoding each event
+//! once, how fast it snapshots, and how much it buffers on the way.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{check_failures, count, wait_for, Settings};
+use crate::clients::{self, Incoming};
+use crate::procfs;
+use crate::report::StormReport;
+use crate::server::Server;
+use crate::stats::Samples;
+use crate::BenchError;
+
+/// Options of `storm`.
+#[derive(Debug, Clone)]
+pub struct StormOptions {
+    /// Clients joining the room.
+    pub clients: usize,
+    /// Join with `batch: true`: roster changes come as one diff per interval.
+    pub batch: bool,
+    /// Give up waiting for complete rosters after this long.
+    pub timeout: Duration,
+}
+
+#[derive(Default)]
+struct Outcome {
+    complete_after: Option<Duration>,
+    frames: u64,
+    bytes: u64,
+    entries: u64,
+    lost: bool,
+}
+
+pub(super) async fn run(
+    server: &Server,
+    options: &StormOptions,
+    settings: &Settings,
+) -> Result<StormReport, BenchError> {
+    let k = options.clients.max(1);
+    let stop = CancellationToken::new();
+    let go = CancellationToken::new();
+    let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let complete = Arc::new(AtomicUsize::new(0));
+    let started_at = Arc::new(AtomicU64::new(0));
+    let epoch = Instant::now();
+    let progress = &settings.progress;
+    progress.set_length(k as u64);
+    progress.set_message("storm: connecting (not joined yet)");
+    let room = clients::room("storm");
+
+    let mut tasks = Vec::with_capacity(k);
+    for index in 0..k {
+        let url = server.url.clone();
+        let sources = settings.sources;
+        let room = room.clone();
+        let (stop, go, gate) = (stop.clone(), go.clone(), gate.clone());
+        let (connected, failed, complete) = (connected.clone(), failed.clone(), complete.clone());
+        let started_at = started_at.clone();
+        let batch = options.batch;
+        tasks.push(tokio::spawn(async move {
+            let mut outcome = Outcome::default();
+            let ws = {
+                let Ok(_permit) = gate.acquire().await else {
+                    return outcome;
+                };
+                clients::connect(&url, sources, index).await
+            };
+            let Ok(mut ws) = ws else {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return outcome;
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
+            // Join prepared in advance, so the burst is only the sends.
+            let join = clients::join_frame(&room, &format!("u{index}"), None, batch);
+            tokio::select! {
+                () = go.cancelled() => {}
+                () = stop.cancelled() => return outcome,
+            }
+            if clients::send(&mut ws, join).await.is_err() {
+                outcome.lost = true;
+                return outcome;
+            }
+            let start = Duration::from_micros(started_at.load(Ordering::Relaxed));
+            let mut roster: HashSet<String> = HashSet::with_capacity(k);
+            loop {
+                let text = tokio::select! {
+                    () = stop.cancelled() => break,
+                    text = clients::next_text(&mut ws) => text,
+                };
+                let Some(text) = text else {
+                    outcome.lost = true;
+                    break;
+                };
+                outcome.frames += 1;
+                outcome.bytes += text.len() as u64;
+                match clients::decode(&text) {
+                    Some(Incoming::CurrentUsers(ids)) => {
+                        outcome.entries += ids.len() as u64;
+                        roster.extend(ids);
+                    }
+                    Some(Incoming::UserJoined(id)) => {
+                        outcome.entries += 1;
+                        roster.insert(id);
+                    }
+                    Some(Incoming::UserLeft(id)) => {
+                        roster.remove(&id);
+                    }
+                    Some(Incoming::Diff { joined, left }) => {
+                        outcome.entries += joined.len() as u64;
+                        for id in &left {
+                            roster.remove(id);
+                        }
+                        roster.extend(joined);
+                    }
+                    _ => {}
+                }
+                if outcome.complete_after.is_none() && roster.len() >= k {
+                    outcome.complete_after = Some(epoch.elapsed().saturating_sub(start));
+                    complete.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            outcome
+        }));
+    }
+
+    let ready = || count(&connected) + count(&failed);
+    wait_for(ready, k, Duration::from_secs(60 + k as u64 / 50), progress).await;
+    check_failures(count(&failed), k, "connect")?;
+    let joiners = count(&connected);
+    // Let the accept backlog and upgrades settle before the burst.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let before = server.sample()?;
+    let peak_reset = procfs::reset_peak(server.pid);
+    progress.set_message("storm: joining");
+    progress.set_position(0);
+    let burst_at = epoch.elapsed();
+    started_at.store(burst_at.as_micros() as u64, Ordering::Relaxed);
+    go.cancel();
+    wait_for(|| count(&complete), joiners, options.timeout, progress).await;
+    let all_complete = epoch.elapsed().saturating_sub(burst_at);
+    let after = server.sample()?;
+    // Anything still in flight (there should be nothing) is counted too.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.cancel();
+
+    let mut times = Samples::new();
+    let (mut frames, mut bytes, mut entries, mut lost, mut done) = (0, 0, 0, 0, 0);
+    for task in tasks {
+        if let Ok(outcome) = task.await {
+            frames += outcome.frames;
+            bytes += outcome.bytes;
+            entries += outcome.entries;
+            lost += usize::from(outcome.lost);
+            if let Some(after) = outcome.complete_after {
+                times.record(after);
+                done += 1;
+            }
+        }
+    }
+    // Without a peak reset (someone else's server), the peak is the process's lifetime peak.
+    let peak = if peak_reset {
+        after.peak_rss_bytes
+    } else {
+        after.peak_rss_bytes.max(after.rss_bytes)
+    };
+    Ok(StormReport {
+        clients: k,
+        batch: options.batch,
+        complete: done,
+        all_rosters_complete_seconds: all_complete.as_secs_f64(),
+        roster_complete: times.summary(),
+        frames_received: frames,
+        bytes_received: bytes,
+        user_entries_received: entries,
+        server_rss_before_bytes: before.rss_bytes,
+        server_peak_rss_bytes: peak,
+        server_peak_extra_rss_bytes: peak.saturating_sub(before.rss_bytes),
+        server_cpu_seconds: after.cpu.saturating_sub(before.cpu).as_secs_f64(),
+        connections_lost: lost,
+    })
+}
