@@ -35,6 +35,17 @@ impl ColorUse {
         chosen
     }
 
+    /// Takes the color another node already gave the user, so every node shows the same.
+    pub(crate) fn adopt(&mut self, user_id: &str, color: &str) -> usize {
+        match PALETTE.iter().position(|&c| c == color) {
+            Some(index) => {
+                self.0[index] += 1;
+                index
+            }
+            None => self.assign(user_id),
+        }
+    }
+
     pub(crate) fn release(&mut self, index: usize) {
         if let Some(count) = self.0.get_mut(index) {
             *count = count.saturating_sub(1);

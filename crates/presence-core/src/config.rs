@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::fact::NodeId;
+
 /// Timings and limits of one [`crate::Tracker`]. Sizes the shell enforces on its own
 /// (frame bytes, rooms per connection, message rate) are not here.
 #[derive(Debug, Clone)]
@@ -16,6 +18,17 @@ pub struct Config {
     pub max_state_bytes: usize,
     /// The most users one room may hold; `None` is no limit.
     pub max_members_per_room: Option<usize>,
+    /// Cluster mode: this node's id and how long other nodes may stay silent.
+    pub cluster: Option<Cluster>,
+}
+
+/// How a tracker takes part in a cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster {
+    /// This node.
+    pub node: NodeId,
+    /// A node silent this long is presumed dead: its sessions start their grace.
+    pub node_ttl: Duration,
 }
 
 impl Default for Config {
@@ -26,6 +39,7 @@ impl Default for Config {
             cursor_interval: Duration::from_millis(50),
             max_state_bytes: 4096,
             max_members_per_room: None,
+            cluster: None,
         }
     }
 }

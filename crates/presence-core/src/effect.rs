@@ -2,6 +2,7 @@
 
 use presence_protocol::{RoomName, ServerMessage};
 
+use crate::fact::Fact;
 use crate::input::ConnId;
 
 /// Why the core wants a connection closed.
@@ -42,6 +43,8 @@ pub enum Effect {
         /// The room.
         room: RoomName,
     },
+    /// Announce a fact to the other nodes (cluster mode only).
+    Publish(Fact),
     /// Close the connection; its sessions are already dealt with.
     Close {
         /// The connection.

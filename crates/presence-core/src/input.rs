@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use presence_protocol::{Reference, RoomName, SessionId, State, UserId};
 
+use crate::fact::Fact;
+
 /// Names one WebSocket connection for as long as it lives; never reused by a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -95,18 +97,25 @@ pub enum Input {
         /// The closed connection.
         conn: ConnId,
     },
+    /// A fact from the cluster channel.
+    Remote(Fact),
+    /// The cluster channel is unreachable: other nodes' silence proves nothing now.
+    BackendDown,
+    /// The cluster channel is back: every node gets a fresh node TTL to speak up.
+    BackendUp,
 }
 
 impl Input {
-    /// The connection the input came from.
-    pub fn conn(&self) -> ConnId {
+    /// The connection the input came from, if a connection sent it.
+    pub fn conn(&self) -> Option<ConnId> {
         match self {
             Input::Join { conn, .. }
             | Input::Leave { conn, .. }
             | Input::Update { conn, .. }
             | Input::Cursor { conn, .. }
             | Input::Activity { conn }
-            | Input::Closed { conn } => *conn,
+            | Input::Closed { conn } => Some(*conn),
+            Input::Remote(_) | Input::BackendDown | Input::BackendUp => None,
         }
     }
 }

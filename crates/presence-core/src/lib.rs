@@ -12,14 +12,17 @@
 mod color;
 mod config;
 mod effect;
+mod fact;
 mod input;
+mod remote;
 mod roster;
 mod session;
 mod timers;
 mod tracker;
 
 pub use color::{color_for, PALETTE};
-pub use config::Config;
+pub use config::{Cluster, Config};
 pub use effect::{CloseReason, Effect};
+pub use fact::{Fact, NodeId, SessionRecord, Stamp};
 pub use input::{ConnId, Input, JoinRequest, Now};
 pub use tracker::{Stats, Tracker};

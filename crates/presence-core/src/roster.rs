@@ -6,6 +6,7 @@ use std::time::Instant;
 use presence_protocol::{SessionId, User, UserId};
 
 use crate::color::ColorUse;
+use crate::fact::Stamp;
 use crate::session::SessionKey;
 
 /// One user in one room: the wire `User` kept ready to clone, plus bookkeeping.
@@ -18,6 +19,10 @@ pub(crate) struct Member {
     pub(crate) cursor_slot: Option<usize>,
     /// Orders snapshots by arrival.
     pub(crate) arrival: u64,
+    /// When the name or state last changed, for last-writer-wins across nodes.
+    pub(crate) stamp: Stamp,
+    /// Whether the pending cursor move came from this node's own clients (to announce).
+    pub(crate) moved_here: bool,
 }
 
 /// How a user changed since the last `presence:diff`.

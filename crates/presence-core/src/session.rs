@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use presence_protocol::{RoomName, SessionId, UserId};
 
+use crate::fact::NodeId;
 use crate::input::ConnId;
 
 slotmap::new_key_type! {
@@ -18,6 +19,11 @@ pub(crate) enum Attachment {
     Live(ConnId),
     /// Its connection closed; it stays visible until the grace ends or it is restored.
     Detached { grace_ends_at: Instant },
+    /// Owned by another node, which announces its changes.
+    Remote(NodeId),
+    /// Owned by a node that died or is draining; visible until the grace ends or a client
+    /// restores it on some node. Its end is not announced: every node ends it on its own.
+    Orphaned { grace_ends_at: Instant },
 }
 
 #[derive(Debug, Clone)]
@@ -35,8 +41,16 @@ impl Session {
     pub(crate) fn conn(&self) -> Option<ConnId> {
         match self.attachment {
             Attachment::Live(conn) => Some(conn),
-            Attachment::Detached { .. } => None,
+            _ => None,
         }
+    }
+
+    /// Whether this node owns the session (and so announces its changes).
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(
+            self.attachment,
+            Attachment::Live(_) | Attachment::Detached { .. }
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use presence_protocol::RoomName;
 
+use crate::fact::NodeId;
 use crate::input::ConnId;
 use crate::session::SessionKey;
 
@@ -21,6 +22,8 @@ pub(crate) enum Timer {
     Silence { conn: ConnId, epoch: u64 },
     /// A room has cursor moves or roster changes waiting for its interval.
     Flush(RoomName),
+    /// Another node may have been silent for the whole node TTL.
+    NodeSilence { node: NodeId, epoch: u64 },
 }
 
 #[derive(Debug, PartialEq, Eq)]

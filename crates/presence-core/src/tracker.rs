@@ -14,6 +14,7 @@ use slotmap::SlotMap;
 use crate::color::PALETTE;
 use crate::config::Config;
 use crate::effect::{CloseReason, Effect};
+use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{ConnId, Input, JoinRequest, Now};
 use crate::roster::{Change, Member, Roster};
 use crate::session::{Attachment, Connection, Session, SessionKey};
@@ -36,18 +37,29 @@ pub struct Stats {
 /// [`Tracker::poll_effect`] until `None` after every call that takes a [`Now`].
 #[derive(Debug)]
 pub struct Tracker {
-    config: Config,
-    rosters: HashMap<RoomName, Roster>,
-    sessions: SlotMap<SessionKey, Session>,
-    connections: HashMap<ConnId, Connection>,
-    timers: Timers,
-    effects: VecDeque<Effect>,
-    next_epoch: u64,
-    users: usize,
+    pub(crate) config: Config,
+    pub(crate) rosters: HashMap<RoomName, Roster>,
+    pub(crate) sessions: SlotMap<SessionKey, Session>,
+    pub(crate) connections: HashMap<ConnId, Connection>,
+    pub(crate) timers: Timers,
+    pub(crate) effects: VecDeque<Effect>,
+    pub(crate) next_epoch: u64,
+    pub(crate) users: usize,
     /// Counts users' arrivals, so snapshots list users in the order they came.
-    arrivals: u64,
+    pub(crate) arrivals: u64,
     /// The time of the call being handled; set at every entry point, read nowhere else.
-    now: Now,
+    pub(crate) now: Now,
+    /// Other nodes heard from (cluster mode), for presuming the silent ones dead.
+    pub(crate) nodes: HashMap<NodeId, NodeBeat>,
+    /// Whether the cluster channel is reachable; silence proves nothing while it is not.
+    pub(crate) backend_up: bool,
+}
+
+/// The last word from another node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeBeat {
+    pub(crate) last_heard_at: Instant,
+    pub(crate) epoch: u64,
 }
 
 /// A request the core turns down, before the client's `ref` is attached.
@@ -64,10 +76,12 @@ impl Refusal {
 
 /// Why a session is being removed; only a leave of the last session is visible to others.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Removal {
+pub(crate) enum Removal {
     Leave,
     GraceEnded,
     Silent,
+    /// Its owner node said it ended, or no longer lists it.
+    Remote,
 }
 
 impl Tracker {
@@ -84,6 +98,8 @@ impl Tracker {
             users: 0,
             arrivals: 0,
             now: start,
+            nodes: HashMap::new(),
+            backend_up: true,
         }
     }
 
@@ -96,8 +112,7 @@ impl Tracker {
     /// [`Tracker::handle_timeout`], so call it when [`Tracker::next_deadline`] says so.
     pub fn handle(&mut self, input: Input, now: Now) {
         self.now = now;
-        let conn = input.conn();
-        if !matches!(input, Input::Closed { .. }) {
+        if let (Some(conn), false) = (input.conn(), matches!(input, Input::Closed { .. })) {
             self.touch(conn, now);
         }
         match input {
@@ -127,6 +142,9 @@ impl Tracker {
             } => self.cursor(conn, &room, CursorPosition { x, y, visible }, reference),
             Input::Activity { .. } => {}
             Input::Closed { conn } => self.closed(conn, now),
+            Input::Remote(fact) => self.remote(fact),
+            Input::BackendDown => self.backend_up = false,
+            Input::BackendUp => self.backend_reachable(),
         }
     }
 
@@ -138,7 +156,8 @@ impl Tracker {
                 Timer::GraceEnd(key) => {
                     let ended = matches!(
                         self.sessions.get(key).map(|s| s.attachment),
-                        Some(Attachment::Detached { grace_ends_at }) if grace_ends_at <= now.instant
+                        Some(Attachment::Detached { grace_ends_at } | Attachment::Orphaned { grace_ends_at })
+                            if grace_ends_at <= now.instant
                     );
                     if ended {
                         self.remove_session(key, Removal::GraceEnded, now);
@@ -146,6 +165,7 @@ impl Tracker {
                 }
                 Timer::Silence { conn, epoch } => self.check_silence(conn, epoch, now),
                 Timer::Flush(room) => self.flush(&room, now),
+                Timer::NodeSilence { node, epoch } => self.check_node(node, epoch),
             }
         }
     }
@@ -218,6 +238,7 @@ impl Tracker {
                 let renamed = self.set_name(&room, &request.user_id, request.name.as_deref());
                 if renamed {
                     self.user_updated(&room, &request.user_id, conn);
+                    self.announce(key);
                 }
                 if shared.is_some() || away.is_some() {
                     if let Err(refusal) = self.apply_state(key, shared, away, conn) {
@@ -299,29 +320,11 @@ impl Tracker {
                 state,
                 sessions: 1,
             };
-            self.arrivals += 1;
-            let arrival = self.arrivals;
-            let member = Member {
-                user,
-                color_index,
-                sessions: vec![key],
-                cursor_slot: None,
-                arrival,
+            let stamp = Stamp {
+                unix_ms: now.unix_ms,
+                node: self.node_id().0,
             };
-            roster.members.insert(request.user_id.clone(), member);
-            self.users += 1;
-            self.refresh_away(&room, &request.user_id);
-            self.record(&room, &request.user_id, Change::Joined);
-            if let Some(user) = self.user(&room, &request.user_id) {
-                self.push_event(
-                    &room,
-                    Some(conn),
-                    ServerMessage::UserJoined {
-                        room: room.clone(),
-                        user,
-                    },
-                );
-            }
+            self.add_member(&room, user, color_index, key, stamp, Some(conn));
         } else {
             if let Some(member) = roster.members.get_mut(&request.user_id) {
                 member.sessions.push(key);
@@ -339,7 +342,46 @@ impl Tracker {
                 }
             }
         }
+        self.announce(key);
         self.send_current_users(conn, &room, key);
+    }
+
+    /// Lists a user who was not in the room: tells everyone else (or the next diff).
+    pub(crate) fn add_member(
+        &mut self,
+        room: &RoomName,
+        user: User,
+        color_index: usize,
+        key: SessionKey,
+        stamp: Stamp,
+        except: Option<ConnId>,
+    ) {
+        self.arrivals += 1;
+        let user_id = user.id.clone();
+        let member = Member {
+            user,
+            color_index,
+            sessions: vec![key],
+            cursor_slot: None,
+            arrival: self.arrivals,
+            stamp,
+            moved_here: false,
+        };
+        let roster = self.rosters.entry(room.clone()).or_default();
+        roster.members.insert(user_id.clone(), member);
+        self.users += 1;
+        self.refresh_away(room, &user_id);
+        self.record(room, &user_id, Change::Joined);
+        if let Some(user) = self.user(room, &user_id) {
+            self.push_event(
+                room,
+                except,
+                ServerMessage::UserJoined {
+                    room: room.clone(),
+                    user,
+                },
+            );
+        }
     }
 
     fn restore(&mut self, conn: ConnId, key: SessionKey, request: &JoinRequest, now: Now) {
@@ -373,6 +415,7 @@ impl Tracker {
         let Some(session_id) = self.sessions.get(key).map(|s| s.id.clone()) else {
             return;
         };
+        self.announce(key);
         if let Some(user) = self.user(&room, &request.user_id) {
             self.send(
                 conn,
@@ -450,6 +493,7 @@ impl Tracker {
             return;
         };
         member.user.cursor = position;
+        member.moved_here = true;
         if member.cursor_slot.is_none() {
             member.cursor_slot = Some(roster.moved.len());
             roster.moved.push(user_id);
@@ -547,7 +591,7 @@ impl Tracker {
         });
     }
 
-    fn detach_from(&mut self, conn: ConnId, key: SessionKey, room: &RoomName) {
+    pub(crate) fn detach_from(&mut self, conn: ConnId, key: SessionKey, room: &RoomName) {
         if let Some(connection) = self.connections.get_mut(&conn) {
             connection.sessions.retain(|&k| k != key);
             if connection.sessions.is_empty() {
@@ -560,11 +604,20 @@ impl Tracker {
         });
     }
 
-    fn remove_session(&mut self, key: SessionKey, why: Removal, now: Now) {
+    pub(crate) fn remove_session(&mut self, key: SessionKey, why: Removal, now: Now) {
         let Some(session) = self.sessions.remove(key) else {
             return;
         };
         let room = session.room.clone();
+        if session.is_local() {
+            let node = self.node_id();
+            let session_id = session.id.clone();
+            self.publish(Fact::SessionEnded {
+                node,
+                room: room.clone(),
+                session_id,
+            });
+        }
         if let Some(conn) = session.conn() {
             self.detach_from(conn, key, &room);
         }
@@ -724,8 +777,12 @@ impl Tracker {
         }
         let state_changed = member.user.state != merged;
         member.user.state = merged;
+        if state_changed {
+            member.stamp = next_stamp(member.stamp, self.now, self.config.cluster.map(|c| c.node));
+        }
         let away_changed = self.refresh_away(&room, &user_id);
         if state_changed || away_changed {
+            self.announce(key);
             // Only a change others can see is broadcast.
             self.user_updated(&room, &user_id, Some(from));
         }
@@ -733,7 +790,7 @@ impl Tracker {
     }
 
     /// Recomputes the user's visible `away` from their sessions; true if it changed.
-    fn refresh_away(&mut self, room: &RoomName, user_id: &UserId) -> bool {
+    pub(crate) fn refresh_away(&mut self, room: &RoomName, user_id: &UserId) -> bool {
         let Some(member) = self.rosters.get(room).and_then(|r| r.members.get(user_id)) else {
             return false;
         };
@@ -777,12 +834,65 @@ impl Tracker {
             return false;
         }
         member.user.name = name.to_owned();
+        member.stamp = next_stamp(member.stamp, self.now, self.config.cluster.map(|c| c.node));
         true
+    }
+
+    // ----- cluster -----------------------------------------------------------------------
+
+    pub(crate) fn node_id(&self) -> NodeId {
+        self.config.cluster.map_or(NodeId(0), |c| c.node)
+    }
+
+    /// Queues a fact for the other nodes; single-node trackers announce nothing.
+    pub(crate) fn publish(&mut self, fact: Fact) {
+        if self.config.cluster.is_some() {
+            self.effects.push_back(Effect::Publish(fact));
+        }
+    }
+
+    /// What other nodes need to list the session.
+    pub(crate) fn session_record(&self, key: SessionKey) -> Option<SessionRecord> {
+        let session = self.sessions.get(key)?;
+        let member = self
+            .rosters
+            .get(&session.room)?
+            .members
+            .get(&session.user_id)?;
+        let mut user = member.user.clone();
+        user.state.remove(AWAY_KEY);
+        Some(SessionRecord {
+            room: session.room.clone(),
+            session_id: session.id.clone(),
+            user,
+            away: session.away,
+            stamp: member.stamp,
+        })
+    }
+
+    /// Announces a local session's current record.
+    pub(crate) fn announce(&mut self, key: SessionKey) {
+        if self.config.cluster.is_none() || !self.sessions.get(key).is_some_and(Session::is_local) {
+            return;
+        }
+        if let Some(record) = self.session_record(key) {
+            let node = self.node_id();
+            self.publish(Fact::Session { node, record });
+        }
+    }
+
+    /// Every session this node owns, for a `Snapshot`.
+    pub fn local_records(&self) -> Vec<SessionRecord> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.is_local())
+            .filter_map(|(key, _)| self.session_record(key))
+            .collect()
     }
 
     // ----- outgoing ----------------------------------------------------------------------
 
-    fn user(&self, room: &RoomName, user_id: &UserId) -> Option<User> {
+    pub(crate) fn user(&self, room: &RoomName, user_id: &UserId) -> Option<User> {
         self.rosters
             .get(room)?
             .members
@@ -790,7 +900,12 @@ impl Tracker {
             .map(|m| m.user.clone())
     }
 
-    fn user_updated(&mut self, room: &RoomName, user_id: &UserId, from: impl Into<Option<ConnId>>) {
+    pub(crate) fn user_updated(
+        &mut self,
+        room: &RoomName,
+        user_id: &UserId,
+        from: impl Into<Option<ConnId>>,
+    ) {
         self.record(room, user_id, Change::Updated);
         if let Some(user) = self.user(room, user_id) {
             let message = ServerMessage::UserUpdated {
@@ -803,7 +918,12 @@ impl Tracker {
 
     /// Sends a roster event to every non-batch connection of the room but `except`. Batch
     /// connections get it folded into the room's next diff (see [`Tracker::record`]).
-    fn push_event(&mut self, room: &RoomName, except: Option<ConnId>, message: ServerMessage) {
+    pub(crate) fn push_event(
+        &mut self,
+        room: &RoomName,
+        except: Option<ConnId>,
+        message: ServerMessage,
+    ) {
         let Some(roster) = self.rosters.get(room) else {
             return;
         };
@@ -824,7 +944,7 @@ impl Tracker {
     }
 
     /// Folds a change into the room's next diff and makes sure a flush will carry it.
-    fn record(&mut self, room: &RoomName, user_id: &UserId, change: Change) {
+    pub(crate) fn record(&mut self, room: &RoomName, user_id: &UserId, change: Change) {
         if let Some(roster) = self.rosters.get_mut(room) {
             roster.record(user_id, change);
         }
@@ -870,7 +990,7 @@ impl Tracker {
 
     /// Schedules the room's flush: at once if it has been quiet for a whole interval,
     /// else when the interval since its last flush ends.
-    fn arm_flush(&mut self, room: &RoomName) {
+    pub(crate) fn arm_flush(&mut self, room: &RoomName) {
         let now = self.now;
         let interval = self.config.cursor_interval;
         let Some(roster) = self.rosters.get_mut(room) else {
@@ -898,10 +1018,14 @@ impl Tracker {
         // frame without their own entry, so nobody ever sees their own cursor echoed.
         let moved = std::mem::take(&mut roster.moved);
         let mut entries = Vec::with_capacity(moved.len());
+        let mut moved_here = Vec::new();
         let mut slot_of_user: HashMap<&UserId, usize> = HashMap::new();
         for user_id in &moved {
             if let Some(member) = roster.members.get_mut(user_id) {
                 member.cursor_slot = None;
+                if std::mem::take(&mut member.moved_here) {
+                    moved_here.push(entries.len());
+                }
                 slot_of_user.insert(user_id, entries.len());
                 let cursor = member.user.cursor;
                 entries.push(CursorEntry {
@@ -912,6 +1036,19 @@ impl Tracker {
                 });
             }
         }
+        if !moved_here.is_empty() && self.config.cluster.is_some() {
+            // One announcement per room per interval, whatever the number of moves.
+            let cursors = moved_here.iter().map(|&i| entries[i].clone()).collect();
+            let node = self.node_id();
+            self.publish(Fact::Cursors {
+                node,
+                room: room.clone(),
+                cursors,
+            });
+        }
+        let Some(roster) = self.rosters.get(room) else {
+            return;
+        };
         if !entries.is_empty() {
             let mut everyone = Vec::new();
             let mut movers: Vec<Vec<ConnId>> = vec![Vec::new(); entries.len()];
@@ -999,6 +1136,15 @@ impl Tracker {
                 message,
             });
         }
+    }
+}
+
+/// A stamp later than `previous`, from this node, at `now` (or just after `previous` when a
+/// faster clock elsewhere made it).
+pub(crate) fn next_stamp(previous: Stamp, now: Now, node: Option<NodeId>) -> Stamp {
+    Stamp {
+        unix_ms: now.unix_ms.max(previous.unix_ms + 1),
+        node: node.map_or(0, |n| n.0),
     }
 }
 

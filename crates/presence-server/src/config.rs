@@ -28,6 +28,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Redis URL for cluster mode.
     pub redis: Option<String>,
+    /// Prefix of every Redis key and channel (several clusters may share one Redis).
+    pub redis_prefix: String,
+    /// A node silent this long is presumed dead (cluster mode).
+    pub node_ttl: Duration,
     /// The largest frame a client may send; larger closes with 1009.
     pub max_message_bytes: usize,
     /// The largest serialized state of a user.
@@ -68,6 +72,8 @@ impl Default for Config {
             api_key: None,
             allowed_origins: Vec::new(),
             redis: None,
+            redis_prefix: "presenced:".to_owned(),
+            node_ttl: Duration::from_secs(5),
             max_message_bytes: 65_536,
             max_state_bytes: 4096,
             max_rooms_per_connection: 100,
@@ -128,6 +134,12 @@ pub struct Cli {
     /// Redis URL: share rooms with other nodes.
     #[arg(long, env = "PRESENCED_REDIS", value_name = "URL")]
     pub redis: Option<String>,
+    /// Prefix of Redis keys and channels [default: presenced:].
+    #[arg(long, env = "PRESENCED_REDIS_PREFIX", value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Silence after which another node is presumed dead [default: 5s].
+    #[arg(long, env = "PRESENCED_NODE_TTL", value_name = "DUR", value_parser = parse_duration)]
+    pub node_ttl: Option<Duration>,
     /// Largest client frame in bytes [default: 65536].
     #[arg(long, env = "PRESENCED_MAX_MESSAGE_BYTES", value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -171,6 +183,10 @@ struct FileConfig {
     #[serde(alias = "allowed_origins")]
     allowed_origins: Option<OriginList>,
     redis: Option<String>,
+    #[serde(alias = "redis_prefix")]
+    redis_prefix: Option<String>,
+    #[serde(alias = "node_ttl")]
+    node_ttl: Option<String>,
     #[serde(alias = "max_message_bytes")]
     max_message_bytes: Option<usize>,
     #[serde(alias = "max_state_bytes")]
@@ -286,6 +302,14 @@ impl Cli {
             api_key: self.api_key.or(file.api_key),
             allowed_origins: origins,
             redis: self.redis.or(file.redis),
+            redis_prefix: self
+                .redis_prefix
+                .or(file.redis_prefix)
+                .unwrap_or(defaults.redis_prefix),
+            node_ttl: self
+                .node_ttl
+                .or(duration("node-ttl", file.node_ttl)?)
+                .unwrap_or(defaults.node_ttl),
             max_message_bytes: self
                 .max_message_bytes
                 .or(file.max_message_bytes)
@@ -328,6 +352,9 @@ impl Config {
         };
         if self.heartbeat_timeout < Duration::from_millis(30) {
             return invalid("heartbeat-timeout", "must be at least 30ms");
+        }
+        if self.node_ttl < Duration::from_millis(30) {
+            return invalid("node-ttl", "must be at least 30ms");
         }
         if self.cursor_interval.is_zero() {
             return invalid("cursor-interval", "must be more than zero");

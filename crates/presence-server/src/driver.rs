@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use presence_core::{ConnId, Effect, Input, Tracker};
+use presence_core::{ConnId, Effect, Fact, Input, SessionRecord, Tracker};
 use presence_protocol::{ErrorCode, RoomName, ServerMessage, User};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -34,6 +34,10 @@ pub enum ShardMessage {
     ListRooms(oneshot::Sender<Vec<(RoomName, usize)>>),
     /// One room's users.
     Roster(RoomName, oneshot::Sender<Option<Vec<User>>>),
+    /// An input that no connection sent: another node's fact, the backend's state.
+    Remote(Input),
+    /// Every session this shard owns, for a cluster snapshot.
+    LocalRecords(oneshot::Sender<Vec<SessionRecord>>),
 }
 
 /// The sending side of every shard, and the rule that maps rooms to them.
@@ -49,6 +53,7 @@ impl Shards {
         config: presence_core::Config,
         max_rooms: u32,
         metrics: Arc<Metrics>,
+        publish: Option<mpsc::Sender<Fact>>,
     ) -> Self {
         let senders: Vec<_> = (0..count.max(1))
             .map(|index| {
@@ -59,6 +64,7 @@ impl Shards {
                     max_rooms,
                     gauges: metrics.shard(index),
                     metrics: metrics.clone(),
+                    publish: publish.clone(),
                 };
                 tokio::spawn(driver.run(rx));
                 tx
@@ -71,10 +77,31 @@ impl Shards {
 
     /// The shard that owns `room`. A fixed hash, so the mapping never changes in a run.
     pub fn for_room(&self, room: &RoomName) -> &mpsc::Sender<ShardMessage> {
+        &self.senders[self.index_for_room(room)]
+    }
+
+    /// The index of the shard that owns `room`.
+    pub fn index_for_room(&self, room: &RoomName) -> usize {
         let mut hasher = std::hash::DefaultHasher::new();
         room.as_str().hash(&mut hasher);
-        let index = (hasher.finish() % self.senders.len() as u64) as usize;
-        &self.senders[index]
+        (hasher.finish() % self.senders.len() as u64) as usize
+    }
+
+    /// How many shards there are.
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Whether there are no shards (never, once started).
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty()
+    }
+
+    /// Sends to shard `index`; a stopped shard (shutdown) is ignored.
+    pub async fn send_to(&self, index: usize, message: ShardMessage) {
+        if let Some(sender) = self.senders.get(index) {
+            let _ = sender.send(message).await;
+        }
     }
 
     /// Every shard, for inputs that concern all of a connection's rooms.
@@ -90,6 +117,8 @@ struct Driver {
     max_rooms: u32,
     gauges: Arc<ShardGauges>,
     metrics: Arc<Metrics>,
+    /// Where facts for other nodes go (cluster mode).
+    publish: Option<mpsc::Sender<Fact>>,
 }
 
 impl Driver {
@@ -126,7 +155,7 @@ impl Driver {
                 handle,
                 received_at,
             } => {
-                let conn = input.conn();
+                let Some(conn) = input.conn() else { return };
                 if let Input::Join {
                     request, reference, ..
                 } = &input
@@ -165,6 +194,21 @@ impl Driver {
             }
             ShardMessage::Roster(room, reply) => {
                 let _ = reply.send(self.tracker.roster(room.as_str()));
+            }
+            ShardMessage::Remote(input) => {
+                let now = clock::now();
+                self.tracker.handle(input, now);
+                if self
+                    .tracker
+                    .next_deadline()
+                    .is_some_and(|d| d <= now.instant)
+                {
+                    self.tracker.handle_timeout(now);
+                }
+                self.carry_out(None, None);
+            }
+            ShardMessage::LocalRecords(reply) => {
+                let _ = reply.send(self.tracker.local_records());
             }
         }
     }
@@ -230,6 +274,16 @@ impl Driver {
                         if *count == 0 {
                             self.handles.remove(&conn);
                         }
+                    }
+                }
+                Effect::Publish(fact) => {
+                    let queued = self
+                        .publish
+                        .as_ref()
+                        .is_some_and(|tx| tx.try_send(fact).is_ok());
+                    if !queued {
+                        // The backend is far behind; the next resync carries the truth.
+                        self.metrics.cluster.facts_dropped.inc();
                     }
                 }
                 Effect::Close { conn, .. } => {

@@ -22,7 +22,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/rooms", get(list_rooms))
         .route("/api/rooms/{*room}", get(room_roster))
@@ -119,6 +119,18 @@ async fn upgrade(
         .on_upgrade(move |socket| {
             tasks.track_future(crate::ws::serve(socket, state, conn, query.token))
         }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        "ready\n".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster backend unreachable; serving local rooms only\n",
+        )
+            .into_response()
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -11,7 +11,9 @@
 
 pub mod assets;
 pub mod auth;
+pub mod backend;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod driver;
 pub mod http;
@@ -21,7 +23,7 @@ pub mod outbox;
 pub mod ws;
 
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +34,8 @@ use tokio_util::task::TaskTracker;
 pub use config::Config;
 
 use crate::auth::Verifier;
+use crate::backend::{Backend, BackendError, MemoryBackend, RedisBackend};
+use crate::cluster::ClusterLink;
 use crate::driver::Shards;
 use crate::metrics::Metrics;
 
@@ -41,9 +45,9 @@ pub enum ServerError {
     /// The JWT public key could not be loaded.
     #[error(transparent)]
     Key(#[from] auth::KeyError),
-    /// Cluster mode was asked for but is not available in this build.
-    #[error("--redis is not supported yet: this build runs single-node only")]
-    RedisUnsupported,
+    /// The cluster backend could not be reached at start.
+    #[error("cannot reach the cluster backend: {0}")]
+    Backend(#[from] BackendError),
     /// Serving failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -65,17 +69,36 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Connection tasks, awaited on shutdown.
     pub connections: TaskTracker,
+    /// Whether the node can serve: always on a single node; in cluster mode, while the
+    /// backend subscription is up.
+    pub ready: Arc<AtomicBool>,
 }
 
-/// Serves until `shutdown` resolves, then closes every connection with 1012.
+/// Serves until `shutdown` resolves, then closes every connection with 1012. With
+/// `--redis` the node joins the cluster that shares that Redis.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    if config.redis.is_some() {
-        return Err(ServerError::RedisUnsupported);
+    match config.redis.clone() {
+        Some(url) => {
+            let backend = RedisBackend::connect(&url, &config.redis_prefix).await?;
+            tracing::info!(prefix = %config.redis_prefix, "cluster mode through Redis");
+            serve(listener, config, Some(backend), shutdown).await
+        }
+        None => serve::<MemoryBackend>(listener, config, None, shutdown).await,
     }
+}
+
+/// [`run`] with the backend given: `None` is a single node; `Some` shares rooms with every
+/// node on the same backend (a [`MemoryBackend`] for several nodes in one process).
+pub async fn serve<B: Backend + Clone>(
+    listener: TcpListener,
+    config: Config,
+    backend: Option<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
         (Some(secret), _) => Some(Verifier::from_secret(secret)),
         (None, Some(path)) => Some(Verifier::from_public_key_file(path)?),
@@ -95,9 +118,51 @@ pub async fn run(
         cursor_interval: config.cursor_interval,
         max_state_bytes: config.max_state_bytes,
         max_members_per_room: config.max_members_per_room,
+        cluster: None,
     };
     let max_rooms = u32::try_from(config.max_rooms_per_connection).unwrap_or(u32::MAX);
-    let shards = Shards::start(shard_count, core_config, max_rooms, metrics.clone());
+    let ready = Arc::new(AtomicBool::new(backend.is_none()));
+    let cluster_stop = CancellationToken::new();
+    let (shards, link) = match &backend {
+        None => (
+            Shards::start(shard_count, core_config, max_rooms, metrics.clone(), None),
+            None,
+        ),
+        Some(backend) => {
+            let node = presence_core::NodeId(rand::random());
+            let core_config = presence_core::Config {
+                cluster: Some(presence_core::Cluster {
+                    node,
+                    node_ttl: config.node_ttl,
+                }),
+                ..core_config
+            };
+            let (facts_tx, facts_rx) = tokio::sync::mpsc::channel(65_536);
+            let shards = Shards::start(
+                shard_count,
+                core_config,
+                max_rooms,
+                metrics.clone(),
+                Some(facts_tx.clone()),
+            );
+            let link = ClusterLink {
+                node,
+                ready: ready.clone(),
+                outbox: facts_tx,
+            };
+            tracing::info!(%node, "this node's id");
+            cluster::start(
+                backend.clone(),
+                link.clone(),
+                facts_rx,
+                config.node_ttl,
+                shards.clone(),
+                metrics.clone(),
+                cluster_stop.clone(),
+            );
+            (shards, Some(link))
+        }
+    };
     let state = Arc::new(AppState {
         config,
         shards,
@@ -106,14 +171,20 @@ pub async fn run(
         next_conn: AtomicU64::new(1),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
+        ready,
     });
 
     let app = http::router(state.clone());
     let listener = listener::ResilientListener::new(listener, metrics);
     let stop = state.shutdown.clone();
+    let leaving = backend.clone().zip(link.map(|l| l.node));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
+            if let Some((backend, node)) = leaving {
+                // Others start the grace now; our clients restore on them within it.
+                cluster::announce_leaving(&backend, node).await;
+            }
             tracing::info!("shutting down: closing connections with 1012");
             stop.cancel();
         })
@@ -126,5 +197,6 @@ pub async fn run(
     {
         tracing::warn!("some connections did not close within 5s");
     }
+    cluster_stop.cancel();
     Ok(())
 }

@@ -58,6 +58,25 @@ pub struct Metrics {
     users: Gauge,
     sessions: Gauge,
     shards: Vec<Arc<ShardGauges>>,
+    /// Cluster mode: what this node sees of the backend and the other nodes.
+    pub cluster: ClusterMetrics,
+}
+
+/// What `/metrics` says about the cluster link (all zero on a single node).
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    /// 1 while the backend subscription is up.
+    pub backend_up: Gauge,
+    /// Live nodes, as the backend's node keys say.
+    pub nodes: Gauge,
+    /// Facts this node published.
+    pub facts_published: Counter,
+    /// Facts this node received.
+    pub facts_received: Counter,
+    /// Facts the shards produced that could not even be queued for publishing.
+    pub facts_dropped: Counter,
+    /// Failed backend calls.
+    pub backend_errors: Counter,
 }
 
 /// Counts one shard publishes after each batch of work; summed at scrape time.
@@ -160,7 +179,39 @@ impl Metrics {
             "From a message's arrival to its broadcast queued for every recipient",
             fanout_latency.clone(),
         );
+        let cluster = ClusterMetrics::default();
+        registry.register(
+            "backend_up",
+            "1 while the cluster backend is reachable",
+            cluster.backend_up.clone(),
+        );
+        registry.register(
+            "cluster_nodes",
+            "Live nodes seen through the backend",
+            cluster.nodes.clone(),
+        );
+        registry.register(
+            "facts_published",
+            "Cluster facts published",
+            cluster.facts_published.clone(),
+        );
+        registry.register(
+            "facts_received",
+            "Cluster facts received",
+            cluster.facts_received.clone(),
+        );
+        registry.register(
+            "facts_dropped",
+            "Cluster facts dropped before publishing",
+            cluster.facts_dropped.clone(),
+        );
+        registry.register(
+            "backend_errors",
+            "Failed cluster backend calls",
+            cluster.backend_errors.clone(),
+        );
         Metrics {
+            cluster,
             registry,
             received,
             sent,

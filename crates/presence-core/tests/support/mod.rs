@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use presence_core::{CloseReason, Config, ConnId, Effect, Input, JoinRequest, Now, Tracker};
+use presence_core::{CloseReason, Config, ConnId, Effect, Fact, Input, JoinRequest, Now, Tracker};
 use presence_protocol::{RoomName, ServerMessage, SessionId, State, User, UserId};
 
 pub fn secs(n: u64) -> Duration {
@@ -35,8 +35,12 @@ pub struct Harness {
     inbox: HashMap<ConnId, Vec<ServerMessage>>,
     pub subscriptions: HashMap<ConnId, BTreeSet<RoomName>>,
     pub closed_by_server: Vec<(ConnId, CloseReason)>,
+    /// Facts announced for other nodes (cluster mode), in order.
+    pub published: Vec<Fact>,
     next_conn: u64,
     next_session: u64,
+    /// Server-made session ids start with this (distinct per node in cluster tests).
+    pub session_prefix: String,
 }
 
 /// How a test describes a join; `Default` is a plain join by `user`.
@@ -62,8 +66,10 @@ impl Harness {
             inbox: HashMap::new(),
             subscriptions: HashMap::new(),
             closed_by_server: Vec::new(),
+            published: Vec::new(),
             next_conn: 0,
             next_session: 0,
+            session_prefix: "fresh-".to_owned(),
         }
     }
 
@@ -88,8 +94,11 @@ impl Harness {
             session_id: spec
                 .session_id
                 .map(|id| SessionId::new(&id).expect("session id")),
-            fresh_session_id: SessionId::new(&format!("fresh-{}", self.next_session))
-                .expect("session id"),
+            fresh_session_id: SessionId::new(&format!(
+                "{}{}",
+                self.session_prefix, self.next_session
+            ))
+            .expect("session id"),
             state: spec.state,
             batch: spec.batch,
         };
@@ -198,6 +207,7 @@ impl Harness {
                     assert!(was, "{conn:?} unsubscribed from {room} without subscribing");
                 }
                 Effect::Close { conn, reason } => self.closed_by_server.push((conn, reason)),
+                Effect::Publish(fact) => self.published.push(fact),
             }
         }
     }

@@ -1,0 +1,130 @@
+//! Facts: what one node tells the others about the sessions it owns (cluster mode).
+//!
+//! Every node owns the sessions of its own connections and announces each change as a
+//! [`Fact`] on one shared, totally ordered channel (Redis pub/sub). Each node keeps a
+//! replica of the other nodes' sessions built only from those facts, so any node can list
+//! everyone. Facts carry whole records, never patches, so applying one twice is harmless,
+//! and user data carries a [`Stamp`] so concurrent changes from two nodes converge on the
+//! same winner everywhere.
+
+use presence_protocol::{CursorEntry, RoomName, SessionId, User};
+use serde::{Deserialize, Serialize};
+
+/// Names one `presenced` process for as long as it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NodeId(pub u64);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Orders changes to a user's data: later wall-clock time wins, the node id breaks ties.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Stamp {
+    /// When the change was made, Unix milliseconds (never less than the stamp it replaced).
+    pub unix_ms: u64,
+    /// Which node made it.
+    pub node: u64,
+}
+
+/// Everything another node needs to list one session and its user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    /// The room.
+    pub room: RoomName,
+    /// The session.
+    pub session_id: SessionId,
+    /// The user as the owner sees it (without the derived `away` key).
+    pub user: User,
+    /// This session's own away report.
+    pub away: bool,
+    /// When the user data in `user` was last changed.
+    pub stamp: Stamp,
+}
+
+/// One announcement on the cluster channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Fact {
+    /// The node is alive (sent every third of the node TTL).
+    Alive {
+        /// Who.
+        node: NodeId,
+    },
+    /// A session exists on `node`: created, restored there, or changed.
+    Session {
+        /// The owner.
+        node: NodeId,
+        /// The session.
+        record: SessionRecord,
+    },
+    /// A session of `node` is gone for good (leave, grace end, heartbeat timeout).
+    SessionEnded {
+        /// The owner.
+        node: NodeId,
+        /// The room.
+        room: RoomName,
+        /// The session.
+        session_id: SessionId,
+    },
+    /// The latest cursor positions of `node`'s users that moved in one interval.
+    Cursors {
+        /// The sender.
+        node: NodeId,
+        /// The room.
+        room: RoomName,
+        /// One entry per user that moved.
+        cursors: Vec<CursorEntry>,
+    },
+    /// The node is draining: its sessions wait out the grace for their clients to restore
+    /// elsewhere, starting now rather than after the node TTL.
+    Leaving {
+        /// Who.
+        node: NodeId,
+    },
+    /// Every session `node` owns (in the receiving shard's rooms, once split): whatever the
+    /// receiver holds for `node` beyond this is stale and goes.
+    Snapshot {
+        /// The owner.
+        node: NodeId,
+        /// Its sessions.
+        sessions: Vec<SessionRecord>,
+    },
+    /// `node` (re)connected and asks every node to publish a `Snapshot`.
+    Resync {
+        /// Who asks.
+        node: NodeId,
+    },
+}
+
+impl Fact {
+    /// The node the fact is from.
+    pub fn node(&self) -> NodeId {
+        match self {
+            Fact::Alive { node }
+            | Fact::Session { node, .. }
+            | Fact::SessionEnded { node, .. }
+            | Fact::Cursors { node, .. }
+            | Fact::Leaving { node }
+            | Fact::Snapshot { node, .. }
+            | Fact::Resync { node } => *node,
+        }
+    }
+
+    /// The room a fact is about, if it is about one room.
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            Fact::Session { record, .. } => Some(&record.room),
+            Fact::SessionEnded { room, .. } | Fact::Cursors { room, .. } => Some(room),
+            Fact::Alive { .. }
+            | Fact::Leaving { .. }
+            | Fact::Snapshot { .. }
+            | Fact::Resync { .. } => None,
+        }
+    }
+}

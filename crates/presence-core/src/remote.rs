@@ -1,0 +1,252 @@
+//! How a tracker applies other nodes' facts and decides that a silent node is gone.
+//!
+//! Remote sessions live in the same rosters as local ones, so every roster rule (one entry
+//! per user, `userJoined` on the first session, `userLeft` on the last, colors, diffs) holds
+//! across nodes without a second code path. Three rules keep the replica true:
+//! - a session belongs to exactly one node at a time, and the newest `Session` fact names it
+//!   (a restore on another node is a claim, never a leave and a join);
+//! - a node silent for the node TTL, or announcing that it leaves, orphans its sessions:
+//!   they stay visible for the reconnect grace, then leave on every node;
+//! - a `Snapshot` replaces everything held for its node, which heals whatever facts were
+//!   lost while the channel was down.
+
+use std::collections::HashSet;
+
+use presence_protocol::SessionId;
+
+use crate::fact::{Fact, NodeId, SessionRecord};
+use crate::session::{Attachment, Session};
+use crate::timers::Timer;
+use crate::tracker::{NodeBeat, Removal, Tracker};
+
+impl Tracker {
+    pub(crate) fn remote(&mut self, fact: Fact) {
+        let Some(cluster) = self.config.cluster else {
+            return;
+        };
+        let from = fact.node();
+        if from == cluster.node {
+            // Our own facts come back on the shared channel; we applied them already.
+            return;
+        }
+        self.heard_from(from);
+        match fact {
+            Fact::Alive { .. } | Fact::Resync { .. } => {}
+            Fact::Session { node, record } => self.remote_session(node, record),
+            Fact::SessionEnded {
+                room, session_id, ..
+            } => {
+                let key = self
+                    .rosters
+                    .get(&room)
+                    .and_then(|r| r.sessions.get(&session_id))
+                    .copied();
+                let owned_elsewhere = key
+                    .and_then(|k| self.sessions.get(k))
+                    .is_some_and(|s| !s.is_local());
+                if let (Some(key), true) = (key, owned_elsewhere) {
+                    self.remove_session(key, Removal::Remote, self.now);
+                }
+            }
+            Fact::Cursors { room, cursors, .. } => {
+                let Some(roster) = self.rosters.get_mut(&room) else {
+                    return;
+                };
+                for entry in cursors {
+                    let Some(member) = roster.members.get_mut(&entry.user_id) else {
+                        continue;
+                    };
+                    member.user.cursor.x = entry.x;
+                    member.user.cursor.y = entry.y;
+                    member.user.cursor.visible = entry.visible;
+                    if member.cursor_slot.is_none() {
+                        member.cursor_slot = Some(roster.moved.len());
+                        roster.moved.push(entry.user_id);
+                    }
+                }
+                self.arm_flush(&room);
+            }
+            Fact::Leaving { node } => {
+                self.nodes.remove(&node);
+                self.orphan(node);
+            }
+            Fact::Snapshot { node, sessions } => {
+                let listed: HashSet<(&str, &SessionId)> = sessions
+                    .iter()
+                    .map(|r| (r.room.as_str(), &r.session_id))
+                    .collect();
+                let stale: Vec<_> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.attachment == Attachment::Remote(node))
+                    .filter(|(_, s)| !listed.contains(&(s.room.as_str(), &s.id)))
+                    .map(|(key, _)| key)
+                    .collect();
+                for key in stale {
+                    self.remove_session(key, Removal::Remote, self.now);
+                }
+                for record in sessions {
+                    self.remote_session(node, record);
+                }
+            }
+        }
+    }
+
+    /// Upserts a session `node` owns: a new session, a change, or a claim of one we held.
+    fn remote_session(&mut self, node: NodeId, record: SessionRecord) {
+        let room = record.room.clone();
+        let existing = self
+            .rosters
+            .get(&room)
+            .and_then(|r| r.sessions.get(&record.session_id))
+            .copied();
+        match existing {
+            Some(key) => {
+                let Some(session) = self.sessions.get(key) else {
+                    return;
+                };
+                if session.user_id != record.user.id {
+                    // Two users chose the same session id on two nodes at once; the first
+                    // one listed keeps it here. Vanishingly rare with random ids.
+                    return;
+                }
+                if let Attachment::Live(conn) = session.attachment {
+                    // Restored on another node: this connection no longer carries it.
+                    self.detach_from(conn, key, &room);
+                }
+                if let Some(session) = self.sessions.get_mut(key) {
+                    session.attachment = Attachment::Remote(node);
+                    session.away = record.away;
+                }
+            }
+            None => {
+                let key = self.sessions.insert(Session {
+                    id: record.session_id.clone(),
+                    room: room.clone(),
+                    user_id: record.user.id.clone(),
+                    attachment: Attachment::Remote(node),
+                    batch: false,
+                    away: record.away,
+                });
+                let roster = self.rosters.entry(room.clone()).or_default();
+                roster.sessions.insert(record.session_id.clone(), key);
+                match roster.members.get_mut(&record.user.id) {
+                    Some(member) => {
+                        member.sessions.push(key);
+                        member.user.sessions = member.sessions.len() as u32;
+                    }
+                    None => {
+                        let color_index = roster
+                            .colors
+                            .adopt(record.user.id.as_str(), &record.user.color);
+                        let mut user = record.user.clone();
+                        user.sessions = 1;
+                        self.add_member(&room, user, color_index, key, record.stamp, None);
+                        return;
+                    }
+                }
+            }
+        }
+
+        // Newer user data wins everywhere, so two nodes' concurrent changes converge.
+        let mut changed = false;
+        if let Some(member) = self
+            .rosters
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&record.user.id))
+        {
+            if record.stamp > member.stamp {
+                let away = member.user.state.get(presence_protocol::AWAY_KEY).cloned();
+                let mut state = record.user.state.clone();
+                if let Some(away) = away {
+                    state.insert(presence_protocol::AWAY_KEY.to_owned(), away);
+                }
+                changed = member.user.name != record.user.name || member.user.state != state;
+                member.user.name = record.user.name.clone();
+                member.user.state = state;
+                member.stamp = record.stamp;
+            }
+            member.user.last_seen = member.user.last_seen.max(record.user.last_seen);
+        }
+        let away_changed = self.refresh_away(&room, &record.user.id);
+        if changed || away_changed {
+            self.user_updated(&room, &record.user.id, None);
+        }
+    }
+
+    /// Notes a sign of life from `node`, arming its silence timer the first time.
+    fn heard_from(&mut self, node: NodeId) {
+        let now = self.now.instant;
+        let Some(cluster) = self.config.cluster else {
+            return;
+        };
+        match self.nodes.get_mut(&node) {
+            Some(beat) => beat.last_heard_at = now,
+            None => {
+                self.next_epoch += 1;
+                let epoch = self.next_epoch;
+                self.nodes.insert(
+                    node,
+                    NodeBeat {
+                        last_heard_at: now,
+                        epoch,
+                    },
+                );
+                self.timers
+                    .push(now + cluster.node_ttl, Timer::NodeSilence { node, epoch });
+            }
+        }
+    }
+
+    pub(crate) fn check_node(&mut self, node: NodeId, epoch: u64) {
+        let Some(cluster) = self.config.cluster else {
+            return;
+        };
+        let Some(beat) = self.nodes.get(&node).copied() else {
+            return;
+        };
+        if beat.epoch != epoch {
+            return;
+        }
+        let now = self.now.instant;
+        let due = beat.last_heard_at + cluster.node_ttl;
+        if !self.backend_up {
+            // We cannot hear anyone: their silence is ours. Check again later.
+            self.timers
+                .push(now + cluster.node_ttl, Timer::NodeSilence { node, epoch });
+            return;
+        }
+        if due > now {
+            self.timers.push(due, Timer::NodeSilence { node, epoch });
+            return;
+        }
+        self.nodes.remove(&node);
+        self.orphan(node);
+    }
+
+    /// A node is gone: its sessions stay visible for the grace, waiting for a restore.
+    fn orphan(&mut self, node: NodeId) {
+        let grace_ends_at = self.now.instant + self.config.reconnect_grace;
+        let keys: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.attachment == Attachment::Remote(node))
+            .map(|(key, _)| key)
+            .collect();
+        for key in keys {
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.attachment = Attachment::Orphaned { grace_ends_at };
+            }
+            self.timers.push(grace_ends_at, Timer::GraceEnd(key));
+        }
+    }
+
+    /// The channel is back: give every node a fresh TTL to be heard again.
+    pub(crate) fn backend_reachable(&mut self) {
+        self.backend_up = true;
+        let now = self.now.instant;
+        for beat in self.nodes.values_mut() {
+            beat.last_heard_at = now;
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Several trackers as nodes of one cluster, their facts carried by a test "channel" that
+//! delivers everything in one order: cross-node rosters, node death, restore elsewhere,
+//! drain, lost facts healed by a snapshot, and a backend outage.
+
+mod support;
+
+use std::time::Duration;
+
+use presence_core::{Cluster, Config, Fact, Input, NodeId};
+use presence_protocol::ServerMessage;
+use support::{ms, secs, Harness, JoinSpec};
+
+const TTL: Duration = Duration::from_secs(5);
+const GRACE: Duration = Duration::from_secs(10);
+
+struct Nodes {
+    nodes: Vec<Harness>,
+    /// Nodes whose facts are not delivered (killed, or cut off).
+    muted: Vec<bool>,
+}
+
+impl Nodes {
+    fn new(count: usize) -> Self {
+        let nodes = (0..count)
+            .map(|i| {
+                let mut node = Harness::new(Config {
+                    reconnect_grace: GRACE,
+                    cluster: Some(Cluster {
+                        node: NodeId(i as u64 + 1),
+                        node_ttl: TTL,
+                    }),
+                    ..Config::default()
+                });
+                node.session_prefix = format!("n{i}-");
+                node
+            })
+            .collect();
+        Nodes {
+            nodes,
+            muted: vec![false; count],
+        }
+    }
+
+    fn id(i: usize) -> NodeId {
+        NodeId(i as u64 + 1)
+    }
+
+    /// Delivers every published fact to every other node, until nothing new is said.
+    fn pump(&mut self) {
+        loop {
+            let mut said = Vec::new();
+            for (i, node) in self.nodes.iter_mut().enumerate() {
+                let facts = std::mem::take(&mut node.published);
+                if !self.muted[i] {
+                    said.extend(facts);
+                }
+            }
+            if said.is_empty() {
+                return;
+            }
+            for fact in said {
+                for node in &mut self.nodes {
+                    node.input(Input::Remote(fact.clone()));
+                }
+            }
+        }
+    }
+
+    /// Every unmuted node says it is alive (the server's beat does this every ttl/3).
+    fn beat(&mut self) {
+        for i in 0..self.nodes.len() {
+            if !self.muted[i] {
+                self.nodes[i]
+                    .published
+                    .push(Fact::Alive { node: Self::id(i) });
+            }
+        }
+        self.pump();
+    }
+
+    /// Advances every node's clock in beats of a third of the TTL.
+    fn advance(&mut self, by: Duration) {
+        let step = TTL / 3;
+        let mut left = by;
+        while left > Duration::ZERO {
+            let hop = left.min(step);
+            for node in &mut self.nodes {
+                node.advance(hop);
+            }
+            self.pump();
+            self.beat();
+            left -= hop;
+        }
+    }
+}
+
+fn ids(users: &[presence_protocol::User]) -> Vec<&str> {
+    users.iter().map(|u| u.id.as_str()).collect()
+}
+
+#[test]
+fn users_on_different_nodes_share_one_roster() {
+    let mut c = Nodes::new(3);
+    c.beat();
+    let alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    let carol = c.nodes[2].join("doc", "carol");
+    c.pump();
+
+    let frames = c.nodes[2].take(carol);
+    let [ServerMessage::CurrentUsers { users, .. }] = frames.as_slice() else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(ids(users), ["alice", "bob", "carol"]);
+    assert_eq!(
+        c.nodes[0].kinds(alice),
+        [
+            "presence:currentUsers",
+            "presence:userJoined",
+            "presence:userJoined"
+        ]
+    );
+    assert_eq!(
+        c.nodes[1].kinds(bob),
+        ["presence:currentUsers", "presence:userJoined"]
+    );
+    // Every node shows the same colors.
+    let colors: Vec<Vec<String>> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            n.tracker
+                .roster("doc")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| u.color)
+                .collect()
+        })
+        .collect();
+    assert!(colors.windows(2).all(|w| w[0] == w[1]), "{colors:?}");
+}
+
+#[test]
+fn updates_cursors_and_leaves_cross_nodes() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[0].take(alice);
+    c.nodes[1].take(bob);
+
+    c.nodes[0].update(alice, "doc", r#"{"tool":"pen"}"#);
+    c.pump();
+    let frames = c.nodes[1].take(bob);
+    assert!(
+        matches!(&frames[..], [ServerMessage::UserUpdated { user, .. }] if user.state["tool"] == "pen")
+    );
+
+    // Many moves in one interval: one Cursors fact per room per interval from node 0.
+    c.nodes[0].cursor(alice, "doc", 0.1, 0.1);
+    c.nodes[0].cursor(alice, "doc", 0.2, 0.2);
+    c.nodes[0].advance(ms(10));
+    c.nodes[0].cursor(alice, "doc", 0.3, 0.3);
+    c.nodes[0].advance(ms(50));
+    let cursor_facts = c.nodes[0]
+        .published
+        .iter()
+        .filter(|f| matches!(f, Fact::Cursors { .. }))
+        .count();
+    assert_eq!(
+        cursor_facts, 2,
+        "the immediate first frame, then one for the interval"
+    );
+    c.pump();
+    c.nodes[1].advance(ms(50));
+    let frames = c.nodes[1].take(bob);
+    let last = frames.iter().rev().find_map(|f| match f {
+        ServerMessage::Cursors { cursors, .. } => Some(cursors.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        last.map(|c| (c[0].user_id.to_string(), c[0].x)),
+        Some(("alice".to_owned(), 0.3))
+    );
+
+    c.nodes[0].leave(alice, None);
+    c.pump();
+    assert_eq!(c.nodes[1].kinds(bob), ["presence:userLeft"]);
+    assert_eq!(c.nodes[1].roster("doc"), ["bob"]);
+}
+
+#[test]
+fn a_killed_nodes_users_leave_within_ttl_plus_grace() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let _alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[1].take(bob);
+
+    c.muted[0] = true; // SIGKILL: node 0 says nothing more
+    c.advance(TTL + GRACE - secs(2));
+    assert_eq!(
+        c.nodes[1].roster("doc"),
+        ["alice", "bob"],
+        "still within ttl + grace"
+    );
+    assert!(c.nodes[1].take(bob).is_empty());
+    c.advance(secs(4));
+    assert_eq!(c.nodes[1].roster("doc"), ["bob"]);
+    assert_eq!(c.nodes[1].kinds(bob), ["presence:userLeft"]);
+}
+
+#[test]
+fn a_session_restores_on_another_node_without_a_leave_or_join() {
+    let mut c = Nodes::new(3);
+    c.beat();
+    let alice = c.nodes[0].connect();
+    let spec = JoinSpec {
+        session_id: Some("tab-1".into()),
+        ..JoinSpec::default()
+    };
+    c.nodes[0].join_on(alice, "doc", "alice", spec.clone());
+    c.nodes[0].update(alice, "doc", r#"{"tool":"pen"}"#);
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[1].take(bob);
+    let before = c.nodes[1]
+        .user("doc", "alice")
+        .expect("alice listed on node 1");
+
+    c.muted[0] = true; // node 0 dies
+    c.advance(TTL + secs(2)); // declared dead; alice's grace runs everywhere
+    let again = c.nodes[2].connect();
+    c.nodes[2].join_on(again, "doc", "alice", spec);
+    c.pump();
+    let frames = c.nodes[2].take(again);
+    let [ServerMessage::Restored { user, .. }, ServerMessage::CurrentUsers { users, .. }] =
+        frames.as_slice()
+    else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(
+        (&user.color, user.joined_at, &user.state),
+        (&before.color, before.joined_at, &before.state)
+    );
+    assert_eq!(ids(users), ["alice", "bob"]);
+
+    c.advance(GRACE + secs(5));
+    assert_eq!(
+        c.nodes[1].roster("doc"),
+        ["alice", "bob"],
+        "claimed, so the grace did not end it"
+    );
+    assert!(
+        c.nodes[1].take(bob).is_empty(),
+        "bob saw no leave and no join"
+    );
+}
+
+#[test]
+fn a_draining_node_hands_its_sessions_over_silently() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let alice = c.nodes[0].connect();
+    let spec = JoinSpec {
+        session_id: Some("tab-1".into()),
+        ..JoinSpec::default()
+    };
+    c.nodes[0].join_on(alice, "doc", "alice", spec.clone());
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[1].take(bob);
+
+    // SIGTERM on node 0: it announces it leaves, closes its sockets (no leave), and exits.
+    c.nodes[0]
+        .published
+        .push(Fact::Leaving { node: Nodes::id(0) });
+    c.nodes[0].close(alice);
+    c.pump();
+    c.muted[0] = true;
+    let again = c.nodes[1].connect();
+    c.nodes[1].join_on(again, "doc", "alice", spec);
+    assert_eq!(
+        c.nodes[1].kinds(again),
+        ["presence:restored", "presence:currentUsers"]
+    );
+    c.advance(GRACE + TTL);
+    assert_eq!(c.nodes[1].roster("doc"), ["alice", "bob"]);
+    assert!(c.nodes[1].take(bob).is_empty());
+}
+
+#[test]
+fn a_snapshot_heals_facts_lost_in_an_outage() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let alice = c.nodes[0].join("doc", "alice");
+    let carol = c.nodes[0].join("doc", "carol");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[1].take(bob);
+
+    // Node 1 loses the channel; meanwhile alice leaves and dave arrives on node 0.
+    c.nodes[1].input(Input::BackendDown);
+    c.nodes[0].leave(alice, None);
+    let _dave = c.nodes[0].join("doc", "dave");
+    c.nodes[0].published.clear();
+    c.advance(TTL * 3); // silence during an outage proves nothing: no orphaning
+    assert_eq!(c.nodes[1].roster("doc"), ["alice", "carol", "bob"]);
+
+    // Back: node 1 asks for snapshots; node 0 answers with what it holds now.
+    c.nodes[1].input(Input::BackendUp);
+    let sessions = c.nodes[0].tracker.local_records();
+    c.nodes[0].published.push(Fact::Snapshot {
+        node: Nodes::id(0),
+        sessions,
+    });
+    c.pump();
+    assert_eq!(c.nodes[1].roster("doc"), ["carol", "bob", "dave"]);
+    assert_eq!(
+        c.nodes[1].kinds(bob),
+        ["presence:userLeft", "presence:userJoined"]
+    );
+    let _ = carol;
+}
+
+#[test]
+fn concurrent_changes_from_two_nodes_converge() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let tab1 = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let tab2 = c.nodes[1].join("doc", "alice");
+    c.pump();
+    assert_eq!(c.nodes[0].user("doc", "alice").map(|u| u.sessions), Some(2));
+    // Both tabs change the same key before hearing of each other.
+    c.nodes[0].advance(ms(5));
+    c.nodes[1].advance(ms(5));
+    c.nodes[0].update(tab1, "doc", r#"{"color":"red"}"#);
+    c.nodes[1].update(tab2, "doc", r#"{"color":"blue"}"#);
+    c.pump();
+    let a = c.nodes[0].user("doc", "alice").map(|u| u.state);
+    let b = c.nodes[1].user("doc", "alice").map(|u| u.state);
+    assert_eq!(a, b, "both nodes settle on the same winner");
+}

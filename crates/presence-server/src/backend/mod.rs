@@ -1,0 +1,54 @@
+//! Carries presence facts between nodes (cluster mode, `--redis`).
+//!
+//! The contract every implementation keeps, checked by one test suite run against each
+//! (`tests/backend_contract.rs`):
+//! - `publish` delivers a fact to every subscriber, the publisher included, and all
+//!   subscribers see all facts in one order (per publisher at least, FIFO);
+//! - `refresh(node, ttl)` keeps `node` in `nodes()` for `ttl`; a node that stops
+//!   refreshing drops out by itself, so a killed node leaves no ghosts behind;
+//! - a subscription's stream ends when the subscription is lost, so the caller knows to
+//!   resubscribe and resynchronise instead of silently missing facts.
+
+pub mod memory;
+pub mod redis;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::Stream;
+use presence_core::{Fact, NodeId};
+
+pub use self::memory::MemoryBackend;
+pub use self::redis::RedisBackend;
+
+/// Facts as they arrive, until the subscription is lost.
+pub type FactStream = Pin<Box<dyn Stream<Item = Fact> + Send>>;
+
+/// Why a backend call failed; the caller retries with backoff and resynchronises.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend could not be reached or answered with an error.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// A fact could not be encoded or decoded.
+    #[error("bad fact encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+/// Carries presence facts between nodes. Implementations must drop a node's entries once
+/// it stops refreshing them for `ttl`, so a killed node leaves no ghosts.
+pub trait Backend: Send + Sync + 'static {
+    /// Sends `fact` to every subscribed node, this one included.
+    fn publish(&self, fact: &Fact) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Marks `node` alive for `ttl`.
+    fn refresh(
+        &self,
+        node: NodeId,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// The nodes whose liveness has not expired.
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeId>, BackendError>> + Send;
+    /// Starts receiving facts.
+    fn subscribe(&self) -> impl Future<Output = Result<FactStream, BackendError>> + Send;
+}
