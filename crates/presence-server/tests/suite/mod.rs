@@ -1,4 +1,5 @@
 mod auth;
+mod cluster;
 mod errors;
 mod http;
 mod lifecycle;
