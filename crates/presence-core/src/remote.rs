@@ -194,6 +194,11 @@ impl Tracker {
                 );
                 self.timers
                     .push(now + cluster.node_ttl, Timer::NodeSilence { node, epoch });
+                if self.dead_nodes.remove(&node) {
+                    // It was only slow, or cut off: its sessions here are orphaned and would
+                    // leave. Ask every node for a snapshot; its own revives them.
+                    self.publish(Fact::Resync { node: cluster.node });
+                }
             }
         }
     }
@@ -221,6 +226,7 @@ impl Tracker {
             return;
         }
         self.nodes.remove(&node);
+        self.dead_nodes.insert(node);
         self.orphan(node);
     }
 

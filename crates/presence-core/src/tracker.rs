@@ -53,6 +53,8 @@ pub struct Tracker {
     pub(crate) nodes: HashMap<NodeId, NodeBeat>,
     /// Whether the cluster channel is reachable; silence proves nothing while it is not.
     pub(crate) backend_up: bool,
+    /// Nodes presumed dead; hearing from one again means our view of it is stale.
+    pub(crate) dead_nodes: std::collections::HashSet<NodeId>,
 }
 
 /// The last word from another node.
@@ -100,6 +102,7 @@ impl Tracker {
             now: start,
             nodes: HashMap::new(),
             backend_up: true,
+            dead_nodes: std::collections::HashSet::new(),
         }
     }
 

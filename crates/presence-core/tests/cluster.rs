@@ -17,6 +17,8 @@ struct Nodes {
     nodes: Vec<Harness>,
     /// Nodes whose facts are not delivered (killed, or cut off).
     muted: Vec<bool>,
+    /// Every fact delivered so far, in channel order.
+    log: Vec<Fact>,
 }
 
 impl Nodes {
@@ -38,6 +40,7 @@ impl Nodes {
         Nodes {
             nodes,
             muted: vec![false; count],
+            log: Vec::new(),
         }
     }
 
@@ -58,6 +61,7 @@ impl Nodes {
             if said.is_empty() {
                 return;
             }
+            self.log.extend(said.iter().cloned());
             for fact in said {
                 for node in &mut self.nodes {
                     node.input(Input::Remote(fact.clone()));
@@ -350,4 +354,42 @@ fn concurrent_changes_from_two_nodes_converge() {
     let a = c.nodes[0].user("doc", "alice").map(|u| u.state);
     let b = c.nodes[1].user("doc", "alice").map(|u| u.state);
     assert_eq!(a, b, "both nodes settle on the same winner");
+}
+
+#[test]
+fn a_node_presumed_dead_that_speaks_again_is_revived_by_a_resync() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let _alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[1].take(bob);
+
+    c.muted[0] = true; // a long pause: node 0 is silent past the TTL
+    c.advance(TTL + secs(1));
+    c.muted[0] = false;
+    c.log.clear();
+    c.beat();
+    assert!(
+        c.log
+            .iter()
+            .any(|f| matches!(f, Fact::Resync { node } if *node == Nodes::id(1))),
+        "hearing a node presumed dead asks for snapshots"
+    );
+    // The resync is answered by node 0's snapshot (the server's cluster task does this).
+    let sessions = c.nodes[0].tracker.local_records();
+    c.nodes[1].published.clear();
+    c.nodes[0].published.push(Fact::Snapshot {
+        node: Nodes::id(0),
+        sessions,
+    });
+    c.pump();
+    c.advance(GRACE + secs(1));
+    assert_eq!(
+        c.nodes[1].roster("doc"),
+        ["alice", "bob"],
+        "alice never left"
+    );
+    assert!(c.nodes[1].take(bob).is_empty());
 }
