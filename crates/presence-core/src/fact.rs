@@ -45,6 +45,8 @@ pub struct SessionRecord {
     pub away: bool,
     /// When the user data in `user` was last changed.
     pub stamp: Stamp,
+    /// When and where the session was last created or restored; the later claim owns it.
+    pub claim: Stamp,
 }
 
 /// One announcement on the cluster channel.

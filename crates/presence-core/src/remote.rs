@@ -34,17 +34,22 @@ impl Tracker {
             Fact::Alive { .. } | Fact::Resync { .. } => {}
             Fact::Session { node, record } => self.remote_session(node, record),
             Fact::SessionEnded {
-                room, session_id, ..
+                node,
+                room,
+                session_id,
             } => {
                 let key = self
                     .rosters
                     .get(&room)
                     .and_then(|r| r.sessions.get(&session_id))
                     .copied();
-                let owned_elsewhere = key
-                    .and_then(|k| self.sessions.get(k))
-                    .is_some_and(|s| !s.is_local());
-                if let (Some(key), true) = (key, owned_elsewhere) {
+                // Only the owner's word ends a session: a node that lost it to a later claim
+                // may still report its end.
+                let owned_by_sender = key.and_then(|k| self.sessions.get(k)).is_some_and(|s| {
+                    matches!(s.attachment, Attachment::Remote(owner) if owner == node)
+                        || matches!(s.attachment, Attachment::Orphaned { .. })
+                });
+                if let (Some(key), true) = (key, owned_by_sender) {
                     self.remove_session(key, Removal::Remote, self.now);
                 }
             }
@@ -110,6 +115,16 @@ impl Tracker {
                     // one listed keeps it here. Vanishingly rare with random ids.
                     return;
                 }
+                if record.claim < session.claim {
+                    // An older claim (a replayed snapshot, or a node that restored it
+                    // before we did): ours stands. If we own it, say so again so the
+                    // other node yields too.
+                    if session.is_local() {
+                        self.announce(key);
+                    }
+                    self.apply_user_data(&record);
+                    return;
+                }
                 if let Attachment::Live(conn) = session.attachment {
                     // Restored on another node: this connection no longer carries it.
                     self.detach_from(conn, key, &room);
@@ -117,6 +132,7 @@ impl Tracker {
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.attachment = Attachment::Remote(node);
                     session.away = record.away;
+                    session.claim = record.claim;
                 }
             }
             None => {
@@ -127,6 +143,7 @@ impl Tracker {
                     attachment: Attachment::Remote(node),
                     batch: false,
                     away: record.away,
+                    claim: record.claim,
                 });
                 let roster = self.rosters.entry(room.clone()).or_default();
                 roster.sessions.insert(record.session_id.clone(), key);
@@ -148,11 +165,16 @@ impl Tracker {
             }
         }
 
-        // Newer user data wins everywhere, so two nodes' concurrent changes converge.
+        self.apply_user_data(&record);
+    }
+
+    /// Newer user data wins everywhere, so two nodes' concurrent changes converge.
+    fn apply_user_data(&mut self, record: &SessionRecord) {
+        let room = &record.room;
         let mut changed = false;
         if let Some(member) = self
             .rosters
-            .get_mut(&room)
+            .get_mut(room)
             .and_then(|r| r.members.get_mut(&record.user.id))
         {
             if record.stamp > member.stamp {
@@ -168,9 +190,9 @@ impl Tracker {
             }
             member.user.last_seen = member.user.last_seen.max(record.user.last_seen);
         }
-        let away_changed = self.refresh_away(&room, &record.user.id);
+        let away_changed = self.refresh_away(room, &record.user.id);
         if changed || away_changed {
-            self.user_updated(&room, &record.user.id, None);
+            self.user_updated(room, &record.user.id, None);
         }
     }
 

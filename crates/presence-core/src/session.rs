@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use presence_protocol::{RoomName, SessionId, UserId};
 
-use crate::fact::NodeId;
+use crate::fact::{NodeId, Stamp};
 use crate::input::ConnId;
 
 slotmap::new_key_type! {
@@ -35,6 +35,9 @@ pub(crate) struct Session {
     pub(crate) batch: bool,
     /// This session's own `away` report; the user is away only when all sessions are.
     pub(crate) away: bool,
+    /// When and where the session was last created or restored: of two nodes that both
+    /// believe they own it, the later claim wins (cluster mode).
+    pub(crate) claim: Stamp,
 }
 
 impl Session {

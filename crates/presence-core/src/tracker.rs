@@ -298,6 +298,7 @@ impl Tracker {
             attachment: Attachment::Live(conn),
             batch: request.batch,
             away: away.unwrap_or(false),
+            claim: next_stamp(Stamp::default(), now, self.config.cluster.map(|c| c.node)),
         });
         self.attach(conn, key, &room, now);
         let roster = self.rosters.entry(room.clone()).or_default();
@@ -399,8 +400,10 @@ impl Tracker {
             }
         }
         if previous != Attachment::Live(conn) {
+            let node = self.config.cluster.map(|c| c.node);
             if let Some(session) = self.sessions.get_mut(key) {
                 session.attachment = Attachment::Live(conn);
+                session.claim = next_stamp(session.claim, now, node);
             }
             self.attach(conn, key, &room, now);
         }
@@ -870,6 +873,7 @@ impl Tracker {
             user,
             away: session.away,
             stamp: member.stamp,
+            claim: session.claim,
         })
     }
 

@@ -393,3 +393,64 @@ fn a_node_presumed_dead_that_speaks_again_is_revived_by_a_resync() {
     );
     assert!(c.nodes[1].take(bob).is_empty());
 }
+
+#[test]
+fn when_two_nodes_both_claim_a_session_the_later_claim_owns_it_everywhere() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let spec = JoinSpec {
+        session_id: Some("tab-1".into()),
+        ..JoinSpec::default()
+    };
+    let old = c.nodes[0].connect();
+    c.nodes[0].join_on(old, "doc", "alice", spec.clone());
+    c.pump();
+    assert_eq!(c.nodes[1].roster("doc"), ["alice"]);
+
+    // Node 0 is cut off; alice's tab gives up on it and restores on node 1, while node 0
+    // still has the old, half-open socket.
+    c.nodes[0].input(Input::BackendDown);
+    c.muted[0] = true;
+    c.nodes[1].advance(ms(5));
+    let new = c.nodes[1].connect();
+    c.nodes[1].join_on(new, "doc", "alice", spec);
+    assert_eq!(
+        c.nodes[1].kinds(new),
+        ["presence:restored", "presence:currentUsers"]
+    );
+    c.nodes[0].published.clear();
+    c.nodes[1].published.clear();
+
+    // Node 0 is back: both answer the resync with snapshots that both list tab-1.
+    c.muted[0] = false;
+    c.nodes[0].input(Input::BackendUp);
+    for i in 0..2 {
+        let sessions = c.nodes[i].tracker.local_records();
+        c.nodes[i].published.push(Fact::Snapshot {
+            node: Nodes::id(i),
+            sessions,
+        });
+    }
+    c.pump();
+    assert!(
+        c.nodes[0].subscriptions[&old].is_empty(),
+        "node 0 yielded its older claim"
+    );
+    assert_eq!(
+        c.nodes[1].subscriptions[&new].len(),
+        1,
+        "node 1 kept the later claim"
+    );
+    // Nobody owns it twice, and it does not end when node 0's old socket closes.
+    c.nodes[0].close(old);
+    c.pump();
+    c.advance(GRACE + TTL);
+    assert_eq!(c.nodes[0].roster("doc"), ["alice"]);
+    assert_eq!(c.nodes[1].roster("doc"), ["alice"]);
+    c.nodes[1].leave(new, None);
+    c.pump();
+    assert!(
+        c.nodes[0].roster("doc").is_empty(),
+        "the owner's leave ends it everywhere"
+    );
+}
