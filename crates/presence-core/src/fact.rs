@@ -7,7 +7,7 @@
 //! and user data carries a [`Stamp`] so concurrent changes from two nodes converge on the
 //! same winner everywhere.
 
-use presence_protocol::{CursorEntry, RoomName, SessionId, User};
+use presence_protocol::{CursorEntry, RoomName, SessionId, User, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Names one `presenced` process for as long as it runs.
@@ -71,6 +71,8 @@ pub enum Fact {
         node: NodeId,
         /// The room.
         room: RoomName,
+        /// Whose session.
+        user_id: UserId,
         /// The session.
         session_id: SessionId,
     },

@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 
-use presence_protocol::SessionId;
+use presence_protocol::{SessionId, UserId};
 
 use crate::fact::{Fact, NodeId, SessionRecord};
 use crate::session::{Attachment, Session};
@@ -36,12 +36,13 @@ impl Tracker {
             Fact::SessionEnded {
                 node,
                 room,
+                user_id,
                 session_id,
             } => {
                 let key = self
                     .rosters
                     .get(&room)
-                    .and_then(|r| r.sessions.get(&session_id))
+                    .and_then(|r| r.sessions.get(&(user_id, session_id)))
                     .copied();
                 // Only the owner's word ends a session: a node that lost it to a later claim
                 // may still report its end.
@@ -76,15 +77,15 @@ impl Tracker {
                 self.orphan(node);
             }
             Fact::Snapshot { node, sessions } => {
-                let listed: HashSet<(&str, &SessionId)> = sessions
+                let listed: HashSet<(&str, &UserId, &SessionId)> = sessions
                     .iter()
-                    .map(|r| (r.room.as_str(), &r.session_id))
+                    .map(|r| (r.room.as_str(), &r.user.id, &r.session_id))
                     .collect();
                 let stale: Vec<_> = self
                     .sessions
                     .iter()
                     .filter(|(_, s)| s.attachment == Attachment::Remote(node))
-                    .filter(|(_, s)| !listed.contains(&(s.room.as_str(), &s.id)))
+                    .filter(|(_, s)| !listed.contains(&(s.room.as_str(), &s.user_id, &s.id)))
                     .map(|(key, _)| key)
                     .collect();
                 for key in stale {
@@ -103,18 +104,16 @@ impl Tracker {
         let existing = self
             .rosters
             .get(&room)
-            .and_then(|r| r.sessions.get(&record.session_id))
+            .and_then(|r| {
+                r.sessions
+                    .get(&(record.user.id.clone(), record.session_id.clone()))
+            })
             .copied();
         match existing {
             Some(key) => {
                 let Some(session) = self.sessions.get(key) else {
                     return;
                 };
-                if session.user_id != record.user.id {
-                    // Two users chose the same session id on two nodes at once; the first
-                    // one listed keeps it here. Vanishingly rare with random ids.
-                    return;
-                }
                 if record.claim < session.claim {
                     // An older claim (a replayed snapshot, or a node that restored it
                     // before we did): ours stands. If we own it, say so again so the
@@ -122,7 +121,7 @@ impl Tracker {
                     if session.is_local() {
                         self.announce(key);
                     }
-                    self.apply_user_data(&record);
+                    self.apply_user_data(&record, false);
                     return;
                 }
                 if let Attachment::Live(conn) = session.attachment {
@@ -146,11 +145,15 @@ impl Tracker {
                     claim: record.claim,
                 });
                 let roster = self.rosters.entry(room.clone()).or_default();
-                roster.sessions.insert(record.session_id.clone(), key);
+                roster
+                    .sessions
+                    .insert((record.user.id.clone(), record.session_id.clone()), key);
                 match roster.members.get_mut(&record.user.id) {
                     Some(member) => {
                         member.sessions.push(key);
                         member.user.sessions = member.sessions.len() as u32;
+                        // One more session is news: `sessions` is part of what others see.
+                        return self.apply_user_data(&record, true);
                     }
                     None => {
                         let color_index = roster
@@ -165,11 +168,11 @@ impl Tracker {
             }
         }
 
-        self.apply_user_data(&record);
+        self.apply_user_data(&record, false);
     }
 
     /// Newer user data wins everywhere, so two nodes' concurrent changes converge.
-    fn apply_user_data(&mut self, record: &SessionRecord) {
+    fn apply_user_data(&mut self, record: &SessionRecord, count_changed: bool) {
         let room = &record.room;
         let mut changed = false;
         if let Some(member) = self
@@ -191,7 +194,7 @@ impl Tracker {
             member.user.last_seen = member.user.last_seen.max(record.user.last_seen);
         }
         let away_changed = self.refresh_away(room, &record.user.id);
-        if changed || away_changed {
+        if changed || away_changed || count_changed {
             self.user_updated(room, &record.user.id, None);
         }
     }

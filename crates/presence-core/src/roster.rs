@@ -5,6 +5,10 @@ use std::time::Instant;
 
 use presence_protocol::{SessionId, User, UserId};
 
+/// A session is named by its user and its id together: two users may pick the same id
+/// (on two nodes at once, even) without ever touching each other's session.
+pub(crate) type SessionName = (UserId, SessionId);
+
 use crate::color::ColorUse;
 use crate::fact::Stamp;
 use crate::session::SessionKey;
@@ -38,7 +42,7 @@ pub(crate) enum Change {
 #[derive(Debug, Default)]
 pub(crate) struct Roster {
     pub(crate) members: HashMap<UserId, Member>,
-    pub(crate) sessions: HashMap<SessionId, SessionKey>,
+    pub(crate) sessions: HashMap<SessionName, SessionKey>,
     pub(crate) colors: ColorUse,
     /// Users whose cursor moved since the last flush, in order of first move.
     pub(crate) moved: Vec<UserId>,

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use presence_protocol::{
-    CursorEntry, CursorPosition, ErrorCode, Reference, RoomName, SelfInfo, ServerMessage,
-    SessionId, State, User, UserId, AWAY_KEY,
+    CursorEntry, CursorPosition, ErrorCode, Reference, RoomName, SelfInfo, ServerMessage, State,
+    User, UserId, AWAY_KEY,
 };
 use serde_json::Value;
 use slotmap::SlotMap;
@@ -253,24 +253,19 @@ impl Tracker {
             self.remove_session(key, Removal::Leave, now);
         }
 
-        // Restore: the named session is held for this very user.
+        // Restore: the named session is held for this very user. Sessions are named by
+        // user and id together, so another user's session can never be found this way.
         let held = request.session_id.as_ref().and_then(|id| {
-            let key = *self.rosters.get(&room)?.sessions.get(id)?;
-            let same_user = self
-                .sessions
-                .get(key)
-                .is_some_and(|s| s.user_id == request.user_id);
-            same_user.then_some(key)
+            let name = (request.user_id.clone(), id.clone());
+            self.rosters.get(&room)?.sessions.get(&name).copied()
         });
         if let Some(key) = held {
             return self.restore(conn, key, &request, now);
         }
-
-        // Someone else's session id is never restored; the joiner gets a new one.
-        let session_id = match &request.session_id {
-            Some(id) if !self.session_id_taken(&room, id) => id.clone(),
-            _ => request.fresh_session_id.clone(),
-        };
+        let session_id = request
+            .session_id
+            .clone()
+            .unwrap_or_else(|| request.fresh_session_id.clone());
 
         let is_new_user = !self
             .rosters
@@ -302,7 +297,9 @@ impl Tracker {
         });
         self.attach(conn, key, &room, now);
         let roster = self.rosters.entry(room.clone()).or_default();
-        roster.sessions.insert(session_id, key);
+        roster
+            .sessions
+            .insert((request.user_id.clone(), session_id), key);
         if request.batch {
             roster.batch_sessions += 1;
         }
@@ -335,11 +332,10 @@ impl Tracker {
                 member.user.sessions = member.sessions.len() as u32;
                 member.user.last_seen = now.unix_ms;
             }
-            let away_changed = self.refresh_away(&room, &request.user_id);
-            let renamed = self.set_name(&room, &request.user_id, request.name.as_deref());
-            if away_changed || renamed {
-                self.user_updated(&room, &request.user_id, conn);
-            }
+            // One more session is news too: `sessions` is part of what others see.
+            self.refresh_away(&room, &request.user_id);
+            self.set_name(&room, &request.user_id, request.name.as_deref());
+            self.user_updated(&room, &request.user_id, conn);
             if shared.is_some() {
                 if let Err(refusal) = self.apply_state(key, shared, None, conn) {
                     self.send(conn, refusal.reply(&reference));
@@ -617,10 +613,11 @@ impl Tracker {
         let room = session.room.clone();
         if session.is_local() {
             let node = self.node_id();
-            let session_id = session.id.clone();
+            let (user_id, session_id) = (session.user_id.clone(), session.id.clone());
             self.publish(Fact::SessionEnded {
                 node,
                 room: room.clone(),
+                user_id,
                 session_id,
             });
         }
@@ -630,7 +627,9 @@ impl Tracker {
         let Some(roster) = self.rosters.get_mut(&room) else {
             return;
         };
-        roster.sessions.remove(&session.id);
+        roster
+            .sessions
+            .remove(&(session.user_id.clone(), session.id.clone()));
         if session.batch {
             roster.batch_sessions = roster.batch_sessions.saturating_sub(1);
         }
@@ -657,8 +656,9 @@ impl Tracker {
                 user_id: session.user_id,
             };
             self.push_event(&room, None, message);
-        } else if self.refresh_away(&room, &session.user_id) {
-            // The user stays, but losing this session may have made them all-away.
+        } else {
+            // The user stays with one session fewer (and perhaps now all-away).
+            self.refresh_away(&room, &session.user_id);
             self.user_updated(&room, &session.user_id, session.conn());
         }
         let _ = (why, now);
@@ -671,12 +671,6 @@ impl Tracker {
             .iter()
             .copied()
             .find(|&key| self.sessions.get(key).is_some_and(|s| &s.room == room))
-    }
-
-    fn session_id_taken(&self, room: &RoomName, id: &SessionId) -> bool {
-        self.rosters
-            .get(room)
-            .is_some_and(|r| r.sessions.contains_key(id))
     }
 
     fn set_batch(&mut self, room: &RoomName, key: SessionKey, batch: bool) {

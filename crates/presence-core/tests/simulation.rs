@@ -182,12 +182,17 @@ impl Sim {
             }
             self.sessions.remove(&key);
         }
+        // Sessions are named by user and id together: another user's id never restores.
+        let named = |id: &str| format!("{user}/{id}");
         let held = session_id
             .as_ref()
-            .and_then(|id| self.sessions.get(&(room_name.clone(), id.clone())));
+            .and_then(|id| self.sessions.get(&(room_name.clone(), named(id))));
         if let Some(held) = held {
             if held.user == user {
-                let key = (room_name.clone(), session_id.clone().unwrap_or_default());
+                let key = (
+                    room_name.clone(),
+                    named(session_id.as_deref().unwrap_or_default()),
+                );
                 if let Some(session) = self.sessions.get_mut(&key) {
                     session.conn = Some(conn);
                     session.grace_ends_at = None;
@@ -200,7 +205,7 @@ impl Sim {
         let id = self.adopt(conn, &room_name, batch);
         if let Some(id) = id {
             self.sessions.insert(
-                (room_name.clone(), id.clone()),
+                (room_name.clone(), format!("{user}/{id}")),
                 ModelSession {
                     user: user.clone(),
                     conn: Some(conn),
@@ -423,8 +428,10 @@ impl Sim {
             for user in &server {
                 let seen = &view.users[&user.id];
                 assert_eq!(
-                    (&seen.name, &seen.color, seen.joined_at),
-                    (&user.name, &user.color, user.joined_at)
+                    (&seen.name, &seen.color, seen.joined_at, seen.sessions),
+                    (&user.name, &user.color, user.joined_at, user.sessions),
+                    "{conn:?}'s view of {} in {room_name}",
+                    user.id
                 );
                 if Some(&user.id) == me.as_ref() {
                     // Its own away flag is the server's aggregate over all its tabs.

@@ -88,6 +88,7 @@ async fn facts_survive_the_wire_unchanged<B: Backend>(backend: B) {
         Fact::SessionEnded {
             node: NodeId(5),
             room: RoomName::new("a/b:c").expect("room"),
+            user_id: presence_protocol::UserId::new("u-1").expect("id"),
             session_id: presence_protocol::SessionId::new("s-1").expect("id"),
         },
         Fact::Snapshot {

@@ -86,9 +86,14 @@ async fn another_user_cannot_restore_someone_elses_session() {
     alice.drop_abruptly();
     let mut mallory = server.client().await;
     mallory.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "mallory", "sessionId": "tab-1"}})).await;
+    // No presence:restored: the first frame is a plain currentUsers for mallory's own session.
     let current = mallory.expect("presence:currentUsers").await;
-    assert_ne!(current["self"]["sessionId"], "tab-1");
+    assert_eq!(current["self"]["id"], "mallory");
     assert_eq!(ids(&current["users"]), ["alice", "mallory"]);
+    assert_eq!(
+        current["users"][0]["sessions"], 1,
+        "alice's held session is untouched"
+    );
 }
 
 #[tokio::test]

@@ -62,8 +62,11 @@ async fn a_user_with_two_tabs_is_listed_once_with_two_sessions() {
     let current = tab2.expect("presence:currentUsers").await;
     assert_eq!(ids(&current["users"]), ["olga", "alice"]);
     assert_eq!(current["users"][1]["sessions"], 2);
-    // Olga was told nothing new: her next frame answers her own refresh.
-    assert!(olga.sync("doc", "olga").await.is_empty());
+    // Olga sees no second join, only alice's new session count.
+    let told = olga.sync("doc", "olga").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["type"], "presence:userUpdated");
+    assert_eq!(told[0]["user"]["sessions"], 2);
 }
 
 #[tokio::test]
