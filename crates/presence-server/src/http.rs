@@ -109,8 +109,9 @@ async fn upgrade(
     let tasks = state.connections.clone();
     Ok(upgrade
         // The library's 128 KiB default read buffer would cost ~138 KB per idle
-        // connection; presence frames are tiny, and larger ones grow the buffer on demand.
-        .read_buffer_size(2048)
+        // connection. Client frames are tiny (a cursor move is ~90 bytes): 256 bytes
+        // read one or a few per syscall, and a larger frame grows the buffer on demand.
+        .read_buffer_size(256)
         // Frames queued together are written together once this much is buffered or on flush.
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(max.max(16 * 1024) * 64)

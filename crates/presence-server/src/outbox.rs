@@ -126,9 +126,10 @@ impl ConnHandle {
             return Some(Condemned::TooSlow);
         };
         into.extend(queue.frames.drain(..));
-        if queue.frames.capacity() > 64 {
-            // A burst grew the queue; give the memory back while the connection idles.
-            queue.frames.shrink_to(8);
+        if queue.frames.capacity() > 4 {
+            // A burst grew the queue; give the memory back while the connection idles
+            // (every idle connection pays for what its queue keeps).
+            queue.frames = VecDeque::new();
         }
         queue.condemned
     }

@@ -33,7 +33,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one upgraded connection until it closes.
 pub async fn serve(
-    socket: WebSocket,
+    mut socket: WebSocket,
     state: Arc<AppState>,
     conn: ConnId,
     url_token: Option<String>,
@@ -48,12 +48,18 @@ pub async fn serve(
         anon_id: None,
         limiter: RateLimiter::new(state.config.max_messages_per_second),
     };
-    let (mut sink, mut stream) = socket.split();
+    // One task drives the socket both ways without `split`: `select!` drops the read
+    // future before a branch runs, so a branch may write. That saves the shared lock
+    // and its allocation on every connection.
     let ping_period = (state.config.heartbeat_timeout / 3).max(Duration::from_millis(10));
     let mut ping = tokio::time::interval_at(Instant::now() + ping_period, ping_period);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut frames: Vec<Frame> = Vec::new();
 
+    // An idle connection is this future parked on the `select!`, so every byte of its
+    // state is paid by every connection. Work that only happens when a message or a
+    // write comes (decode, shard send, write) runs in boxed futures that exist only
+    // while they run, keeping the parked task small.
     let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
             biased;
@@ -61,10 +67,14 @@ pub async fn serve(
             () = handle.wait() => {
                 let condemned = handle.drain(&mut frames);
                 if !frames.is_empty() {
-                    let written = tokio::time::timeout(WRITE_TIMEOUT, write_all(&mut sink, &mut frames)).await;
+                    let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_all(&mut socket, &mut frames))).await;
                     if !matches!(written, Ok(Ok(()))) {
                         break None;
                     }
+                }
+                if frames.capacity() > 4 {
+                    // A burst grew the batch; an idle connection should not keep it.
+                    frames = Vec::new();
                 }
                 match condemned {
                     None => {}
@@ -75,9 +85,9 @@ pub async fn serve(
                     Some(Condemned::Silent) => break Some((close_code::GOING_AWAY, "heartbeat timeout")),
                 }
             }
-            message = stream.next() => match message {
+            message = socket.next() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(close) = connection.on_text(&text).await {
+                    if let Some(close) = Box::pin(connection.on_text(&text)).await {
                         break Some(close);
                     }
                 }
@@ -86,7 +96,7 @@ pub async fn serve(
                     let message = "binary frames are not part of the protocol; send JSON text";
                     connection.reply(ServerMessage::error(ErrorCode::InvalidMessage, message, None));
                 }
-                Some(Ok(Message::Pong(_) | Message::Ping(_))) => connection.to_all_shards(Input::Activity { conn }).await,
+                Some(Ok(Message::Pong(_) | Message::Ping(_))) => Box::pin(connection.to_all_shards(Input::Activity { conn })).await,
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(error)) => {
                     if is_too_big(error) {
@@ -96,7 +106,7 @@ pub async fn serve(
                 }
             },
             _ = ping.tick() => {
-                let sent = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await;
+                let sent = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default())))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break None;
                 }
@@ -109,15 +119,15 @@ pub async fn serve(
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = tokio::time::timeout(
+        let _ = Box::pin(tokio::time::timeout(
             Duration::from_secs(1),
-            sink.send(Message::Close(Some(frame))),
-        )
+            socket.send(Message::Close(Some(frame))),
+        ))
         .await;
     }
     // Not a leave: the core keeps the sessions for the reconnect grace. On shutdown the
     // shards may already be gone, which is fine: so is everything they held.
-    connection.to_all_shards(Input::Closed { conn }).await;
+    Box::pin(connection.to_all_shards(Input::Closed { conn })).await;
     state.metrics.connections.dec();
 }
 
