@@ -12,10 +12,10 @@
 
 use std::collections::HashSet;
 
-use presence_protocol::{SessionId, UserId};
+use presence_protocol::{RoomName, SessionId, UserId};
 
 use crate::fact::{Fact, NodeId, SessionRecord};
-use crate::session::{Attachment, Session};
+use crate::session::{Attachment, Session, SessionKey};
 use crate::timers::Timer;
 use crate::tracker::{NodeBeat, Removal, Tracker};
 
@@ -133,6 +133,7 @@ impl Tracker {
                     session.away = record.away;
                     session.claim = record.claim;
                 }
+                self.relinquish_if_unowned(&room, &record.user.id);
             }
             None => {
                 let key = self.sessions.insert(Session {
@@ -175,27 +176,76 @@ impl Tracker {
     fn apply_user_data(&mut self, record: &SessionRecord, count_changed: bool) {
         let room = &record.room;
         let mut changed = false;
-        if let Some(member) = self
-            .rosters
-            .get_mut(room)
-            .and_then(|r| r.members.get_mut(&record.user.id))
-        {
+        let Some(roster) = self.rosters.get_mut(room) else {
+            return;
+        };
+        if let Some(member) = roster.members.get_mut(&record.user.id) {
             if record.stamp > member.stamp {
                 let away = member.user.state.get(presence_protocol::AWAY_KEY).cloned();
                 let mut state = record.user.state.clone();
                 if let Some(away) = away {
                     state.insert(presence_protocol::AWAY_KEY.to_owned(), away);
                 }
-                changed = member.user.name != record.user.name || member.user.state != state;
+                changed |= member.user.name != record.user.name || member.user.state != state;
                 member.user.name = record.user.name.clone();
                 member.user.state = state;
                 member.stamp = record.stamp;
+                // Two nodes that each listed the user first (during a partition, say) gave
+                // it a joinedAt and a color each; the newest data wins those too.
+                if (member.user.joined_at, &member.user.color)
+                    != (record.user.joined_at, &record.user.color)
+                {
+                    roster.colors.release(member.color_index);
+                    member.color_index = roster
+                        .colors
+                        .adopt(record.user.id.as_str(), &record.user.color);
+                    member.user.color = crate::color::PALETTE[member.color_index].to_owned();
+                    member.user.joined_at = record.user.joined_at;
+                    changed = true;
+                }
             }
             member.user.last_seen = member.user.last_seen.max(record.user.last_seen);
         }
         let away_changed = self.refresh_away(room, &record.user.id);
         if changed || away_changed || count_changed {
             self.user_updated(room, &record.user.id, None);
+        }
+        // A node that owns a session of this user and knows newer data says so, so the
+        // sender (and everyone) converges without waiting for the next change.
+        let newer_here = self
+            .rosters
+            .get(room)
+            .and_then(|r| r.members.get(&record.user.id))
+            .is_some_and(|m| m.stamp > record.stamp);
+        if newer_here {
+            if let Some(key) = self.local_session_of(room, &record.user.id) {
+                self.announce(key);
+            }
+        }
+    }
+
+    /// One of this node's own sessions of the user, if any.
+    pub(crate) fn local_session_of(&self, room: &RoomName, user_id: &UserId) -> Option<SessionKey> {
+        let member = self.rosters.get(room)?.members.get(user_id)?;
+        member
+            .sessions
+            .iter()
+            .copied()
+            .find(|&k| self.sessions.get(k).is_some_and(Session::is_local))
+    }
+
+    /// A node with no session of the user left is no authority on its data any more: the
+    /// owners' next word wins, whatever its stamp (it may be older than what we saw last).
+    pub(crate) fn relinquish_if_unowned(&mut self, room: &RoomName, user_id: &UserId) {
+        if self.config.cluster.is_none() || self.local_session_of(room, user_id).is_some() {
+            return;
+        }
+        if let Some(member) = self
+            .rosters
+            .get_mut(room)
+            .and_then(|r| r.members.get_mut(user_id))
+        {
+            member.stamp = crate::fact::Stamp::default();
         }
     }
 

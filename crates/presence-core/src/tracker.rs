@@ -658,6 +658,7 @@ impl Tracker {
             self.push_event(&room, None, message);
         } else {
             // The user stays with one session fewer (and perhaps now all-away).
+            self.relinquish_if_unowned(&room, &session.user_id);
             self.refresh_away(&room, &session.user_id);
             self.user_updated(&room, &session.user_id, session.conn());
         }

@@ -217,6 +217,11 @@ impl Harness {
         self.inbox.remove(&conn).unwrap_or_default()
     }
 
+    /// Forgets everything delivered so far (for tests that only check end states).
+    pub fn take_all(&mut self) {
+        self.inbox.clear();
+    }
+
     /// The message types delivered to `conn` since the last call.
     pub fn kinds(&mut self, conn: ConnId) -> Vec<&'static str> {
         self.take(conn)
