@@ -222,10 +222,7 @@ impl Driver {
         while let Some(effect) = self.tracker.poll_effect() {
             match effect {
                 Effect::Send { conn, message } => {
-                    let handle = match current {
-                        Some((c, handle)) if c == conn => Some(handle.clone()),
-                        _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
-                    };
+                    let handle = self.handle_for(conn, current);
                     if let Some(handle) = handle {
                         self.deliver(&handle, message);
                     }
@@ -258,10 +255,7 @@ impl Driver {
                     }
                 }
                 Effect::Subscribed { conn, .. } => {
-                    let handle = match current {
-                        Some((c, handle)) if c == conn => Some(handle.clone()),
-                        _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
-                    };
+                    let handle = self.handle_for(conn, current);
                     if let Some(handle) = handle {
                         handle.rooms.fetch_add(1, Ordering::Relaxed);
                         self.handles.entry(conn).or_insert((handle, 0)).1 += 1;
@@ -287,15 +281,25 @@ impl Driver {
                     }
                 }
                 Effect::Close { conn, .. } => {
-                    let handle = match current {
-                        Some((c, handle)) if c == conn => Some(handle.clone()),
-                        _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
-                    };
+                    let handle = self.handle_for(conn, current);
                     if let Some(handle) = handle {
                         handle.condemn(Condemned::Silent);
                     }
                 }
             }
+        }
+    }
+
+    /// The outbox of `conn`: the one that came with the input being handled, or the one
+    /// registered when the connection subscribed to a room here.
+    fn handle_for(
+        &self,
+        conn: ConnId,
+        current: Option<(ConnId, &Arc<ConnHandle>)>,
+    ) -> Option<Arc<ConnHandle>> {
+        match current {
+            Some((c, handle)) if c == conn => Some(handle.clone()),
+            _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
         }
     }
 
