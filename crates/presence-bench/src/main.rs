@@ -110,6 +110,9 @@ enum Command {
         /// Give up after this long.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Stop if the server's RSS passes this many MiB (the machine may be shared).
+        #[arg(long, default_value_t = 8192)]
+        max_server_rss_mib: u64,
     },
     /// Connect, move, leave or drop (and restore) at a steady rate: ghosts, RSS after.
     Churn {
@@ -169,10 +172,12 @@ impl Command {
                 clients,
                 batch,
                 timeout,
+                max_server_rss_mib,
             } => Scenario::Storm(StormOptions {
                 clients,
                 batch,
                 timeout,
+                max_server_rss_bytes: max_server_rss_mib * 1024 * 1024,
             }),
             Command::Churn {
                 rate,

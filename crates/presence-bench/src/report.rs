@@ -113,10 +113,14 @@ pub struct StormReport {
     pub server_peak_rss_bytes: u64,
     /// Peak minus before.
     pub server_peak_extra_rss_bytes: u64,
+    /// Server RSS one second after the last roster completed, connections still open.
+    pub server_rss_after_bytes: u64,
     /// Server CPU seconds from the joins to the last complete roster.
     pub server_cpu_seconds: f64,
     /// Connections closed by the server during the storm (e.g. 1013 for a full outbox).
     pub connections_lost: usize,
+    /// The run was stopped because the server's RSS passed `--max-server-rss`.
+    pub stopped_over_rss_limit: bool,
 }
 
 /// `churn`: lives that connect, move, leave or drop (and restore) at a steady rate.
@@ -347,6 +351,11 @@ impl Report {
                 ),
                 row("server CPU", format!("{:.2} s", r.server_cpu_seconds), ""),
                 row("connections lost", format!("{}", r.connections_lost), "0"),
+                row(
+                    "stopped over the RSS limit",
+                    format!("{}", r.stopped_over_rss_limit),
+                    "false",
+                ),
             ],
             Report::Churn(r) => vec![
                 row(

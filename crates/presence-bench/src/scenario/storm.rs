@@ -32,6 +32,9 @@ pub struct StormOptions {
     pub batch: bool,
     /// Give up waiting for complete rosters after this long.
     pub timeout: Duration,
+    /// Stop the run if the server's RSS passes this (the machine is shared; a storm of
+    /// N clients can need memory quadratic in N).
+    pub max_server_rss_bytes: u64,
 }
 
 #[derive(Default)]
@@ -151,11 +154,22 @@ pub(super) async fn run(
     let burst_at = epoch.elapsed();
     started_at.store(burst_at.as_micros() as u64, Ordering::Relaxed);
     go.cancel();
-    wait_for(|| count(&complete), joiners, options.timeout, progress).await;
+    let deadline = Instant::now() + options.timeout;
+    let mut over_rss = false;
+    while count(&complete) < joiners && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        progress.set_position(count(&complete) as u64);
+        if server.sample()?.rss_bytes > options.max_server_rss_bytes {
+            over_rss = true;
+            break;
+        }
+    }
     let all_complete = epoch.elapsed().saturating_sub(burst_at);
     let after = server.sample()?;
-    // Anything still in flight (there should be nothing) is counted too.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Anything still in flight (there should be nothing) is counted too, and the server's
+    // memory a moment after the storm shows what it keeps.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let settled = server.sample()?;
     stop.cancel();
 
     let mut times = Samples::new();
@@ -190,7 +204,9 @@ pub(super) async fn run(
         server_rss_before_bytes: before.rss_bytes,
         server_peak_rss_bytes: peak,
         server_peak_extra_rss_bytes: peak.saturating_sub(before.rss_bytes),
+        server_rss_after_bytes: settled.rss_bytes,
         server_cpu_seconds: after.cpu.saturating_sub(before.cpu).as_secs_f64(),
         connections_lost: lost,
+        stopped_over_rss_limit: over_rss,
     })
 }
