@@ -177,7 +177,13 @@ async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
         .send(json!({"type": "presence:update", "room": "doc", "state": {"tool": "pen"}}))
         .await;
     roster_becomes(&nodes[2], "doc", &["alice"]).await;
-    let (mut carol, _) = join_as(&nodes[2], "doc", "carol", "c1").await;
+    let (mut carol, current) = join_as(&nodes[2], "doc", "carol", "c1").await;
+    // Carol's view must already hold alice's update, or its late arrival would look like
+    // news after the restore.
+    if current["users"][0]["state"]["tool"] != "pen" {
+        let updated = carol.until("presence:userUpdated").await;
+        assert_eq!(updated["user"]["state"]["tool"], "pen");
+    }
     let color = first["users"][0]["color"].clone();
 
     drop(nodes.remove(0)); // SIGKILL alice's node
@@ -194,7 +200,8 @@ async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
     };
     // Past the node TTL and the grace: carol never saw alice leave or join.
     tokio::time::sleep(TTL + GRACE + Duration::from_millis(500)).await;
-    assert!(carol.sync("doc", "carol").await.is_empty());
+    let seen = carol.sync("doc", "carol").await;
+    assert!(seen.is_empty(), "carol saw {seen:?}");
     roster_becomes(&nodes[1], "doc", &["alice", "carol"]).await;
     again.send(json!({"type": "presence:heartbeat"})).await;
 }

@@ -317,6 +317,21 @@ impl Client {
         }
     }
 
+    /// Reads for `period` without sending anything of its own; the library answers the
+    /// server's pings meanwhile, as a browser does. Returns how many pings arrived.
+    pub async fn read_only_for(&mut self, period: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + period;
+        let mut pings = 0;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match frame {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => panic!("closed while quiet"),
+                Some(Ok(_)) => {}
+            }
+        }
+        pings
+    }
+
     /// Vanishes without a close frame, as a killed tab or a lost network does.
     pub fn drop_abruptly(self) {
         drop(self.ws);
