@@ -55,10 +55,12 @@ pub fn start<B: Backend + Clone>(
 }
 
 async fn publish<B: Backend>(backend: B, mut facts: mpsc::Receiver<Fact>, metrics: Arc<Metrics>) {
-    while let Some(fact) = facts.recv().await {
-        match backend.publish(&fact).await {
+    let mut batch = Vec::with_capacity(256);
+    // Whatever piled up while the last batch was in flight goes in the next one.
+    while facts.recv_many(&mut batch, 256).await > 0 {
+        match backend.publish_all(&batch).await {
             Ok(()) => {
-                metrics.cluster.facts_published.inc();
+                metrics.cluster.facts_published.inc_by(batch.len() as u64);
             }
             Err(error) => {
                 // Lost facts are healed by the resync that follows the reconnection.
@@ -67,6 +69,7 @@ async fn publish<B: Backend>(backend: B, mut facts: mpsc::Receiver<Fact>, metric
                 }
             }
         };
+        batch.clear();
     }
 }
 

@@ -148,3 +148,22 @@ contract!(
     liveness_expires_without_refresh,
     facts_survive_the_wire_unchanged
 );
+
+async fn a_batch_arrives_whole_and_in_order<B: Backend>(backend: B) {
+    let mut stream = backend.subscribe().await.expect("subscribe");
+    let batch: Vec<Fact> = (0..300).map(|n| cursor_fact(2, n)).collect();
+    backend.publish_all(&batch).await.expect("publish_all");
+    backend
+        .publish(&cursor_fact(2, 300))
+        .await
+        .expect("publish");
+    for n in 0..=300 {
+        assert_eq!(
+            next(&mut stream).await,
+            cursor_fact(2, n),
+            "fact {n} out of order"
+        );
+    }
+}
+
+contract!(a_batch_arrives_whole_and_in_order);

@@ -41,6 +41,15 @@ pub enum BackendError {
 pub trait Backend: Send + Sync + 'static {
     /// Sends `fact` to every subscribed node, this one included.
     fn publish(&self, fact: &Fact) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Sends several facts, in order, in as few round trips as the backend allows.
+    fn publish_all(&self, facts: &[Fact]) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async move {
+            for fact in facts {
+                self.publish(fact).await?;
+            }
+            Ok(())
+        }
+    }
     /// Marks `node` alive for `ttl`.
     fn refresh(
         &self,

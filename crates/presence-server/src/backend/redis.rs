@@ -76,6 +76,21 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
+    async fn publish_all(&self, facts: &[Fact]) -> Result<(), BackendError> {
+        // One pipeline: many facts, one round trip, still in order.
+        let mut pipeline = redis::pipe();
+        for fact in facts {
+            pipeline
+                .cmd("PUBLISH")
+                .arg(self.channel())
+                .arg(serde_json::to_string(fact)?)
+                .ignore();
+        }
+        let mut commands = self.commands.clone();
+        let _: () = pipeline.query_async(&mut commands).await?;
+        Ok(())
+    }
+
     async fn refresh(&self, node: NodeId, ttl: Duration) -> Result<(), BackendError> {
         let mut commands = self.commands.clone();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
