@@ -122,16 +122,17 @@ impl ConnHandle {
 
     /// Takes everything queued, and whether the connection must now close.
     pub fn drain(&self, into: &mut Vec<Frame>) -> Option<Condemned> {
-        let Ok(mut queue) = self.queue.lock() else {
-            return Some(Condemned::TooSlow);
+        let (frames, condemned) = {
+            let Ok(mut queue) = self.queue.lock() else {
+                return Some(Condemned::TooSlow);
+            };
+            // Take the queue's buffer along with its frames: an idle connection then
+            // keeps no queue memory at all, and every idle connection pays for what it
+            // keeps. The next push allocates afresh, once per burst.
+            (std::mem::take(&mut queue.frames), queue.condemned)
         };
-        into.extend(queue.frames.drain(..));
-        if queue.frames.capacity() > 4 {
-            // A burst grew the queue; give the memory back while the connection idles
-            // (every idle connection pays for what its queue keeps).
-            queue.frames = VecDeque::new();
-        }
-        queue.condemned
+        into.extend(frames);
+        condemned
     }
 
     /// Rooms joined, for `--max-rooms-per-connection`.

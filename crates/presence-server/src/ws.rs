@@ -54,7 +54,6 @@ pub async fn serve(
     let ping_period = (state.config.heartbeat_timeout / 3).max(Duration::from_millis(10));
     let mut ping = tokio::time::interval_at(Instant::now() + ping_period, ping_period);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut frames: Vec<Frame> = Vec::new();
 
     // An idle connection is this future parked on the `select!`, so every byte of its
     // state is paid by every connection. Work that only happens when a message or a
@@ -65,16 +64,14 @@ pub async fn serve(
             biased;
             () = state.shutdown.cancelled() => break Some((close_code::RESTART, "service restart")),
             () = handle.wait() => {
+                // A fresh batch per wake-up, freed after the write: nothing is kept idle.
+                let mut frames: Vec<Frame> = Vec::new();
                 let condemned = handle.drain(&mut frames);
                 if !frames.is_empty() {
                     let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_all(&mut socket, &mut frames))).await;
                     if !matches!(written, Ok(Ok(()))) {
                         break None;
                     }
-                }
-                if frames.capacity() > 4 {
-                    // A burst grew the batch; an idle connection should not keep it.
-                    frames = Vec::new();
                 }
                 match condemned {
                     None => {}
