@@ -336,11 +336,12 @@ impl Report {
                     "",
                 ),
                 row(
-                    "server RSS before / peak",
+                    "server RSS before / peak / 1 s after",
                     format!(
-                        "{} / {}",
+                        "{} / {} / {}",
                         bytes(r.server_rss_before_bytes as f64),
-                        bytes(r.server_peak_rss_bytes as f64)
+                        bytes(r.server_peak_rss_bytes as f64),
+                        bytes(r.server_rss_after_bytes as f64)
                     ),
                     "",
                 ),
