@@ -130,3 +130,13 @@ fn churn_leaves_no_ghosts() {
     assert_eq!(number(&report, "restore_failures"), 0.0, "{report:#}");
     assert_eq!(report["observers_converged"], report["observers"]);
 }
+
+#[test]
+fn rosters_larger_than_a_fragment_arrive_whole() {
+    // 150 users make a `presence:currentUsers` of ~28 KB, which the server sends as
+    // WebSocket fragments of 16 KiB; the client must see one whole message.
+    let report = bench(&["storm", "--clients", "150", "--timeout", "30s"]);
+    assert_eq!(number(&report, "complete"), 150.0, "{report:#}");
+    assert_eq!(number(&report, "user_entries_received"), 150.0 * 150.0);
+    assert_eq!(number(&report, "connections_lost"), 0.0);
+}

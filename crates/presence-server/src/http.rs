@@ -3,15 +3,21 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use presence_core::ConnId;
 use presence_protocol::{RoomName, User};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::assets::{content_type, Demo, Sdk};
 use crate::driver::ShardMessage;
@@ -77,10 +83,10 @@ struct UpgradeQuery {
 
 async fn upgrade(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(query): Query<UpgradeQuery>,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers();
     let allowed = &state.config.allowed_origins;
     if !allowed.is_empty() && !allowed.iter().any(|a| a == "*") {
         // Browsers always send Origin; other clients may not, and CORS-style origin checks
@@ -96,6 +102,13 @@ async fn upgrade(
             }
         }
     }
+    let accept = websocket_accept(headers)?;
+    if request.extensions().get::<OnUpgrade>().is_none() {
+        return Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket",
+        ));
+    }
     let open = state.metrics.connections.get();
     if usize::try_from(open).unwrap_or(0) >= state.config.max_connections {
         state.metrics.refused_upgrades.inc();
@@ -106,20 +119,69 @@ async fn upgrade(
     }
     let conn = ConnId(state.next_conn.fetch_add(1, Ordering::Relaxed));
     let max = state.config.max_message_bytes;
-    let tasks = state.connections.clone();
-    Ok(upgrade
+    let config = WebSocketConfig::default()
         // The library's 128 KiB default read buffer would cost ~138 KB per idle
         // connection. Client frames are tiny (a cursor move is ~90 bytes): 256 bytes
         // read one or a few per syscall, and a larger frame grows the buffer on demand.
         .read_buffer_size(256)
-        // Frames queued together are written together once this much is buffered or on flush.
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(max.max(16 * 1024) * 64)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| {
-            tasks.track_future(crate::ws::serve(socket, state, conn, query.token))
-        }))
+        // Frames queued together are written together once this much is buffered or on
+        // flush. The write buffer never shrinks, so ws.rs fragments larger messages.
+        .write_buffer_size(crate::ws::FRAGMENT_BYTES)
+        .max_write_buffer_size(max.max(crate::ws::FRAGMENT_BYTES) * 64)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let upgraded = hyper::upgrade::on(&mut request);
+    let tasks = state.connections.clone();
+    // The upgrade is done by hand rather than with axum's `WebSocketUpgrade` so that the
+    // connection task owns a tokio-tungstenite stream and can send raw frames (see
+    // `ws::FRAGMENT_BYTES`).
+    tokio::spawn(tasks.track_future(async move {
+        let Ok(upgraded) = upgraded.await else {
+            return;
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        crate::ws::serve(socket, state, conn, query.token).await;
+    }));
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))
+}
+
+/// Checks a WebSocket opening handshake (RFC 6455 §4.2.1) and returns the
+/// `Sec-WebSocket-Accept` value for it.
+fn websocket_accept(headers: &HeaderMap) -> Result<String, ApiError> {
+    let refuse = |message: &str| Err(ApiError::new(StatusCode::BAD_REQUEST, message));
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|part| part.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::CONNECTION, "upgrade") {
+        return refuse("Connection header did not include 'upgrade'");
+    }
+    if !has_token(header::UPGRADE, "websocket") {
+        return refuse("`Upgrade` header did not include 'websocket'");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return refuse("`Sec-WebSocket-Version` header did not include '13'");
+    }
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(key) => Ok(derive_accept_key(key.as_bytes())),
+        None => refuse("`Sec-WebSocket-Key` header missing"),
+    }
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

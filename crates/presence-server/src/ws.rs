@@ -9,11 +9,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use presence_core::{ConnId, Input, JoinRequest};
 use presence_protocol::{decode, ClientMessage, ErrorCode, Join, ServerMessage, SessionId, UserId};
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::driver::ShardMessage;
 use crate::outbox::{Condemned, ConnHandle, Frame};
@@ -31,9 +38,18 @@ mod close_code {
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Larger messages go out as WebSocket fragments of at most this many bytes. tungstenite
+/// copies each frame into a per-connection write buffer that never shrinks, so one
+/// 400 KB roster snapshot (a join into a room of 2 000) would otherwise stay allocated
+/// for as long as the connection lives. Clients reassemble fragments transparently.
+pub const FRAGMENT_BYTES: usize = 16 * 1024;
+
+/// An upgraded WebSocket connection.
+pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
 /// Serves one upgraded connection until it closes.
 pub async fn serve(
-    mut socket: WebSocket,
+    mut socket: Socket,
     state: Arc<AppState>,
     conn: ConnId,
     url_token: Option<String>,
@@ -94,6 +110,8 @@ pub async fn serve(
                     connection.reply(ServerMessage::error(ErrorCode::InvalidMessage, message, None));
                 }
                 Some(Ok(Message::Pong(_) | Message::Ping(_))) => Box::pin(connection.to_all_shards(Input::Activity { conn })).await,
+                // Only ever written, never read: tungstenite reassembles fragments itself.
+                Some(Ok(Message::Frame(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Err(error)) => {
                     if is_too_big(error) {
@@ -113,7 +131,7 @@ pub async fn serve(
 
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
-            code,
+            code: CloseCode::from(code),
             reason: Utf8Bytes::from_static(reason),
         };
         let _ = Box::pin(tokio::time::timeout(
@@ -128,25 +146,41 @@ pub async fn serve(
     state.metrics.connections.dec();
 }
 
-async fn write_all<S>(sink: &mut S, frames: &mut Vec<Frame>) -> Result<(), axum::Error>
+async fn write_all<S>(sink: &mut S, frames: &mut Vec<Frame>) -> Result<(), tungstenite::Error>
 where
-    S: futures_util::Sink<Message, Error = axum::Error> + Unpin,
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     // `feed` only buffers; the single `flush` makes it one write (or as few as the
-    // buffer size allows) however many frames were queued.
+    // buffer size allows) however many frames were queued. Frames go out raw, so the
+    // shared bytes are neither re-validated as UTF-8 nor copied before the buffer.
     for frame in frames.drain(..) {
         let (Frame::Event(text) | Frame::Cursors(text)) = frame;
-        sink.feed(Message::Text(text)).await?;
+        let payload = Bytes::from(text);
+        if payload.len() <= FRAGMENT_BYTES {
+            let frame = WireFrame::message(payload, OpCode::Data(Data::Text), true);
+            sink.feed(Message::Frame(frame)).await?;
+            continue;
+        }
+        let mut start = 0;
+        while start < payload.len() {
+            let end = (start + FRAGMENT_BYTES).min(payload.len());
+            let opcode = if start == 0 {
+                Data::Text
+            } else {
+                Data::Continue
+            };
+            let is_final = end == payload.len();
+            let frame =
+                WireFrame::message(payload.slice(start..end), OpCode::Data(opcode), is_final);
+            sink.feed(Message::Frame(frame)).await?;
+            start = end;
+        }
     }
     sink.flush().await
 }
 
-fn is_too_big(error: axum::Error) -> bool {
-    let inner = error.into_inner();
-    matches!(
-        inner.downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+fn is_too_big(error: tungstenite::Error) -> bool {
+    matches!(error, tungstenite::Error::Capacity(_))
 }
 
 struct Connection {
@@ -327,7 +361,9 @@ impl Connection {
         }
         self.state.metrics.sent(message.type_name(), 1);
         self.handle
-            .push(Frame::Event(Utf8Bytes::from(message.encode())));
+            .push(Frame::Event(axum::extract::ws::Utf8Bytes::from(
+                message.encode(),
+            )));
     }
 
     async fn to_room(&self, room: &presence_protocol::RoomName, input: Input) {
