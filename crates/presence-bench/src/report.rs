@@ -162,6 +162,9 @@ pub struct ChurnReport {
     pub server_cpu_seconds: f64,
     /// Time from a join to its `presence:currentUsers`.
     pub join_ack: LatencySummary,
+    /// (seconds since the churn began, server RSS bytes), every 10 s and at the end:
+    /// shows whether memory plateaus (allocator high-water mark) or keeps growing (a leak).
+    pub server_rss_timeline: Vec<(u64, u64)>,
 }
 
 /// One line of the human table.

@@ -43,6 +43,9 @@ pub struct ChurnOptions {
     pub reconnect_grace: Duration,
 }
 
+/// How often the server's RSS goes into the report's timeline.
+const TIMELINE_STEP: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Leave,
@@ -237,6 +240,8 @@ pub(super) async fn run(
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sample_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut timeline = Vec::new();
+    let mut next_point = Instant::now();
     progress.set_message("churn: running");
     progress.set_length(options.duration.as_secs().max(1));
     progress.set_position(0);
@@ -272,7 +277,12 @@ pub(super) async fn run(
                 });
             }
             _ = sample_tick.tick() => {
-                peak = peak.max(server.sample()?.rss_bytes);
+                let rss = server.sample()?.rss_bytes;
+                peak = peak.max(rss);
+                if Instant::now() >= next_point {
+                    timeline.push((began.elapsed().as_secs(), rss));
+                    next_point += TIMELINE_STEP;
+                }
                 progress.set_position(began.elapsed().as_secs());
                 while lives.try_join_next().is_some() {}
             }
@@ -296,6 +306,7 @@ pub(super) async fn run(
         peak = peak.max(server.sample()?.rss_bytes);
     }
     let end_sample = server.sample()?;
+    timeline.push((began.elapsed().as_secs(), end_sample.rss_bytes));
 
     let held = http::rooms(&server.url).await?;
     let held_users: usize = held.iter().map(|(_, users)| users).sum();
@@ -334,5 +345,6 @@ pub(super) async fn run(
         server_rss_end_ratio: end_sample.rss_bytes as f64 / start.rss_bytes.max(1) as f64,
         server_cpu_seconds: end_sample.cpu.saturating_sub(start.cpu).as_secs_f64(),
         join_ack: latency,
+        server_rss_timeline: timeline,
     })
 }
