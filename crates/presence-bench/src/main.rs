@@ -134,6 +134,9 @@ enum Command {
         /// The server's reconnect grace (passed to a started server).
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         reconnect_grace: Duration,
+        /// Idle time after the last grace before measuring the server's memory.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        settle: Duration,
     },
 }
 
@@ -186,6 +189,7 @@ impl Command {
                 lifetime,
                 drop_fraction,
                 reconnect_grace,
+                settle,
             } => Scenario::Churn(ChurnOptions {
                 rate,
                 duration,
@@ -193,6 +197,7 @@ impl Command {
                 lifetime,
                 drop_fraction,
                 reconnect_grace,
+                settle,
             }),
         }
     }

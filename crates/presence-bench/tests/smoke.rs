@@ -122,6 +122,8 @@ fn churn_leaves_no_ghosts() {
         "500ms",
         "--reconnect-grace",
         "1s",
+        "--settle",
+        "0s",
     ]);
     assert_eq!(report["scenario"], "churn");
     assert!(number(&report, "lives") >= 20.0, "{report:#}");

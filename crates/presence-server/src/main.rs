@@ -10,6 +10,13 @@ use presence_server::config::{Cli, LogFormat};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+// jemalloc rather than glibc's malloc: measured with presence-bench on this workload, it
+// holds an idle connection in less memory (5.1 vs 5.6 KiB), spends a little less CPU per
+// cursor entry, and gives memory back after a churn (its background threads purge freed
+// pages; glibc keeps the high-water mark). See docs/performance.md.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let config = Cli::parse().into_config()?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

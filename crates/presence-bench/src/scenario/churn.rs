@@ -41,6 +41,9 @@ pub struct ChurnOptions {
     pub drop_fraction: f64,
     /// The server's `--reconnect-grace`: how long the bench waits for dropped sessions.
     pub reconnect_grace: Duration,
+    /// How long the server idles after the last grace before its memory is measured
+    /// (stale deadlines, e.g. heartbeat timers of gone connections, expire meanwhile).
+    pub settle: Duration,
 }
 
 /// How often the server's RSS goes into the report's timeline.
@@ -300,7 +303,8 @@ pub(super) async fn run(
     }
     lives.abort_all();
     // The last abandoned sessions end one grace after their drop; give the timers a margin.
-    let settle_until = Instant::now() + options.reconnect_grace + Duration::from_secs(2);
+    let settle_until =
+        Instant::now() + options.reconnect_grace + Duration::from_secs(2) + options.settle;
     while Instant::now() < settle_until {
         sample_tick.tick().await;
         peak = peak.max(server.sample()?.rss_bytes);
