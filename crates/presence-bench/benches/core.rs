@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use presence_core::{Config, ConnId, Effect, Input, JoinRequest, Now, Tracker};
-use presence_protocol::{RoomName, SessionId, UserId};
+use presence_protocol::{CursorFrames, RoomName, SessionId, UserId};
 
 struct Bench {
     tracker: Tracker,
@@ -78,6 +78,20 @@ impl Bench {
                 Effect::Send { message, .. } | Effect::Broadcast { message, .. } => {
                     bytes += message.encode().len();
                 }
+                Effect::Cursors {
+                    room,
+                    cursors,
+                    recipients,
+                } => {
+                    // As the server does: entries encoded once, frames spliced.
+                    let frames = CursorFrames::new(&room, &cursors);
+                    bytes += frames.frame(None).len();
+                    for (_, own) in recipients {
+                        if own.is_some() {
+                            bytes += frames.frame(own).len();
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -93,6 +107,7 @@ impl Recipients for Effect {
     fn recipients(&self) -> usize {
         match self {
             Effect::Broadcast { recipients, .. } => recipients.len(),
+            Effect::Cursors { recipients, .. } => recipients.len(),
             _ => 1,
         }
     }

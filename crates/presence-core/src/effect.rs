@@ -1,6 +1,6 @@
 //! What the state machine asks the shell to do.
 
-use presence_protocol::{RoomName, ServerMessage};
+use presence_protocol::{CursorEntry, RoomName, ServerMessage};
 
 use crate::fact::Fact;
 use crate::input::ConnId;
@@ -28,6 +28,18 @@ pub enum Effect {
         recipients: Vec<ConnId>,
         /// The message.
         message: ServerMessage,
+    },
+    /// One room's `presence:cursors` for one interval. Every recipient gets `cursors`,
+    /// except that a recipient whose own user moved gets them without its own entry (the
+    /// index given), so nobody sees their own cursor echoed. The shell encodes each entry
+    /// once and splices the frames.
+    Cursors {
+        /// The room.
+        room: RoomName,
+        /// Latest position of every user that moved, each once.
+        cursors: Vec<CursorEntry>,
+        /// Each recipient once, with the index of its own user's entry to leave out.
+        recipients: Vec<(ConnId, Option<usize>)>,
     },
     /// The connection now holds a session in `room` (routing and per-connection limits).
     Subscribed {

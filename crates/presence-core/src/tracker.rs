@@ -1052,44 +1052,25 @@ impl Tracker {
             return;
         };
         if !entries.is_empty() {
-            let mut everyone = Vec::new();
-            let mut movers: Vec<Vec<ConnId>> = vec![Vec::new(); entries.len()];
-            for &key in roster.sessions.values() {
-                let Some(session) = self.sessions.get(key) else {
-                    continue;
-                };
-                let Some(conn) = session.conn() else { continue };
-                match slot_of_user.get(&session.user_id) {
-                    Some(&slot) => movers[slot].push(conn),
-                    None => everyone.push(conn),
-                }
-            }
-            if !everyone.is_empty() {
-                let message = ServerMessage::Cursors {
-                    room: room.clone(),
-                    cursors: entries.clone(),
-                };
-                self.effects.push_back(Effect::Broadcast {
-                    recipients: everyone,
-                    message,
+            let only_one = entries.len() == 1;
+            let recipients: Vec<(ConnId, Option<usize>)> = roster
+                .sessions
+                .values()
+                .filter_map(|&key| self.sessions.get(key))
+                .filter_map(|session| {
+                    let conn = session.conn()?;
+                    let own = slot_of_user.get(&session.user_id).copied();
+                    // A lone mover would get an empty frame: skip it.
+                    (!(only_one && own.is_some())).then_some((conn, own))
+                })
+                .collect();
+            if !recipients.is_empty() {
+                let room = room.clone();
+                self.effects.push_back(Effect::Cursors {
+                    room,
+                    cursors: entries,
+                    recipients,
                 });
-            }
-            if entries.len() > 1 {
-                for (slot, recipients) in movers.into_iter().enumerate() {
-                    if recipients.is_empty() {
-                        continue;
-                    }
-                    let mut cursors = entries.clone();
-                    cursors.remove(slot);
-                    let message = ServerMessage::Cursors {
-                        room: room.clone(),
-                        cursors,
-                    };
-                    self.effects.push_back(Effect::Broadcast {
-                        recipients,
-                        message,
-                    });
-                }
             }
         }
 

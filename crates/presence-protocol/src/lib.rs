@@ -22,7 +22,7 @@ pub use client::{
 };
 pub use error::{DecodeError, ErrorCode};
 pub use names::{InvalidName, RoomName, SessionId, UserId, MAX_ID_CHARS, MAX_NAME_CHARS};
-pub use server::{CursorEntry, CursorPosition, SelfInfo, ServerMessage, User};
+pub use server::{CursorEntry, CursorFrames, CursorPosition, SelfInfo, ServerMessage, User};
 
 /// A user's custom presence state: a JSON object, shallow-merged by `presence:update`.
 pub type State = serde_json::Map<String, serde_json::Value>;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use presence_core::{ConnId, Effect, Fact, Input, SessionRecord, Tracker};
-use presence_protocol::{ErrorCode, RoomName, ServerMessage, User};
+use presence_protocol::{CursorFrames, ErrorCode, RoomName, ServerMessage, User};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -253,6 +253,33 @@ impl Driver {
                             .fanout_latency
                             .observe(at.elapsed().as_secs_f64());
                     }
+                }
+                Effect::Cursors {
+                    room,
+                    cursors,
+                    recipients,
+                } => {
+                    // Each entry is encoded once; the frame everyone shares is built once,
+                    // and so is the frame without each mover's own entry.
+                    let pieces = CursorFrames::new(&room, &cursors);
+                    let shared = Utf8Bytes::from(pieces.frame(None));
+                    let mut without: HashMap<usize, Utf8Bytes> = HashMap::new();
+                    let mut delivered = 0;
+                    for (conn, own) in recipients {
+                        let Some((handle, _)) = self.handles.get(&conn) else {
+                            continue;
+                        };
+                        let text = match own {
+                            None => shared.clone(),
+                            Some(index) => without
+                                .entry(index)
+                                .or_insert_with(|| Utf8Bytes::from(pieces.frame(Some(index))))
+                                .clone(),
+                        };
+                        delivered += 1;
+                        self.push(handle, Frame::Cursors(text));
+                    }
+                    self.metrics.sent("presence:cursors", delivered);
                 }
                 Effect::Subscribed { conn, .. } => {
                     let handle = self.handle_for(conn, current);

@@ -206,6 +206,28 @@ impl Harness {
                     let was = self.subscriptions.entry(conn).or_default().remove(&room);
                     assert!(was, "{conn:?} unsubscribed from {room} without subscribing");
                 }
+                Effect::Cursors {
+                    room,
+                    cursors,
+                    recipients,
+                } => {
+                    let mut seen = BTreeSet::new();
+                    for (conn, own) in recipients {
+                        assert!(
+                            seen.insert(conn),
+                            "{conn:?} is listed twice in one cursor batch"
+                        );
+                        let mut cursors = cursors.clone();
+                        if let Some(index) = own {
+                            cursors.remove(index);
+                        }
+                        let message = ServerMessage::Cursors {
+                            room: room.clone(),
+                            cursors,
+                        };
+                        self.inbox.entry(conn).or_default().push(message);
+                    }
+                }
                 Effect::Close { conn, reason } => self.closed_by_server.push((conn, reason)),
                 Effect::Publish(fact) => self.published.push(fact),
             }
