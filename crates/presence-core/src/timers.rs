@@ -77,4 +77,10 @@ impl Timers {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+
+    /// Drops the entries `live` says are moot and gives their memory back.
+    pub(crate) fn retain(&mut self, mut live: impl FnMut(&Timer) -> bool) {
+        self.heap.retain(|Reverse(entry)| live(&entry.timer));
+        self.heap.shrink_to_fit();
+    }
 }

@@ -193,6 +193,38 @@ impl Tracker {
         }
     }
 
+    /// Gives back memory a burst left behind: deadline entries that no longer matter (a
+    /// stale one per connection that came and went within the heartbeat timeout) and map
+    /// capacity far beyond what is in use. O(size); the server calls it every few seconds,
+    /// never per input.
+    pub fn compact(&mut self) {
+        let sessions = &self.sessions;
+        let connections = &self.connections;
+        let rosters = &self.rosters;
+        let nodes = &self.nodes;
+        self.timers.retain(|timer| match timer {
+            Timer::GraceEnd(key) => sessions.get(*key).is_some_and(|s| {
+                matches!(
+                    s.attachment,
+                    Attachment::Detached { .. } | Attachment::Orphaned { .. }
+                )
+            }),
+            Timer::Silence { conn, epoch } => {
+                connections.get(conn).is_some_and(|c| c.epoch == *epoch)
+            }
+            Timer::Flush(room) => rosters.get(room).is_some_and(|r| r.flush_armed),
+            Timer::NodeSilence { node, epoch } => {
+                nodes.get(node).is_some_and(|b| b.epoch == *epoch)
+            }
+        });
+        shrink(&mut self.rosters);
+        shrink(&mut self.connections);
+        for roster in self.rosters.values_mut() {
+            shrink(&mut roster.members);
+            shrink(&mut roster.sessions);
+        }
+    }
+
     /// Pending deadline entries (live and stale), for tests of expiry cost.
     pub fn pending_timers(&self) -> usize {
         self.timers.len()
@@ -1119,6 +1151,13 @@ impl Tracker {
                 message,
             });
         }
+    }
+}
+
+/// Shrinks a map that uses less than a quarter of its capacity.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to_fit();
     }
 }
 

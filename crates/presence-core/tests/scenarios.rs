@@ -563,3 +563,33 @@ fn expiry_work_is_proportional_to_what_expires() {
     h.close(ConnId(1));
     assert_eq!(h.tracker.pending_timers(), timers + 1);
 }
+
+#[test]
+fn compaction_forgets_stale_deadlines_and_keeps_live_ones() {
+    let mut h = harness();
+    let stayer = h.join("doc", "olga");
+    for i in 0..200 {
+        let conn = h.join("doc", &format!("u{i}"));
+        h.leave(conn, None);
+    }
+    let closer = h.join("doc", "carl");
+    h.close(closer);
+    assert!(
+        h.tracker.pending_timers() > 200,
+        "stale silence timers pile up until they fire"
+    );
+    h.tracker.compact();
+    // Live: olga's silence timer and carl's grace end (carl's silence timer is stale).
+    assert_eq!(h.tracker.pending_timers(), 2);
+    h.advance(secs(10));
+    assert_eq!(h.roster("doc"), ["olga"], "the grace still ends on time");
+    h.activity(stayer);
+    h.advance(secs(59));
+    assert_eq!(
+        h.roster("doc"),
+        ["olga"],
+        "olga's silence timer survived compaction"
+    );
+    h.advance(secs(1));
+    assert!(h.roster("doc").is_empty(), "and still fires at the timeout");
+}

@@ -19,6 +19,9 @@ use crate::clock;
 use crate::metrics::{Metrics, ShardGauges};
 use crate::outbox::{Condemned, ConnHandle, Frame, Pushed};
 
+/// How often a shard gives back memory a burst left behind.
+const COMPACTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a shard is asked to do.
 pub enum ShardMessage {
     /// An input from a connection, with its outbox and when it arrived.
@@ -123,6 +126,10 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self, mut inbox: mpsc::Receiver<ShardMessage>) {
+        // Bursts (a storm, an hour of churn) leave capacity and stale deadlines behind;
+        // give them back every few seconds rather than holding the peak forever.
+        let mut compaction = tokio::time::interval(COMPACTION_PERIOD);
+        compaction.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.tracker.next_deadline().map(Instant::from_std);
             tokio::select! {
@@ -133,6 +140,12 @@ impl Driver {
                 () = sleep_until(deadline) => {
                     self.tracker.handle_timeout(clock::now());
                     self.carry_out(None, None);
+                }
+                _ = compaction.tick() => {
+                    self.tracker.compact();
+                    if self.handles.capacity() > 64 && self.handles.len() * 4 < self.handles.capacity() {
+                        self.handles.shrink_to_fit();
+                    }
                 }
             }
             let stats = self.tracker.stats();
