@@ -4,7 +4,8 @@
 //! joined idle connection, server CPU per delivered cursor entry, end-to-end latency,
 //! how long a whole room takes to see itself when everyone arrives at once, and whether
 //! the server forgets every user and gives its memory back after a long churn. It
-//! starts `presenced` itself (or attaches to a running one by URL and pid), drives it
+//! starts `presenced` itself (or attaches to a running one by URL and pid, or starts a
+//! cluster of N nodes on its own `redis-server`), drives it
 //! with raw `presence-client` connections spread over several 127.0.0.x source
 //! addresses, and reads the server's RSS and CPU time from `/proc`. The binary
 //! (`src/main.rs`) turns a [`Report`] into a table or JSON; `docs/performance.md`
@@ -32,6 +33,12 @@ pub enum BenchError {
     ServerStart {
         /// The binary tried.
         path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The `redis-server` for a cluster run (`--nodes N` > 1) could not be started.
+    #[error("cannot start redis-server: {reason}")]
+    RedisStart {
         /// What went wrong.
         reason: String,
     },

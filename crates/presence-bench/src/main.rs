@@ -1,6 +1,7 @@
 //! `presence-bench`: runs one load scenario against presenced and reports what it cost
 //! the server, as a table or as JSON. The scenarios live in the library; this file only
-//! parses flags, raises the open-file limit, starts (or finds) the server and prints.
+//! parses flags, raises the open-file limit, starts (or finds) the server, or with
+//! `--nodes N` a cluster of N nodes on its own redis-server, and prints.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use presence_bench::clients::Sources;
 use presence_bench::limits::{self, FileLimit};
 use presence_bench::scenario::{ChurnOptions, CursorOptions, IdleOptions, StormOptions};
+use presence_bench::server::NodeSample;
 use presence_bench::{server, Scenario, Server, Settings};
 use serde::Serialize;
 
@@ -44,6 +46,11 @@ struct Global {
         allow_hyphen_values = true
     )]
     server_args: Vec<String>,
+    /// Start a cluster of this many presenced nodes on a redis-server the bench starts
+    /// on a free port (needs `redis-server` on PATH), and spread the clients over the
+    /// nodes in turn. Server memory and CPU are summed over the nodes.
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), conflicts_with = "url")]
+    nodes: u16,
     /// Print the report as JSON on standard output.
     #[arg(long, global = true)]
     json: bool,
@@ -243,6 +250,19 @@ struct Environment {
     server_pid: u32,
     server_started_by_bench: bool,
     server_args: Vec<String>,
+    /// Nodes (1 unless --nodes); the report's server figures are their sums.
+    nodes: usize,
+    /// Each node at the end of the run (RSS now, CPU since it started).
+    server_nodes: Vec<NodeSample>,
+    /// The redis-server of a cluster run at the end (not in the report's server sums).
+    redis: Option<RedisSample>,
+}
+
+#[derive(Serialize)]
+struct RedisSample {
+    pid: u32,
+    rss_bytes: u64,
+    cpu_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -288,7 +308,7 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
                 .server_bin
                 .clone()
                 .unwrap_or_else(server::sibling_binary);
-            Server::start(&bin, &server_args).await?
+            Server::start_cluster(&bin, &server_args, usize::from(global.nodes)).await?
         }
     };
     if !server.is_started_by_bench() {
@@ -333,6 +353,15 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
         bail!("the server died during the run");
     }
 
+    let server_nodes = server.node_samples();
+    let redis = match (server.redis_pid(), server.redis_sample()) {
+        (Some(pid), Some(sample)) => Some(RedisSample {
+            pid,
+            rss_bytes: sample.rss_bytes,
+            cpu_seconds: sample.cpu_seconds(),
+        }),
+        _ => None,
+    };
     let output = Output {
         environment: Environment {
             bench_version: env!("CARGO_PKG_VERSION"),
@@ -343,6 +372,9 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             server_pid: server.pid,
             server_started_by_bench: server.is_started_by_bench(),
             server_args,
+            nodes: server.node_count(),
+            server_nodes,
+            redis,
         },
         report,
     };
@@ -351,9 +383,17 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         println!(
-            "presenced pid {} at {} ({}), {} cores, {} client source addresses",
+            "presenced pid {} at {} ({}{}), {} cores, {} client source addresses",
             output.environment.server_pid,
             output.environment.server_url,
+            if output.environment.nodes > 1 {
+                format!(
+                    "first of {} nodes on one redis-server, ",
+                    output.environment.nodes
+                )
+            } else {
+                String::new()
+            },
             if output.environment.server_started_by_bench {
                 "started by the bench"
             } else {
@@ -362,6 +402,25 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             output.environment.cores,
             output.environment.client_source_addresses,
         );
+        if output.environment.nodes > 1 {
+            for (i, node) in output.environment.server_nodes.iter().enumerate() {
+                println!(
+                    "  node {i}: pid {} at {}, RSS {:.1} MiB, CPU {:.2} s since start",
+                    node.pid,
+                    node.url,
+                    node.rss_bytes as f64 / 1048576.0,
+                    node.cpu_seconds
+                );
+            }
+            if let Some(redis) = &output.environment.redis {
+                println!(
+                    "  redis-server: pid {}, RSS {:.1} MiB, CPU {:.2} s since start (not in the server figures)",
+                    redis.pid,
+                    redis.rss_bytes as f64 / 1048576.0,
+                    redis.cpu_seconds
+                );
+            }
+        }
         print!("{}", output.report.table());
     }
     Ok(())

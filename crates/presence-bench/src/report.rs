@@ -146,6 +146,11 @@ pub struct ChurnReport {
     pub failures: u64,
     /// Users the server still held at the end beyond the observers: should be 0.
     pub ghosts: usize,
+    /// Users each node still held beyond the observers at the end (one entry per node).
+    pub ghosts_per_node: Vec<usize>,
+    /// How long the end of the run waited for every node and observer to converge
+    /// (bounded; 0 when they already had).
+    pub convergence_wait_seconds: f64,
     /// Observers whose roster was exactly the observers at the end.
     pub observers_converged: usize,
     /// Observers (one per room, connected throughout).
@@ -380,6 +385,14 @@ impl Report {
                 ),
                 row("restore failures", format!("{}", r.restore_failures), "0"),
                 row("ghosts at the end", format!("{}", r.ghosts), "0"),
+                row(
+                    "ghosts per node / convergence wait",
+                    format!(
+                        "{:?} / {:.2} s",
+                        r.ghosts_per_node, r.convergence_wait_seconds
+                    ),
+                    "",
+                ),
                 row(
                     "observers converged",
                     format!("{} of {}", r.observers_converged, r.observers),

@@ -1,6 +1,11 @@
 //! Proves the bench works end to end: each scenario runs tiny (seconds, a few dozen
 //! connections) against the real `presenced`, and its JSON report is sane. It judges no
 //! speed: timings on a shared machine are for docs/performance.md, not for asserts.
+//!
+//! The `three_nodes_*` tests run the scenarios with `--nodes 3`: the bench starts its own
+//! `redis-server` and three nodes on it, with each room's members spread over the nodes.
+//! They need `redis-server` on PATH. Under `CI=true` a missing one fails the test;
+//! elsewhere the test prints "skipped" and passes.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,6 +29,11 @@ fn presenced() -> PathBuf {
 }
 
 fn bench(args: &[&str]) -> Value {
+    run(args)["report"].clone()
+}
+
+/// The whole JSON output (environment and report) of one run.
+fn run(args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_presence-bench"))
         .arg("--json")
         .arg("--quiet")
@@ -41,7 +51,7 @@ fn bench(args: &[&str]) -> Value {
     let value: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"));
     assert_eq!(value["environment"]["server_started_by_bench"], true);
-    value["report"].clone()
+    value
 }
 
 fn number(report: &Value, key: &str) -> f64 {
@@ -141,4 +151,137 @@ fn rosters_larger_than_a_fragment_arrive_whole() {
     assert_eq!(number(&report, "complete"), 150.0, "{report:#}");
     assert_eq!(number(&report, "user_entries_received"), 150.0 * 150.0);
     assert_eq!(number(&report, "connections_lost"), 0.0);
+}
+
+/// Whether `redis-server` can run here. Under `CI=true` its absence is a failure: the
+/// cluster runs must not silently stop being tested.
+fn redis_server_available(test: &str) -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !ci,
+            "{test}: redis-server is not on PATH, and CI=true: install it (apt-get install redis-server)"
+        );
+        eprintln!("{test}: skipped: redis-server is not on PATH");
+    }
+    found
+}
+
+/// Runs the bench with `--nodes 3` and checks that the environment shows three nodes
+/// started by the bench plus a Redis; returns the report.
+fn bench_three_nodes(args: &[&str]) -> Value {
+    let mut all = vec!["--nodes", "3"];
+    all.extend_from_slice(args);
+    let value = run(&all);
+    let environment = &value["environment"];
+    assert_eq!(environment["nodes"], 3, "{environment:#}");
+    let nodes = environment["server_nodes"]
+        .as_array()
+        .expect("server_nodes");
+    assert_eq!(nodes.len(), 3);
+    let pids: std::collections::HashSet<_> = nodes.iter().map(|n| n["pid"].clone()).collect();
+    assert_eq!(
+        pids.len(),
+        3,
+        "three distinct node processes: {environment:#}"
+    );
+    assert!(nodes.iter().all(|n| n["rss_bytes"].as_u64() > Some(0)));
+    assert!(
+        environment["redis"]["pid"].as_u64().is_some(),
+        "{environment:#}"
+    );
+    value["report"].clone()
+}
+
+#[test]
+fn three_nodes_idle_joins_everyone() {
+    if !redis_server_available("three_nodes_idle_joins_everyone") {
+        return;
+    }
+    let report = bench_three_nodes(&[
+        "idle",
+        "--connections",
+        "36",
+        "--room-size",
+        "6",
+        "--settle",
+        "200ms",
+    ]);
+    assert_eq!(number(&report, "joined"), 36.0, "{report:#}");
+    assert_eq!(number(&report, "failed"), 0.0);
+    assert_eq!(number(&report, "closed_while_idle"), 0.0);
+    assert!(number(&report, "server_rss_idle_bytes") > 0.0);
+}
+
+#[test]
+fn three_nodes_cursor_delivers_across_nodes() {
+    if !redis_server_available("three_nodes_cursor_delivers_across_nodes") {
+        return;
+    }
+    let report = bench_three_nodes(&[
+        "cursor",
+        "--members",
+        "12",
+        "--hz",
+        "20",
+        "--duration",
+        "2s",
+        "--warmup",
+        "1s",
+    ]);
+    assert_eq!(number(&report, "connections_lost"), 0.0, "{report:#}");
+    assert!(number(&report, "moves_sent") > 0.0);
+    // With 12 members on 3 nodes, 8 of each member's 11 peers are on other nodes: a
+    // receiver getting entries only from its own node would see at most 3/11 (27 %) of
+    // the expected entries. Require clearly more, so cross-node cursors must flow.
+    let seconds = number(&report, "measured_seconds");
+    let expected = number(&report, "entries_expected_per_second") * seconds;
+    let delivered = number(&report, "entries_delivered");
+    assert!(
+        delivered > expected * 0.45,
+        "{delivered} entries of about {expected} expected: {report:#}"
+    );
+}
+
+#[test]
+fn three_nodes_storm_completes_every_roster() {
+    if !redis_server_available("three_nodes_storm_completes_every_roster") {
+        return;
+    }
+    let report = bench_three_nodes(&["storm", "--clients", "30", "--timeout", "30s"]);
+    assert_eq!(number(&report, "complete"), 30.0, "{report:#}");
+    assert!(number(&report, "user_entries_received") >= 30.0 * 30.0);
+    assert_eq!(number(&report, "connections_lost"), 0.0);
+}
+
+#[test]
+fn three_nodes_churn_leaves_no_ghosts_on_any_node() {
+    if !redis_server_available("three_nodes_churn_leaves_no_ghosts_on_any_node") {
+        return;
+    }
+    let report = bench_three_nodes(&[
+        "churn",
+        "--rate",
+        "15",
+        "--duration",
+        "3s",
+        "--rooms",
+        "3",
+        "--lifetime",
+        "500ms",
+        "--reconnect-grace",
+        "1s",
+        "--settle",
+        "0s",
+    ]);
+    assert!(number(&report, "lives") >= 15.0, "{report:#}");
+    assert_eq!(number(&report, "failures"), 0.0, "{report:#}");
+    assert_eq!(number(&report, "ghosts"), 0.0, "{report:#}");
+    assert_eq!(report["ghosts_per_node"], serde_json::json!([0, 0, 0]));
+    assert_eq!(number(&report, "restore_failures"), 0.0, "{report:#}");
+    assert_eq!(report["observers_converged"], report["observers"]);
 }

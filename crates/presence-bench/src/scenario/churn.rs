@@ -46,6 +46,10 @@ pub struct ChurnOptions {
     pub settle: Duration,
 }
 
+/// How long the end of the run waits for every node and observer to agree that only
+/// the observers are left (cross-node facts arrive a little later than local ones).
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often the server's RSS goes into the report's timeline.
 const TIMELINE_STEP: Duration = Duration::from_secs(10);
 
@@ -118,6 +122,7 @@ async fn wander(ws: &mut Ws, room: &presence_protocol::RoomName, span: Duration)
 #[allow(clippy::too_many_arguments)]
 async fn life(
     url: String,
+    restore_url: String,
     settings_sources: clients::Sources,
     index: usize,
     room: presence_protocol::RoomName,
@@ -160,7 +165,8 @@ async fn life(
             drop(ws);
             let away = Duration::from_millis(rand::rng().random_range(100..1000));
             tokio::time::sleep(away).await;
-            let Ok(mut ws) = clients::connect(&url, settings_sources, index + 1).await else {
+            let Ok(mut ws) = clients::connect(&restore_url, settings_sources, index + 1).await
+            else {
                 fail();
                 return;
             };
@@ -183,8 +189,14 @@ async fn life(
     }
 }
 
-/// A connection that stays in one room for the whole run, keeping its roster.
-async fn observe(mut ws: Ws, me: String, stop: CancellationToken) -> HashSet<String> {
+/// A connection that stays in one room for the whole run, keeping its roster. `extra`
+/// always holds how many users besides itself the roster lists.
+async fn observe(
+    mut ws: Ws,
+    me: String,
+    stop: CancellationToken,
+    extra: Arc<AtomicUsize>,
+) -> HashSet<String> {
     let mut roster = HashSet::new();
     loop {
         let text = tokio::select! {
@@ -202,9 +214,23 @@ async fn observe(mut ws: Ws, me: String, stop: CancellationToken) -> HashSet<Str
             }
             _ => {}
         }
+        let others = roster.len() - usize::from(roster.contains(&me));
+        extra.store(others, Ordering::Relaxed);
     }
     roster.remove(&me);
     roster
+}
+
+/// Users each node holds beyond the observers (from its `GET /api/rooms`): 0 everywhere
+/// once every departure has reached every node.
+async fn excess_per_node(server: &Server, observers: usize) -> Result<Vec<usize>, BenchError> {
+    let mut excess = Vec::with_capacity(server.node_count());
+    for url in server.urls() {
+        let held = http::rooms(&url).await?;
+        let users: usize = held.iter().map(|(_, users)| users).sum();
+        excess.push(users.saturating_sub(observers));
+    }
+    Ok(excess)
 }
 
 pub(super) async fn run(
@@ -221,15 +247,18 @@ pub(super) async fn run(
     // Observers use the first indexes; lives use the ones after.
     let stop_observers = CancellationToken::new();
     let mut observers = Vec::new();
+    let mut observer_extras = Vec::new();
     for (r, room) in rooms.iter().enumerate() {
-        let mut ws = clients::connect(&server.url, settings.sources, r)
+        let mut ws = clients::connect(server.url_for(r), settings.sources, r)
             .await
             .map_err(|e| BenchError::Clients(format!("observer {r} cannot connect: {e}")))?;
         let me = format!("observer-{r}");
         join(&mut ws, room, &me, &format!("observer-session-{r}"))
             .await
             .ok_or_else(|| BenchError::Clients(format!("observer {r} cannot join")))?;
-        observers.push(tokio::spawn(observe(ws, me, stop_observers.clone())));
+        let extra = Arc::new(AtomicUsize::new(0));
+        observer_extras.push(extra.clone());
+        observers.push(tokio::spawn(observe(ws, me, stop_observers.clone(), extra)));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start = server.sample()?;
@@ -251,6 +280,7 @@ pub(super) async fn run(
     let began = Instant::now();
     let until = began + options.duration;
     let mut index = rooms.len();
+    let mut life_number = 0usize;
     let mut rng = rand::rng();
     while Instant::now() < until {
         tokio::select! {
@@ -265,17 +295,21 @@ pub(super) async fn run(
                 };
                 let mean = options.lifetime.as_secs_f64();
                 let span = Duration::from_secs_f64(rng.random_range(0.5 * mean..=1.5 * mean));
-                let room = rooms[index % rooms.len()].clone();
+                let room = rooms[life_number % rooms.len()].clone();
                 counters.lives.fetch_add(1, Ordering::Relaxed);
                 let (counters, join_latency, in_flight) = (counters.clone(), join_latency.clone(), in_flight.clone());
-                let url = server.url.clone();
+                // Lives go to the nodes in turn; a restore goes to the next node (with
+                // one node, the same one), as a load balancer might send it.
+                let url = server.url_for(life_number).to_owned();
+                let restore_url = server.url_for(life_number + 1).to_owned();
+                life_number += 1;
                 let sources = settings.sources;
                 // Two indexes per life: its first connection and its restore.
                 let life_index = index;
                 index += 2;
                 in_flight.fetch_add(1, Ordering::Relaxed);
                 lives.spawn(async move {
-                    life(url, sources, life_index, room, fate, span, counters, join_latency).await;
+                    life(url, restore_url, sources, life_index, room, fate, span, counters, join_latency).await;
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -312,9 +346,25 @@ pub(super) async fn run(
     let end_sample = server.sample()?;
     timeline.push((began.elapsed().as_secs(), end_sample.rss_bytes));
 
-    let held = http::rooms(&server.url).await?;
-    let held_users: usize = held.iter().map(|(_, users)| users).sum();
-    let ghosts = held_users.saturating_sub(rooms.len());
+    // Across nodes, departures are facts that reach the other nodes a little later:
+    // wait (bounded) until every node holds only the observers and every observer's
+    // roster is just itself. One node has converged already, so this returns at once.
+    progress.set_message("churn: waiting for every node and observer to converge");
+    let converge_started = Instant::now();
+    let converge_limit = converge_started + CONVERGE_TIMEOUT;
+    let mut excess = excess_per_node(server, rooms.len()).await?;
+    loop {
+        let observers_clean = observer_extras
+            .iter()
+            .all(|extra| extra.load(Ordering::Relaxed) == 0);
+        if (excess.iter().all(|&e| e == 0) && observers_clean) || Instant::now() >= converge_limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        excess = excess_per_node(server, rooms.len()).await?;
+    }
+    let converge_wait = converge_started.elapsed();
+    let ghosts = excess.iter().copied().max().unwrap_or(0);
     stop_observers.cancel();
     let mut converged = 0;
     for observer in observers {
@@ -341,6 +391,8 @@ pub(super) async fn run(
         restore_failures: counters.restore_failures.load(Ordering::Relaxed),
         failures,
         ghosts,
+        ghosts_per_node: excess,
+        convergence_wait_seconds: converge_wait.as_secs_f64(),
         observers_converged: converged,
         observers: rooms.len(),
         server_rss_start_bytes: start.rss_bytes,

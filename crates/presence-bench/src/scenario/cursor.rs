@@ -76,7 +76,7 @@ pub(super) async fn run(
 
     let mut tasks = Vec::with_capacity(n);
     for index in 0..n {
-        let url = server.url.clone();
+        let url = server.url_for(index).to_owned();
         let sources = settings.sources;
         let (stop, go, measuring) = (stop.clone(), go.clone(), measuring.clone());
         let (gate, joined, failed) = (gate.clone(), joined.clone(), failed.clone());

@@ -54,7 +54,7 @@ pub(super) async fn run(
     let ramp_started = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for index in 0..n {
-        let url = server.url.clone();
+        let url = server.url_for(index).to_owned();
         let (stop, gate, joined, failed) =
             (stop.clone(), gate.clone(), joined.clone(), failed.clone());
         let sources = settings.sources;

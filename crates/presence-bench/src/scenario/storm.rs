@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{check_failures, count, wait_for, Settings};
 use crate::clients::{self, Incoming};
-use crate::procfs;
 use crate::report::StormReport;
 use crate::server::Server;
 use crate::stats::Samples;
@@ -66,7 +65,7 @@ pub(super) async fn run(
 
     let mut tasks = Vec::with_capacity(k);
     for index in 0..k {
-        let url = server.url.clone();
+        let url = server.url_for(index).to_owned();
         let sources = settings.sources;
         let room = room.clone();
         let (stop, go, gate) = (stop.clone(), go.clone(), gate.clone());
@@ -143,7 +142,7 @@ pub(super) async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let before = server.sample()?;
-    let peak_reset = procfs::reset_peak(server.pid);
+    let peak_reset = server.reset_peak();
     progress.set_message("storm: joining");
     progress.set_position(0);
     let burst_at = epoch.elapsed();
