@@ -103,6 +103,8 @@ pub struct StormReport {
     pub roster_complete: LatencySummary,
     /// Frames the clients received.
     pub frames_received: u64,
+    /// Frames the clients received, by their `type` (e.g. `presence:userJoined`).
+    pub frames_by_type: std::collections::BTreeMap<String, u64>,
     /// Payload bytes the clients received (WebSocket headers excluded).
     pub bytes_received: u64,
     /// User entries the clients received (snapshots plus events): about N² for N clients.
@@ -341,6 +343,15 @@ impl Report {
                         bytes(r.bytes_received as f64),
                         r.user_entries_received
                     ),
+                    "",
+                ),
+                row(
+                    "frames by type",
+                    r.frames_by_type
+                        .iter()
+                        .map(|(kind, n)| format!("{n} {}", kind.trim_start_matches("presence:")))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     "",
                 ),
                 row(

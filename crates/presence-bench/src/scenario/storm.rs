@@ -42,6 +42,23 @@ struct Outcome {
     bytes: u64,
     entries: u64,
     lost: bool,
+    /// Frames by their `type`; a handful of kinds, so a short list.
+    kinds: Vec<(String, u64)>,
+}
+
+/// The `type` of a server frame, read from its start (the server writes it first);
+/// `"?"` if the frame does not start that way.
+fn frame_type(text: &str) -> &str {
+    text.strip_prefix(r#"{"type":""#)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("?")
+}
+
+fn tally(kinds: &mut Vec<(String, u64)>, kind: &str, n: u64) {
+    match kinds.iter_mut().find(|(k, _)| k == kind) {
+        Some((_, count)) => *count += n,
+        None => kinds.push((kind.to_owned(), n)),
+    }
 }
 
 pub(super) async fn run(
@@ -108,6 +125,7 @@ pub(super) async fn run(
                 };
                 outcome.frames += 1;
                 outcome.bytes += text.len() as u64;
+                tally(&mut outcome.kinds, frame_type(&text), 1);
                 match clients::decode(&text) {
                     Some(Incoming::CurrentUsers(ids)) => {
                         outcome.entries += ids.len() as u64;
@@ -168,9 +186,13 @@ pub(super) async fn run(
 
     let mut times = Samples::new();
     let (mut frames, mut bytes, mut entries, mut lost, mut done) = (0, 0, 0, 0, 0);
+    let mut kinds = Vec::new();
     for task in tasks {
         if let Ok(outcome) = task.await {
             frames += outcome.frames;
+            for (kind, n) in &outcome.kinds {
+                tally(&mut kinds, kind, *n);
+            }
             bytes += outcome.bytes;
             entries += outcome.entries;
             lost += usize::from(outcome.lost);
@@ -193,6 +215,7 @@ pub(super) async fn run(
         all_rosters_complete_seconds: all_complete.as_secs_f64(),
         roster_complete: times.summary(),
         frames_received: frames,
+        frames_by_type: kinds.into_iter().collect(),
         bytes_received: bytes,
         user_entries_received: entries,
         server_rss_before_bytes: before.rss_bytes,
