@@ -19,6 +19,9 @@ use crate::clock;
 use crate::metrics::{Metrics, ShardGauges};
 use crate::outbox::{Condemned, ConnHandle, Frame, Pushed};
 
+/// The most queued inputs a shard handles per wake-up before it looks at its timers.
+const INPUT_BATCH: usize = 64;
+
 /// How often a shard gives back memory a burst left behind.
 const COMPACTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -130,14 +133,31 @@ impl Driver {
         // give them back every few seconds rather than holding the peak forever.
         let mut compaction = tokio::time::interval(COMPACTION_PERIOD);
         compaction.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One timer, re-armed only when the next deadline moves (not one per message), and
+        // inputs taken in batches of whatever has queued up since the last wake-up.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed_for: Option<Instant> = None;
+        let mut batch = Vec::with_capacity(INPUT_BATCH);
         loop {
             let deadline = self.tracker.next_deadline().map(Instant::from_std);
+            if deadline != armed_for {
+                if let Some(at) = deadline {
+                    timer.as_mut().reset(at);
+                }
+                armed_for = deadline;
+            }
             tokio::select! {
-                message = inbox.recv() => match message {
-                    None => break,
-                    Some(message) => self.on_message(message),
-                },
-                () = sleep_until(deadline) => {
+                received = inbox.recv_many(&mut batch, INPUT_BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    for message in batch.drain(..) {
+                        self.on_message(message);
+                    }
+                }
+                () = &mut timer, if armed_for.is_some() => {
+                    armed_for = None;
                     self.tracker.handle_timeout(clock::now());
                     self.carry_out(None, None);
                 }
@@ -359,12 +379,5 @@ impl Driver {
             }
             Pushed::Refused => {}
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
