@@ -29,9 +29,11 @@ fn main() -> anyhow::Result<()> {
     }
     raise_open_file_limit();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.worker_threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(&config.listen)
             .await
