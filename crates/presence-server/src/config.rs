@@ -422,6 +422,18 @@ mod tests {
     }
 
     #[test]
+    fn worker_threads_come_from_the_flag_and_zero_means_default() {
+        let config = Cli::parse_from(["presenced", "--worker-threads", "1"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.worker_threads, Some(1));
+        let config = Cli::parse_from(["presenced", "--worker-threads", "0"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.worker_threads, None);
+    }
+
+    #[test]
     fn durations_read_like_people_write_them() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));

@@ -148,7 +148,8 @@ async fn batch_clients_get_diffs_instead_of_single_events() {
 
 #[tokio::test]
 async fn rooms_are_separate() {
-    let server = TestServer::start(&[]);
+    // Also proves the server runs on a single worker thread.
+    let server = TestServer::start(&["--worker-threads", "1"]);
     let mut a = server.joined("room-a", "alice").await;
     let _b = server.joined("room-b", "bob").await;
     assert!(
