@@ -237,12 +237,13 @@ fn three_nodes_cursor_delivers_across_nodes() {
     assert!(number(&report, "moves_sent") > 0.0);
     // With 12 members on 3 nodes, 8 of each member's 11 peers are on other nodes: a
     // receiver getting entries only from its own node would see at most 3/11 (27 %) of
-    // the expected entries. Require clearly more, so cross-node cursors must flow.
+    // the expected entries. Require more (35 %, leaving room for a loaded CI machine),
+    // so cross-node cursors must flow.
     let seconds = number(&report, "measured_seconds");
     let expected = number(&report, "entries_expected_per_second") * seconds;
     let delivered = number(&report, "entries_delivered");
     assert!(
-        delivered > expected * 0.45,
+        delivered > expected * 0.35,
         "{delivered} entries of about {expected} expected: {report:#}"
     );
 }
