@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::clock;
 use crate::metrics::{Metrics, ShardGauges};
-use crate::outbox::{Condemned, ConnHandle, Frame, Pushed};
+use crate::outbox::{Condemned, ConnHandle, Frame};
 
 /// The most queued inputs a shard handles per wake-up before it looks at its timers.
 const INPUT_BATCH: usize = 64;
@@ -202,7 +202,7 @@ impl Driver {
                             format!("a connection may be in at most {} rooms", self.max_rooms),
                             reference.clone(),
                         );
-                        self.deliver(&handle, message);
+                        handle.reply(&message, &self.metrics);
                         return;
                     }
                 }
@@ -257,7 +257,7 @@ impl Driver {
                 Effect::Send { conn, message } => {
                     let handle = self.handle_for(conn, current);
                     if let Some(handle) = handle {
-                        self.deliver(&handle, message);
+                        handle.reply(&message, &self.metrics);
                     }
                 }
                 Effect::Broadcast {
@@ -278,7 +278,7 @@ impl Driver {
                             Frame::Event(text.clone())
                         };
                         delivered += 1;
-                        self.push(handle, frame);
+                        handle.push_counted(frame, &self.metrics);
                     }
                     self.metrics.sent(kind, delivered);
                     if let (Some(at), false) = (received_at, is_cursors) {
@@ -310,7 +310,7 @@ impl Driver {
                                 .clone(),
                         };
                         delivered += 1;
-                        self.push(handle, Frame::Cursors(text));
+                        handle.push_counted(Frame::Cursors(text), &self.metrics);
                     }
                     self.metrics.sent("presence:cursors", delivered);
                 }
@@ -360,24 +360,6 @@ impl Driver {
         match current {
             Some((c, handle)) if c == conn => Some(handle.clone()),
             _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
-        }
-    }
-
-    fn deliver(&self, handle: &ConnHandle, message: ServerMessage) {
-        if let ServerMessage::Error { code, .. } = &message {
-            self.metrics.error(*code);
-        }
-        self.metrics.sent(message.type_name(), 1);
-        self.push(handle, Frame::Event(Utf8Bytes::from(message.encode())));
-    }
-
-    fn push(&self, handle: &ConnHandle, frame: Frame) {
-        match handle.push(frame) {
-            Pushed::Queued => {}
-            Pushed::DroppedCursors => {
-                self.metrics.dropped_cursor_batches.inc();
-            }
-            Pushed::Refused => {}
         }
     }
 }

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use axum::extract::ws::Utf8Bytes;
+use presence_protocol::ServerMessage;
 use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
 
 /// One encoded frame waiting for the socket.
 #[derive(Debug, Clone)]
@@ -67,6 +70,25 @@ impl ConnHandle {
             capacity: capacity.max(2),
             rooms: AtomicU32::new(0),
         }
+    }
+
+    /// Encodes a message meant for this connection alone (a reply, an error) and queues
+    /// it, counting it, its error code and any cursor frame it pushed out in `metrics`.
+    pub fn reply(&self, message: &ServerMessage, metrics: &Metrics) {
+        if let ServerMessage::Error { code, .. } = message {
+            metrics.error(*code);
+        }
+        metrics.sent(message.type_name(), 1);
+        self.push_counted(Frame::Event(Utf8Bytes::from(message.encode())), metrics);
+    }
+
+    /// [`ConnHandle::push`], counting a cursor frame it pushed out in `metrics`.
+    pub fn push_counted(&self, frame: Frame, metrics: &Metrics) -> Pushed {
+        let pushed = self.push(frame);
+        if pushed == Pushed::DroppedCursors {
+            metrics.dropped_cursor_batches.inc();
+        }
+        pushed
     }
 
     /// Queues a frame and wakes the writer.

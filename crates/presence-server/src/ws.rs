@@ -356,14 +356,7 @@ impl Connection {
     }
 
     fn reply(&self, message: ServerMessage) {
-        if let ServerMessage::Error { code, .. } = &message {
-            self.state.metrics.error(*code);
-        }
-        self.state.metrics.sent(message.type_name(), 1);
-        self.handle
-            .push(Frame::Event(axum::extract::ws::Utf8Bytes::from(
-                message.encode(),
-            )));
+        self.handle.reply(&message, &self.state.metrics);
     }
 
     async fn to_room(&self, room: &presence_protocol::RoomName, input: Input) {
