@@ -204,7 +204,17 @@ impl Connection {
                         "more than {} messages per second; messages are being dropped",
                         self.state.config.max_messages_per_second
                     );
-                    self.reply(ServerMessage::error(ErrorCode::RateLimited, message, None));
+                    // The contract echoes the `ref` of the message that caused an error;
+                    // read it only for the one refusal a second that is answered.
+                    let reference = match decode(text) {
+                        Ok(request) => request.reference,
+                        Err(error) => error.reference,
+                    };
+                    self.reply(ServerMessage::error(
+                        ErrorCode::RateLimited,
+                        message,
+                        reference,
+                    ));
                 }
                 return None;
             }

@@ -89,10 +89,17 @@ async fn flooding_is_rate_limited_without_disturbing_others() {
     let mut olga = server.joined("doc", "olga").await;
     let mut flood = server.joined("doc", "flood").await;
     olga.expect("presence:userJoined").await;
-    for _ in 0..100 {
-        flood.send(json!({"type": "presence:heartbeat"})).await;
+    for n in 0..100 {
+        flood
+            .send(json!({"type": "presence:heartbeat", "ref": n}))
+            .await;
     }
-    assert_eq!(flood.until("presence:error").await["code"], "rate_limited");
+    let error = flood.until("presence:error").await;
+    assert_eq!(error["code"], "rate_limited");
+    assert!(
+        error["ref"].is_u64(),
+        "the refused message's ref is echoed: {error}"
+    );
     // Olga's room still works.
     olga.send(json!({"type": "presence:update", "room": "doc", "state": {"ok": true}}))
         .await;
