@@ -17,7 +17,7 @@ use presence_protocol::{RoomName, SessionId, UserId};
 use crate::fact::{Fact, NodeId, SessionRecord};
 use crate::session::{Attachment, Session, SessionKey};
 use crate::timers::Timer;
-use crate::tracker::{NodeBeat, Removal, Tracker};
+use crate::tracker::{NodeBeat, Tracker};
 
 impl Tracker {
     pub(crate) fn remote(&mut self, fact: Fact) {
@@ -51,7 +51,7 @@ impl Tracker {
                         || matches!(s.attachment, Attachment::Orphaned { .. })
                 });
                 if let (Some(key), true) = (key, owned_by_sender) {
-                    self.remove_session(key, Removal::Remote, self.now);
+                    self.remove_session(key);
                 }
             }
             Fact::Cursors { room, cursors, .. } => {
@@ -89,7 +89,7 @@ impl Tracker {
                     .map(|(key, _)| key)
                     .collect();
                 for key in stale {
-                    self.remove_session(key, Removal::Remote, self.now);
+                    self.remove_session(key);
                 }
                 for record in sessions {
                     self.remote_session(node, record);

@@ -76,16 +76,6 @@ impl Refusal {
     }
 }
 
-/// Why a session is being removed; only a leave of the last session is visible to others.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Removal {
-    Leave,
-    GraceEnded,
-    Silent,
-    /// Its owner node said it ended, or no longer lists it.
-    Remote,
-}
-
 impl Tracker {
     /// An empty tracker. `start` is the time of creation (no clock is read here either).
     pub fn new(config: Config, start: Now) -> Self {
@@ -128,7 +118,7 @@ impl Tracker {
                 conn,
                 room,
                 reference,
-            } => self.leave(conn, room, reference, now),
+            } => self.leave(conn, room, reference),
             Input::Update {
                 conn,
                 room,
@@ -163,7 +153,7 @@ impl Tracker {
                             if grace_ends_at <= now.instant
                     );
                     if ended {
-                        self.remove_session(key, Removal::GraceEnded, now);
+                        self.remove_session(key);
                     }
                 }
                 Timer::Silence { conn, epoch } => self.check_silence(conn, epoch, now),
@@ -282,7 +272,7 @@ impl Tracker {
                 }
                 return self.send_current_users(conn, &room, key);
             }
-            self.remove_session(key, Removal::Leave, now);
+            self.remove_session(key);
         }
 
         // Restore: the named session is held for this very user. Sessions are named by
@@ -463,16 +453,10 @@ impl Tracker {
         self.send_current_users(conn, &room, key);
     }
 
-    fn leave(
-        &mut self,
-        conn: ConnId,
-        room: Option<RoomName>,
-        reference: Option<Reference>,
-        now: Now,
-    ) {
+    fn leave(&mut self, conn: ConnId, room: Option<RoomName>, reference: Option<Reference>) {
         match room {
             Some(room) => match self.session_of(conn, &room) {
-                Some(key) => self.remove_session(key, Removal::Leave, now),
+                Some(key) => self.remove_session(key),
                 None => self.not_joined(conn, &room, reference),
             },
             None => {
@@ -482,7 +466,7 @@ impl Tracker {
                     .map(|c| c.sessions.clone())
                     .unwrap_or_default();
                 for key in keys {
-                    self.remove_session(key, Removal::Leave, now);
+                    self.remove_session(key);
                 }
             }
         }
@@ -594,7 +578,7 @@ impl Tracker {
         }
         let keys = connection.sessions.clone();
         for key in keys {
-            self.remove_session(key, Removal::Silent, now);
+            self.remove_session(key);
         }
         self.connections.remove(&conn);
         self.effects.push_back(Effect::Close {
@@ -638,7 +622,7 @@ impl Tracker {
         });
     }
 
-    pub(crate) fn remove_session(&mut self, key: SessionKey, why: Removal, now: Now) {
+    pub(crate) fn remove_session(&mut self, key: SessionKey) {
         let Some(session) = self.sessions.remove(key) else {
             return;
         };
@@ -694,7 +678,6 @@ impl Tracker {
             self.refresh_away(&room, &session.user_id);
             self.user_updated(&room, &session.user_id, session.conn());
         }
-        let _ = (why, now);
     }
 
     fn session_of(&self, conn: ConnId, room: &RoomName) -> Option<SessionKey> {
