@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use presence_core::{Cluster, Config, Fact, Input, NodeId};
+use presence_core::{Fact, Input, NodeId};
 use presence_protocol::ServerMessage;
 use support::{ms, secs, Harness, JoinSpec};
 
@@ -24,18 +24,7 @@ struct Nodes {
 impl Nodes {
     fn new(count: usize) -> Self {
         let nodes = (0..count)
-            .map(|i| {
-                let mut node = Harness::new(Config {
-                    reconnect_grace: GRACE,
-                    cluster: Some(Cluster {
-                        node: NodeId(i as u64 + 1),
-                        node_ttl: TTL,
-                    }),
-                    ..Config::default()
-                });
-                node.session_prefix = format!("n{i}-");
-                node
-            })
+            .map(|i| Harness::cluster_node(i, TTL, GRACE))
             .collect();
         Nodes {
             nodes,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use presence_core::{Cluster, Config, ConnId, Fact, Input, NodeId};
+use presence_core::{ConnId, Fact, Input, NodeId};
 use presence_protocol::ServerMessage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,18 +40,7 @@ struct Sim {
 impl Sim {
     fn new(seed: u64) -> Self {
         let nodes = (0..NODES)
-            .map(|i| {
-                let mut node = Harness::new(Config {
-                    reconnect_grace: GRACE,
-                    cluster: Some(Cluster {
-                        node: NodeId(i as u64 + 1),
-                        node_ttl: TTL,
-                    }),
-                    ..Config::default()
-                });
-                node.session_prefix = format!("n{i}-");
-                node
-            })
+            .map(|i| Harness::cluster_node(i, TTL, GRACE))
             .collect();
         Sim {
             nodes,

@@ -5,7 +5,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use presence_core::{CloseReason, Config, ConnId, Effect, Fact, Input, JoinRequest, Now, Tracker};
+use presence_core::{
+    CloseReason, Cluster, Config, ConnId, Effect, Fact, Input, JoinRequest, NodeId, Now, Tracker,
+};
 use presence_protocol::{RoomName, ServerMessage, SessionId, State, User, UserId};
 
 pub fn secs(n: u64) -> Duration {
@@ -71,6 +73,21 @@ impl Harness {
             next_session: 0,
             session_prefix: "fresh-".to_owned(),
         }
+    }
+
+    /// Node `i` of a test cluster (node id `i + 1`), with server-made session ids of its
+    /// own so nodes never hand out the same one.
+    pub fn cluster_node(i: usize, node_ttl: Duration, reconnect_grace: Duration) -> Self {
+        let mut node = Harness::new(Config {
+            reconnect_grace,
+            cluster: Some(Cluster {
+                node: NodeId(i as u64 + 1),
+                node_ttl,
+            }),
+            ..Config::default()
+        });
+        node.session_prefix = format!("n{i}-");
+        node
     }
 
     pub fn connect(&mut self) -> ConnId {
