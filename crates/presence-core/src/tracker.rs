@@ -96,11 +96,6 @@ impl Tracker {
         }
     }
 
-    /// The settings in force.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Applies one input. Room flushes that fall due at `now` are left for
     /// [`Tracker::handle_timeout`], so call it when [`Tracker::next_deadline`] says so.
     pub fn handle(&mut self, input: Input, now: Now) {
@@ -218,11 +213,6 @@ impl Tracker {
     /// Pending deadline entries (live and stale), for tests of expiry cost.
     pub fn pending_timers(&self) -> usize {
         self.timers.len()
-    }
-
-    /// Whether this tracker holds any session for the connection.
-    pub fn has_connection(&self, conn: ConnId) -> bool {
-        self.connections.contains_key(&conn)
     }
 
     /// Whether the connection holds a session in `room`.
