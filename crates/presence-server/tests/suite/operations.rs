@@ -79,3 +79,45 @@ fn the_listening_line_carries_the_real_port() {
         .expect("port");
     assert_ne!(port, 0);
 }
+
+#[test]
+fn logs_go_to_standard_error_as_text_or_json() {
+    for (format, looks_right) in [
+        (
+            "json",
+            (|line: &str| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .is_ok_and(|v| v["level"].is_string())
+            }) as fn(&str) -> bool,
+        ),
+        ("text", |line: &str| {
+            line.contains("INFO") && !line.starts_with('{')
+        }),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_presenced"))
+            .args(["--listen", "127.0.0.1:0", "--log-format", format])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).expect("listening line");
+        assert!(
+            line.starts_with("listening on http://"),
+            "stdout carries only the listening line: {line}"
+        );
+        let _ = Command::new("kill")
+            .args(["-15", &child.id().to_string()])
+            .status();
+        let output = child.wait_with_output().expect("exit");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.lines().any(looks_right),
+            "{format} logs on stderr:\n{stderr}"
+        );
+        let rest = String::from_utf8_lossy(&output.stdout);
+        assert!(rest.trim().is_empty(), "nothing else on stdout: {rest}");
+    }
+}
