@@ -234,9 +234,15 @@ impl Tracker {
 
     // ----- inputs -------------------------------------------------------------------------
 
-    fn join(&mut self, conn: ConnId, request: JoinRequest, reference: Option<Reference>, now: Now) {
+    fn join(
+        &mut self,
+        conn: ConnId,
+        mut request: JoinRequest,
+        reference: Option<Reference>,
+        now: Now,
+    ) {
         let room = request.room.clone();
-        let (shared, away) = match self.split_state(request.state.clone()) {
+        let (shared, away) = match self.split_state(request.state.take()) {
             Ok(split) => split,
             Err(refusal) => return self.send(conn, refusal.reply(&reference)),
         };
