@@ -144,6 +144,10 @@ enum Command {
         /// Idle time after the last grace before measuring the server's memory.
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         settle: Duration,
+        /// Churn this long (then wait out the grace) before reading the memory baseline,
+        /// so the baseline is a server that has run every code path once; 0s reads it cold.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        warmup: Duration,
     },
 }
 
@@ -197,6 +201,7 @@ impl Command {
                 drop_fraction,
                 reconnect_grace,
                 settle,
+                warmup,
             } => Scenario::Churn(ChurnOptions {
                 rate,
                 duration,
@@ -205,6 +210,7 @@ impl Command {
                 drop_fraction,
                 reconnect_grace,
                 settle,
+                warmup,
             }),
         }
     }

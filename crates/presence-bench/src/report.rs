@@ -157,14 +157,22 @@ pub struct ChurnReport {
     pub observers_converged: usize,
     /// Observers (one per room, connected throughout).
     pub observers: usize,
-    /// Server RSS after the observers joined, before the churn, bytes.
+    /// Length of the warm-up churn before the baseline, s (0: none).
+    pub warmup_seconds: f64,
+    /// Server RSS after the observers joined, before the warm-up, bytes.
+    pub server_rss_cold_bytes: u64,
+    /// Peak server RSS during the warm-up, bytes.
+    pub server_warmup_peak_rss_bytes: u64,
+    /// Server RSS after the warm-up (and its grace) ended: the baseline, bytes.
     pub server_rss_start_bytes: u64,
     /// Peak server RSS during the run, bytes.
     pub server_peak_rss_bytes: u64,
     /// Server RSS after the last grace ended, bytes.
     pub server_rss_end_bytes: u64,
-    /// end / start.
+    /// end / start (the baseline after the warm-up).
     pub server_rss_end_ratio: f64,
+    /// end / cold (the server before any life, which has not yet paged in its code).
+    pub server_rss_end_to_cold_ratio: f64,
     /// Server CPU seconds over the churn.
     pub server_cpu_seconds: f64,
     /// Time from a join to its `presence:currentUsers`.
@@ -411,19 +419,26 @@ impl Report {
                 ),
                 row("join ack latency", latency(&r.join_ack), ""),
                 row(
-                    "server RSS start / peak / end",
+                    "server RSS cold / after warm-up / peak / end",
                     format!(
-                        "{} / {} / {}",
+                        "{} / {} ({:.0} s warm-up) / {} / {}",
+                        bytes(r.server_rss_cold_bytes as f64),
                         bytes(r.server_rss_start_bytes as f64),
+                        r.warmup_seconds,
                         bytes(r.server_peak_rss_bytes as f64),
                         bytes(r.server_rss_end_bytes as f64)
                     ),
                     "",
                 ),
                 row(
-                    "server RSS end / start",
+                    "server RSS end / after warm-up",
                     format!("{:.3}", r.server_rss_end_ratio),
                     "≤ 1.10",
+                ),
+                row(
+                    "server RSS end / cold",
+                    format!("{:.3}", r.server_rss_end_to_cold_ratio),
+                    "",
                 ),
                 row("server CPU", format!("{:.2} s", r.server_cpu_seconds), ""),
             ],

@@ -134,9 +134,15 @@ fn churn_leaves_no_ghosts() {
         "1s",
         "--settle",
         "0s",
+        "--warmup",
+        "1s",
     ]);
     assert_eq!(report["scenario"], "churn");
     assert!(number(&report, "lives") >= 20.0, "{report:#}");
+    // The warm-up's lives (about 20) are not counted with the run's (about 60).
+    assert!(number(&report, "lives") <= 62.0, "{report:#}");
+    assert_eq!(number(&report, "warmup_seconds"), 1.0, "{report:#}");
+    assert!(number(&report, "server_rss_cold_bytes") > 0.0, "{report:#}");
     assert_eq!(number(&report, "failures"), 0.0, "{report:#}");
     assert_eq!(number(&report, "ghosts"), 0.0, "{report:#}");
     assert_eq!(number(&report, "restore_failures"), 0.0, "{report:#}");
@@ -277,6 +283,8 @@ fn three_nodes_churn_leaves_no_ghosts_on_any_node() {
         "--reconnect-grace",
         "1s",
         "--settle",
+        "0s",
+        "--warmup",
         "0s",
     ]);
     assert!(number(&report, "lives") >= 15.0, "{report:#}");

@@ -44,6 +44,9 @@ pub struct ChurnOptions {
     /// How long the server idles after the last grace before its memory is measured
     /// (stale deadlines, e.g. heartbeat timers of gone connections, expire meanwhile).
     pub settle: Duration,
+    /// A churn of this length (plus the grace and settle) runs before the memory
+    /// baseline is read; zero reads it on the cold server.
+    pub warmup: Duration,
 }
 
 /// How long the end of the run waits for every node and observer to agree that only
@@ -233,6 +236,94 @@ async fn excess_per_node(server: &Server, observers: usize) -> Result<Vec<usize>
     Ok(excess)
 }
 
+/// Where the next life's client indexes and node come from, across phases.
+struct Numbering {
+    /// The next free client index (each life takes two: its connection and its restore).
+    index: usize,
+    /// Lives started so far (picks the room and the node).
+    lives: usize,
+}
+
+/// Starts lives at the configured rate for `duration`, then waits for them to end, for
+/// the last grace to run out and for the settle time. `sampled` gets every server RSS
+/// reading (every 500 ms) with the time since the phase began.
+#[allow(clippy::too_many_arguments)]
+async fn churn_for(
+    server: &Server,
+    options: &ChurnOptions,
+    settings: &Settings,
+    rooms: &[presence_protocol::RoomName],
+    duration: Duration,
+    numbering: &mut Numbering,
+    counters: &Arc<Counters>,
+    join_latency: &Arc<std::sync::Mutex<Samples>>,
+    mut sampled: impl FnMut(Duration, u64),
+) -> Result<(), BenchError> {
+    let progress = &settings.progress;
+    let mut lives = JoinSet::new();
+    let period = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sample_tick = tokio::time::interval(Duration::from_millis(500));
+    progress.set_length(duration.as_secs().max(1));
+    progress.set_position(0);
+    let began = Instant::now();
+    let until = began + duration;
+    let mut rng = rand::rng();
+    while Instant::now() < until {
+        tokio::select! {
+            _ = tick.tick() => {
+                let roll: f64 = rng.random();
+                let fate = if roll < options.drop_fraction / 2.0 {
+                    Fate::Abandon
+                } else if roll < options.drop_fraction {
+                    Fate::DropAndRestore
+                } else {
+                    Fate::Leave
+                };
+                let mean = options.lifetime.as_secs_f64();
+                let span = Duration::from_secs_f64(rng.random_range(0.5 * mean..=1.5 * mean));
+                let room = rooms[numbering.lives % rooms.len()].clone();
+                counters.lives.fetch_add(1, Ordering::Relaxed);
+                let (counters, join_latency) = (counters.clone(), join_latency.clone());
+                // Lives go to the nodes in turn; a restore goes to the next node (with
+                // one node, the same one), as a load balancer might send it.
+                let url = server.url_for(numbering.lives).to_owned();
+                let restore_url = server.url_for(numbering.lives + 1).to_owned();
+                numbering.lives += 1;
+                let sources = settings.sources;
+                let life_index = numbering.index;
+                numbering.index += 2;
+                lives.spawn(life(url, restore_url, sources, life_index, room, fate, span, counters, join_latency));
+            }
+            _ = sample_tick.tick() => {
+                sampled(began.elapsed(), server.sample()?.rss_bytes);
+                progress.set_position(began.elapsed().as_secs());
+                while lives.try_join_next().is_some() {}
+            }
+            Some(_) = lives.join_next(), if !lives.is_empty() => {}
+        }
+    }
+
+    progress.set_message("churn: waiting for the last lives and the grace");
+    let drain_limit = Instant::now() + options.lifetime * 2 + Duration::from_secs(40);
+    while !lives.is_empty() && Instant::now() < drain_limit {
+        tokio::select! {
+            _ = lives.join_next() => {}
+            _ = sample_tick.tick() => sampled(began.elapsed(), server.sample()?.rss_bytes),
+        }
+    }
+    lives.abort_all();
+    // The last abandoned sessions end one grace after their drop; give the timers a margin.
+    let settle_until =
+        Instant::now() + options.reconnect_grace + Duration::from_secs(2) + options.settle;
+    while Instant::now() < settle_until {
+        sample_tick.tick().await;
+        sampled(began.elapsed(), server.sample()?.rss_bytes);
+    }
+    Ok(())
+}
+
 pub(super) async fn run(
     server: &Server,
     options: &ChurnOptions,
@@ -261,90 +352,66 @@ pub(super) async fn run(
         observers.push(tokio::spawn(observe(ws, me, stop_observers.clone(), extra)));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let cold = server.sample()?;
+    let mut numbering = Numbering {
+        index: rooms.len(),
+        lives: 0,
+    };
+
+    // The warm-up is the same churn, shorter and left out of the counts: it runs every
+    // code path once (pages of the binary, thread stacks, the allocator's metadata and
+    // per-thread caches) so the baseline below is a server that has worked, and the end
+    // of the run shows what the churn itself leaves behind.
+    let mut warmup_peak = cold.rss_bytes;
+    if !options.warmup.is_zero() {
+        progress.set_message("churn: warming up");
+        let warmup_counters = Arc::new(Counters::default());
+        let warmup_latency = Arc::new(std::sync::Mutex::new(Samples::new()));
+        churn_for(
+            server,
+            options,
+            settings,
+            &rooms,
+            options.warmup,
+            &mut numbering,
+            &warmup_counters,
+            &warmup_latency,
+            |_, rss| warmup_peak = warmup_peak.max(rss),
+        )
+        .await?;
+        let lives = warmup_counters.lives.load(Ordering::Relaxed);
+        let failures = warmup_counters.failures.load(Ordering::Relaxed);
+        check_failures(failures as usize, lives as usize, "warm-up live")?;
+    }
     let start = server.sample()?;
-    let mut peak = start.rss_bytes;
 
     let counters = Arc::new(Counters::default());
     let join_latency = Arc::new(std::sync::Mutex::new(Samples::new()));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let mut lives = JoinSet::new();
-    let period = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut sample_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut peak = start.rss_bytes;
     let mut timeline = Vec::new();
-    let mut next_point = Instant::now();
+    let mut next_point = Duration::ZERO;
     progress.set_message("churn: running");
-    progress.set_length(options.duration.as_secs().max(1));
-    progress.set_position(0);
-    let began = Instant::now();
-    let until = began + options.duration;
-    let mut index = rooms.len();
-    let mut life_number = 0usize;
-    let mut rng = rand::rng();
-    while Instant::now() < until {
-        tokio::select! {
-            _ = tick.tick() => {
-                let roll: f64 = rng.random();
-                let fate = if roll < options.drop_fraction / 2.0 {
-                    Fate::Abandon
-                } else if roll < options.drop_fraction {
-                    Fate::DropAndRestore
-                } else {
-                    Fate::Leave
-                };
-                let mean = options.lifetime.as_secs_f64();
-                let span = Duration::from_secs_f64(rng.random_range(0.5 * mean..=1.5 * mean));
-                let room = rooms[life_number % rooms.len()].clone();
-                counters.lives.fetch_add(1, Ordering::Relaxed);
-                let (counters, join_latency, in_flight) = (counters.clone(), join_latency.clone(), in_flight.clone());
-                // Lives go to the nodes in turn; a restore goes to the next node (with
-                // one node, the same one), as a load balancer might send it.
-                let url = server.url_for(life_number).to_owned();
-                let restore_url = server.url_for(life_number + 1).to_owned();
-                life_number += 1;
-                let sources = settings.sources;
-                // Two indexes per life: its first connection and its restore.
-                let life_index = index;
-                index += 2;
-                in_flight.fetch_add(1, Ordering::Relaxed);
-                lives.spawn(async move {
-                    life(url, restore_url, sources, life_index, room, fate, span, counters, join_latency).await;
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
-                });
+    churn_for(
+        server,
+        options,
+        settings,
+        &rooms,
+        options.duration,
+        &mut numbering,
+        &counters,
+        &join_latency,
+        |elapsed, rss| {
+            peak = peak.max(rss);
+            if elapsed >= next_point {
+                timeline.push((elapsed.as_secs(), rss));
+                next_point += TIMELINE_STEP;
             }
-            _ = sample_tick.tick() => {
-                let rss = server.sample()?.rss_bytes;
-                peak = peak.max(rss);
-                if Instant::now() >= next_point {
-                    timeline.push((began.elapsed().as_secs(), rss));
-                    next_point += TIMELINE_STEP;
-                }
-                progress.set_position(began.elapsed().as_secs());
-                while lives.try_join_next().is_some() {}
-            }
-            Some(_) = lives.join_next(), if !lives.is_empty() => {}
-        }
-    }
-
-    progress.set_message("churn: waiting for the last lives and the grace");
-    let drain_limit = Instant::now() + options.lifetime * 2 + Duration::from_secs(40);
-    while !lives.is_empty() && Instant::now() < drain_limit {
-        tokio::select! {
-            _ = lives.join_next() => {}
-            _ = sample_tick.tick() => peak = peak.max(server.sample()?.rss_bytes),
-        }
-    }
-    lives.abort_all();
-    // The last abandoned sessions end one grace after their drop; give the timers a margin.
-    let settle_until =
-        Instant::now() + options.reconnect_grace + Duration::from_secs(2) + options.settle;
-    while Instant::now() < settle_until {
-        sample_tick.tick().await;
-        peak = peak.max(server.sample()?.rss_bytes);
-    }
+        },
+    )
+    .await?;
     let end_sample = server.sample()?;
-    timeline.push((began.elapsed().as_secs(), end_sample.rss_bytes));
+    let ended_after = options.duration + options.reconnect_grace + options.settle;
+    timeline.push((ended_after.as_secs(), end_sample.rss_bytes));
 
     // Across nodes, departures are facts that reach the other nodes a little later:
     // wait (bounded) until every node holds only the observers and every observer's
@@ -395,10 +462,14 @@ pub(super) async fn run(
         convergence_wait_seconds: converge_wait.as_secs_f64(),
         observers_converged: converged,
         observers: rooms.len(),
+        warmup_seconds: options.warmup.as_secs_f64(),
+        server_rss_cold_bytes: cold.rss_bytes,
+        server_warmup_peak_rss_bytes: warmup_peak,
         server_rss_start_bytes: start.rss_bytes,
         server_peak_rss_bytes: peak.max(end_sample.rss_bytes),
         server_rss_end_bytes: end_sample.rss_bytes,
         server_rss_end_ratio: end_sample.rss_bytes as f64 / start.rss_bytes.max(1) as f64,
+        server_rss_end_to_cold_ratio: end_sample.rss_bytes as f64 / cold.rss_bytes.max(1) as f64,
         server_cpu_seconds: end_sample.cpu.saturating_sub(start.cpu).as_secs_f64(),
         join_ack: latency,
         server_rss_timeline: timeline,
