@@ -246,7 +246,8 @@ struct Numbering {
 
 /// Starts lives at the configured rate for `duration`, then waits for them to end, for
 /// the last grace to run out and for the settle time. `sampled` gets every server RSS
-/// reading (every 500 ms) with the time since the phase began.
+/// reading (every 500 ms) with the time since the phase began. Returns how long the
+/// phase took.
 #[allow(clippy::too_many_arguments)]
 async fn churn_for(
     server: &Server,
@@ -258,7 +259,7 @@ async fn churn_for(
     counters: &Arc<Counters>,
     join_latency: &Arc<std::sync::Mutex<Samples>>,
     mut sampled: impl FnMut(Duration, u64),
-) -> Result<(), BenchError> {
+) -> Result<Duration, BenchError> {
     let progress = &settings.progress;
     let mut lives = JoinSet::new();
     let period = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
@@ -321,7 +322,7 @@ async fn churn_for(
         sample_tick.tick().await;
         sampled(began.elapsed(), server.sample()?.rss_bytes);
     }
-    Ok(())
+    Ok(began.elapsed())
 }
 
 pub(super) async fn run(
@@ -391,7 +392,7 @@ pub(super) async fn run(
     let mut timeline = Vec::new();
     let mut next_point = Duration::ZERO;
     progress.set_message("churn: running");
-    churn_for(
+    let ran_for = churn_for(
         server,
         options,
         settings,
@@ -410,8 +411,7 @@ pub(super) async fn run(
     )
     .await?;
     let end_sample = server.sample()?;
-    let ended_after = options.duration + options.reconnect_grace + options.settle;
-    timeline.push((ended_after.as_secs(), end_sample.rss_bytes));
+    timeline.push((ran_for.as_secs(), end_sample.rss_bytes));
 
     // Across nodes, departures are facts that reach the other nodes a little later:
     // wait (bounded) until every node holds only the observers and every observer's
