@@ -43,3 +43,34 @@ pub fn flush_thread_cache_when_idle() {
         let _ = enabled.write(true);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_enabled() -> bool {
+        b"thread.tcache.enabled\0"
+            .name()
+            .read()
+            .expect("jemalloc answers thread.tcache.enabled")
+    }
+
+    #[test]
+    fn a_flush_leaves_the_thread_cache_on_and_is_rate_limited() {
+        // A fresh thread, so the rate limit starts from nothing.
+        std::thread::spawn(|| {
+            assert!(cache_enabled());
+            flush_thread_cache_when_idle();
+            assert!(cache_enabled(), "the cache must be back on after a flush");
+            let first = LAST_FLUSH.with(Cell::get).expect("the first call flushes");
+            flush_thread_cache_when_idle();
+            assert_eq!(
+                LAST_FLUSH.with(Cell::get),
+                Some(first),
+                "too soon to flush again"
+            );
+        })
+        .join()
+        .expect("the test thread finishes");
+    }
+}
