@@ -2,7 +2,7 @@
 //! `listening on` line; serve until SIGTERM or SIGINT.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use clap::Parser;
@@ -15,8 +15,10 @@ mod allocator;
 fn main() -> anyhow::Result<()> {
     let config = Cli::parse().into_config()?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal; a pipe (systemd, docker, a file) gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => logs.init(),

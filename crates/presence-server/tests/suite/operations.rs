@@ -117,6 +117,11 @@ fn logs_go_to_standard_error_as_text_or_json() {
             stderr.lines().any(looks_right),
             "{format} logs on stderr:\n{stderr}"
         );
+        // stderr is a pipe here, as under systemd or docker: no terminal colour codes.
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{format} logs to a pipe carry ANSI escapes:\n{stderr}"
+        );
         let rest = String::from_utf8_lossy(&output.stdout);
         assert!(rest.trim().is_empty(), "nothing else on stdout: {rest}");
     }
