@@ -6,7 +6,8 @@
 //! One observer per room stays connected throughout and keeps its roster from the
 //! events it gets. At the end, after the last grace has run out, every observer must
 //! see only itself, the server must hold nobody else (no ghosts), and the server's
-//! memory must be back near where it started.
+//! memory must be back near where it stood before the run, after a short warm-up churn
+//! (`--warmup`; the report also compares it with the cold server).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
