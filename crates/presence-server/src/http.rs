@@ -124,17 +124,17 @@ async fn upgrade(
         // connection. Client frames are tiny (a cursor move is ~90 bytes): 256 bytes
         // read one or a few per syscall, and a larger frame grows the buffer on demand.
         .read_buffer_size(256)
-        // Frames queued together are written together once this much is buffered or on
-        // flush. The write buffer never shrinks, so ws.rs fragments larger messages.
-        .write_buffer_size(crate::ws::FRAGMENT_BYTES)
-        .max_write_buffer_size(max.max(crate::ws::FRAGMENT_BYTES) * 64)
+        // Data frames are written by ws.rs straight to the socket; this buffer only
+        // carries pings, pongs and the close, so it stays small.
+        .write_buffer_size(crate::ws::CONTROL_BUFFER_BYTES)
+        .max_write_buffer_size(64 * 1024)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
     let upgraded = hyper::upgrade::on(&mut request);
     let tasks = state.connections.clone();
     // The upgrade is done by hand rather than with axum's `WebSocketUpgrade` so that the
-    // connection task owns a tokio-tungstenite stream and can send raw frames (see
-    // `ws::FRAGMENT_BYTES`).
+    // connection task owns a tokio-tungstenite stream and can write data frames straight
+    // to the socket (see `ws::write_frames`).
     tokio::spawn(tasks.track_future(async move {
         let Ok(upgraded) = upgraded.await else {
             return;

@@ -158,3 +158,42 @@ async fn rooms_are_separate() {
     );
     assert_eq!(server.roster("room-b").await, ["bob"]);
 }
+
+#[tokio::test]
+async fn a_roster_larger_than_the_socket_buffers_arrives_whole() {
+    // Ten users with 500 KB of state each: a 5 MB snapshot, which takes a 64-bit length
+    // in its frame header and many writes to get through the socket's buffers.
+    let server = TestServer::start(&[
+        "--max-state-bytes",
+        "600000",
+        "--max-message-bytes",
+        "1000000",
+    ]);
+    let note = "n".repeat(500_000);
+    let mut members = Vec::new();
+    for i in 0..10 {
+        let mut member = server.client().await;
+        member
+            .send(json!({"type": "presence:join", "room": "big", "user": {"id": format!("u{i}")}, "state": {"note": note}}))
+            .await;
+        member.expect("presence:currentUsers").await;
+        members.push(member);
+    }
+    let mut late = server.client().await;
+    late.send(json!({"type": "presence:join", "room": "big", "user": {"id": "late"}}))
+        .await;
+    let current = late.expect("presence:currentUsers").await;
+    let users = current["users"].as_array().expect("users");
+    assert_eq!(users.len(), 11);
+    let with_note = users
+        .iter()
+        .filter(|user| user["state"]["note"].as_str() == Some(note.as_str()))
+        .count();
+    assert_eq!(with_note, 10, "every member's state arrives intact");
+    // The connection still works after the big frame: the next event comes through.
+    members[0]
+        .send(json!({"type": "presence:update", "room": "big", "state": {"note": "short"}}))
+        .await;
+    let updated = late.until("presence:userUpdated").await;
+    assert_eq!(updated["user"]["state"]["note"], "short");
+}
