@@ -69,8 +69,8 @@ fn main() {
         .expect("server thread");
 
     let frames = Arc::new(AtomicU64::new(0));
+    // One worker per core unless `TOKIO_WORKER_THREADS` says otherwise, like the bench.
     let clients = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .thread_name("floor-client")
         .enable_all()
         .build()
