@@ -63,6 +63,11 @@ struct Global {
     /// No progress bar.
     #[arg(long, global = true)]
     quiet: bool,
+    /// Worker threads of the bench's own runtime [default: one per core]. On a machine
+    /// shared with the server, one thread leaves the server a core of its own; the
+    /// cursor scenario's CPU per entry depends on it (docs/performance.md).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +255,9 @@ impl Command {
 struct Environment {
     bench_version: &'static str,
     cores: usize,
+    /// Worker threads of the bench's runtime (`--threads`); `None` is one per core, or
+    /// `TOKIO_WORKER_THREADS` when set.
+    bench_threads: Option<u16>,
     bench_file_limit: FileLimit,
     client_source_addresses: u8,
     server_url: String,
@@ -297,9 +305,11 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.global.threads {
+        runtime.worker_threads(usize::from(threads));
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(run(cli, limit))
 }
 
@@ -372,6 +382,7 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
         environment: Environment {
             bench_version: env!("CARGO_PKG_VERSION"),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            bench_threads: global.threads,
             bench_file_limit: limit,
             client_source_addresses: settings.sources.count(),
             server_url: server.url.clone(),

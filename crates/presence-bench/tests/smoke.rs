@@ -82,7 +82,8 @@ fn idle_joins_everyone_and_measures_memory() {
 
 #[test]
 fn cursor_delivers_entries_with_latency() {
-    let report = bench(&[
+    // As docs/performance.md measures it: one thread for the bench, one for the server.
+    let output = run(&[
         "cursor",
         "--members",
         "12",
@@ -92,7 +93,12 @@ fn cursor_delivers_entries_with_latency() {
         "2s",
         "--warmup",
         "500ms",
+        "--threads",
+        "1",
+        "--server-arg=--worker-threads=1",
     ]);
+    assert_eq!(output["environment"]["bench_threads"], 1);
+    let report = output["report"].clone();
     assert_eq!(report["scenario"], "cursor");
     assert!(number(&report, "entries_delivered") > 0.0, "{report:#}");
     assert!(number(&report, "moves_sent") > 0.0);
