@@ -149,10 +149,10 @@ pub async fn serve(
 /// Writes queued text frames straight to the socket: each frame's header, then its
 /// payload, gathered into as few `writev` calls as the kernel takes (usually one).
 ///
-/// Frames bypass tungstenite's write buffer. That buffer is per connection and keeps
-/// the capacity of the largest message it ever held, and copying a cursor frame into
-/// it for each of 50 recipients was about 5 % of the cursor CPU; the payloads here are
-/// the very bytes the shard encoded once and shares among recipients.
+/// Frames bypass tungstenite's write buffer: that buffer is per connection and keeps
+/// the capacity of the largest message it ever held, which cost every idle connection
+/// 1–2 KB (docs/performance.md). The payloads written here are the very bytes the shard
+/// encoded once and shares among recipients, so they are not copied either.
 async fn write_frames(
     socket: &mut Socket,
     frames: &mut Vec<Frame>,
