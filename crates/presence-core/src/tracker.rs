@@ -29,8 +29,6 @@ pub struct Stats {
     pub users: usize,
     /// Sessions, live or within grace.
     pub sessions: usize,
-    /// Connections holding at least one session here.
-    pub connections: usize,
 }
 
 /// One node's (or one shard's) presence state. Reads no clock; call
@@ -174,7 +172,6 @@ impl Tracker {
             rooms: self.rosters.len(),
             users: self.users,
             sessions: self.sessions.len(),
-            connections: self.connections.len(),
         }
     }
 
