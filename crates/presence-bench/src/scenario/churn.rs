@@ -134,6 +134,7 @@ async fn life(
     span: Duration,
     counters: Arc<Counters>,
     join_latency: Arc<std::sync::Mutex<Samples>>,
+    grace: Duration,
 ) {
     let user = format!("l{index}");
     let session = format!("s{index}");
@@ -167,7 +168,10 @@ async fn life(
         }
         Fate::DropAndRestore => {
             drop(ws);
-            let away = Duration::from_millis(rand::rng().random_range(100..1000));
+            // Back well within the grace (at most half of it, and at most a second), or
+            // it would not be a restore: a reconnect after the grace is a new session.
+            let longest = (grace.as_millis() / 2).clamp(101, 1000) as u64;
+            let away = Duration::from_millis(rand::rng().random_range(100..longest));
             tokio::time::sleep(away).await;
             let Ok(mut ws) = clients::connect(&restore_url, settings_sources, index + 1).await
             else {
@@ -296,7 +300,7 @@ async fn churn_for(
                 let sources = settings.sources;
                 let life_index = numbering.index;
                 numbering.index += 2;
-                lives.spawn(life(url, restore_url, sources, life_index, room, fate, span, counters, join_latency));
+                lives.spawn(life(url, restore_url, sources, life_index, room, fate, span, counters, join_latency, options.reconnect_grace));
             }
             _ = sample_tick.tick() => {
                 sampled(began.elapsed(), server.sample()?.rss_bytes);
