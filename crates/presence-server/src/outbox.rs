@@ -25,6 +25,14 @@ pub enum Frame {
     Cursors(Utf8Bytes),
 }
 
+impl Frame {
+    /// The encoded message, as written after its frame header.
+    pub fn payload(&self) -> &[u8] {
+        let (Frame::Event(text) | Frame::Cursors(text)) = self;
+        text.as_str().as_bytes()
+    }
+}
+
 /// Why the connection must end, once the queue says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condemned {
@@ -143,18 +151,14 @@ impl ConnHandle {
     }
 
     /// Takes everything queued, and whether the connection must now close.
-    pub fn drain(&self, into: &mut Vec<Frame>) -> Option<Condemned> {
-        let (frames, condemned) = {
-            let Ok(mut queue) = self.queue.lock() else {
-                return Some(Condemned::TooSlow);
-            };
-            // Take the queue's buffer along with its frames: an idle connection then
-            // keeps no queue memory at all, and every idle connection pays for what it
-            // keeps. The next push allocates afresh, once per burst.
-            (std::mem::take(&mut queue.frames), queue.condemned)
+    pub fn drain(&self) -> (VecDeque<Frame>, Option<Condemned>) {
+        let Ok(mut queue) = self.queue.lock() else {
+            return (VecDeque::new(), Some(Condemned::TooSlow));
         };
-        into.extend(frames);
-        condemned
+        // Take the queue's buffer along with its frames: an idle connection then keeps no
+        // queue memory at all, and every idle connection pays for what it keeps. The next
+        // push allocates afresh, once per burst.
+        (std::mem::take(&mut queue.frames), queue.condemned)
     }
 
     /// Rooms joined, for `--max-rooms-per-connection`.
@@ -181,8 +185,8 @@ mod tests {
             outbox.push(Frame::Event(text("e2"))),
             Pushed::DroppedCursors
         );
-        let mut frames = Vec::new();
-        assert_eq!(outbox.drain(&mut frames), None);
+        let (frames, condemned) = outbox.drain();
+        assert_eq!(condemned, None);
         let kept: Vec<&str> = frames
             .iter()
             .map(|f| match f {
@@ -202,8 +206,8 @@ mod tests {
             Pushed::DroppedCursors
         );
         assert_eq!(outbox.push(Frame::Event(text("e3"))), Pushed::Refused);
-        let mut frames = Vec::new();
-        assert_eq!(outbox.drain(&mut frames), Some(Condemned::TooSlow));
+        let (frames, condemned) = outbox.drain();
+        assert_eq!(condemned, Some(Condemned::TooSlow));
         assert!(frames.is_empty());
         assert_eq!(outbox.push(Frame::Event(text("e4"))), Pushed::Refused);
     }

@@ -6,11 +6,11 @@
 //! future; reading pauses while a write is in progress, which a presence client never
 //! notices because writes are small and bounded by a timeout.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -80,11 +80,10 @@ pub async fn serve(
             biased;
             () = state.shutdown.cancelled() => break Some((close_code::RESTART, "service restart")),
             () = handle.wait() => {
-                // A fresh batch per wake-up, freed after the write: nothing is kept idle.
-                let mut frames: Vec<Frame> = Vec::new();
-                let condemned = handle.drain(&mut frames);
+                // The queue's own buffer, freed after the write: nothing is kept idle.
+                let (frames, condemned) = handle.drain();
                 if !frames.is_empty() {
-                    let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &mut frames))).await;
+                    let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &frames))).await;
                     if !matches!(written, Ok(Ok(()))) {
                         break None;
                     }
@@ -155,35 +154,28 @@ pub async fn serve(
 /// encoded once and shares among recipients, so they are not copied either.
 async fn write_frames(
     socket: &mut Socket,
-    frames: &mut Vec<Frame>,
+    frames: &VecDeque<Frame>,
 ) -> Result<(), tungstenite::Error> {
     // A control frame tungstenite queued (a pong) goes out first and whole, so the raw
     // frames below never land inside one. With nothing queued this is no syscall.
     socket.flush().await?;
-    let payloads: Vec<Bytes> = frames
-        .drain(..)
-        .map(|frame| {
-            let (Frame::Event(text) | Frame::Cursors(text)) = frame;
-            Bytes::from(text)
-        })
-        .collect();
     let header = FrameHeader {
         is_final: true,
         opcode: OpCode::Data(Data::Text),
         ..FrameHeader::default()
     };
     // Server frames are unmasked, so a header is at most 10 bytes.
-    let mut headers = Vec::with_capacity(payloads.len() * 10);
-    let mut header_ends = Vec::with_capacity(payloads.len());
-    for payload in &payloads {
-        header.format(payload.len() as u64, &mut headers)?;
+    let mut headers = Vec::with_capacity(frames.len() * 10);
+    let mut header_ends = Vec::with_capacity(frames.len());
+    for frame in frames {
+        header.format(frame.payload().len() as u64, &mut headers)?;
         header_ends.push(headers.len());
     }
-    let mut slices = Vec::with_capacity(payloads.len() * 2);
+    let mut slices = Vec::with_capacity(frames.len() * 2);
     let mut start = 0;
-    for (payload, &end) in payloads.iter().zip(&header_ends) {
+    for (frame, &end) in frames.iter().zip(&header_ends) {
         slices.push(IoSlice::new(&headers[start..end]));
-        slices.push(IoSlice::new(payload));
+        slices.push(IoSlice::new(frame.payload()));
         start = end;
     }
     let io = socket.get_mut();
