@@ -264,24 +264,19 @@ impl Driver {
                     recipients,
                     message,
                 } => {
+                    // Roster events only: cursor frames come as `Effect::Cursors`.
                     let kind = message.type_name();
                     let text = Utf8Bytes::from(message.encode());
-                    let is_cursors = matches!(message, ServerMessage::Cursors { .. });
                     let mut delivered = 0;
                     for conn in recipients {
                         let Some((handle, _)) = self.handles.get(&conn) else {
                             continue;
                         };
-                        let frame = if is_cursors {
-                            Frame::Cursors(text.clone())
-                        } else {
-                            Frame::Event(text.clone())
-                        };
                         delivered += 1;
-                        handle.push_counted(frame, &self.metrics);
+                        handle.push_counted(Frame::Event(text.clone()), &self.metrics);
                     }
                     self.metrics.sent(kind, delivered);
-                    if let (Some(at), false) = (received_at, is_cursors) {
+                    if let Some(at) = received_at {
                         self.metrics
                             .fanout_latency
                             .observe(at.elapsed().as_secs_f64());
