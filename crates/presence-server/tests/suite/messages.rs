@@ -197,3 +197,59 @@ async fn a_roster_larger_than_the_socket_buffers_arrives_whole() {
     let updated = late.until("presence:userUpdated").await;
     assert_eq!(updated["user"]["state"]["note"], "short");
 }
+
+#[test]
+fn every_message_is_one_whole_text_frame() {
+    // PROTOCOL.md: "One JSON object per text frame." An 80 KB roster must come as a single
+    // final text frame, not as fragments, so this reads raw frames, not messages.
+    use std::io::{BufRead, Write};
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::{Frame, FrameSocket};
+
+    let server = TestServer::start(&[
+        "--max-state-bytes",
+        "100000",
+        "--max-message-bytes",
+        "200000",
+    ]);
+    let mut stream = std::net::TcpStream::connect(&server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(crate::support::PATIENCE))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    )
+    .expect("handshake");
+    // Read the response head byte by byte, so no frame byte is taken with it.
+    let mut reader = std::io::BufReader::with_capacity(1, stream.try_clone().expect("clone"));
+    let mut status = String::new();
+    reader.read_line(&mut status).expect("status line");
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).expect("header line");
+    }
+
+    let note = "n".repeat(80_000);
+    let join = json!({"type": "presence:join", "room": "raw", "user": {"id": "raw"}, "state": {"note": note}});
+    let mut frame = Frame::message(join.to_string(), OpCode::Data(Data::Text), true);
+    // Client frames are masked (RFC 6455 §5.3).
+    frame.header_mut().mask = Some([1, 2, 3, 4]);
+    let mut socket = FrameSocket::new(stream);
+    socket.send(frame).expect("send the join");
+
+    let frame = socket
+        .read(None)
+        .expect("read a frame")
+        .expect("a frame before the socket closed");
+    assert!(frame.header().is_final, "a fragment, not a whole message");
+    assert_eq!(frame.header().opcode, OpCode::Data(Data::Text));
+    let message: serde_json::Value =
+        serde_json::from_slice(frame.payload()).expect("one whole JSON object");
+    assert_eq!(message["type"], "presence:currentUsers");
+    assert_eq!(message["users"][0]["state"]["note"], note.as_str());
+}
