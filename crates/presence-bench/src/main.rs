@@ -370,14 +370,11 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
     }
 
     let server_nodes = server.node_samples();
-    let redis = match (server.redis_pid(), server.redis_sample()) {
-        (Some(pid), Some(sample)) => Some(RedisSample {
-            pid,
-            rss_bytes: sample.rss_bytes,
-            cpu_seconds: sample.cpu_seconds(),
-        }),
-        _ => None,
-    };
+    let redis = server.redis_sample().map(|(pid, sample)| RedisSample {
+        pid,
+        rss_bytes: sample.rss_bytes,
+        cpu_seconds: sample.cpu_seconds(),
+    });
     let output = Output {
         environment: Environment {
             bench_version: env!("CARGO_PKG_VERSION"),

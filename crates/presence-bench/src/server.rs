@@ -96,6 +96,20 @@ fn push_line(tail: &Mutex<VecDeque<String>>, line: String) {
     }
 }
 
+/// Keeps the last lines of a child's output stream in `tail`, until the stream ends.
+fn follow(
+    stream: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+    tail: &Arc<Mutex<VecDeque<String>>>,
+) {
+    let tail = tail.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            push_line(&tail, line);
+        }
+    });
+}
+
 fn lines_of(tail: &Mutex<VecDeque<String>>) -> Vec<String> {
     tail.lock()
         .map(|t| t.iter().cloned().collect())
@@ -129,13 +143,7 @@ impl Node {
             .ok_or_else(|| start_error("exited at once".to_owned()))?;
         let log_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(stderr) = child.stderr.take() {
-            let tail = log_tail.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    push_line(&tail, line);
-                }
-            });
+            follow(stderr, &log_tail);
         }
         let stdout = child
             .stdout
@@ -234,26 +242,11 @@ impl Redis {
                 .id()
                 .ok_or_else(|| redis_error("exited at once".to_owned()))?;
             let log_tail = Arc::new(Mutex::new(VecDeque::new()));
-            for stream in [
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let tail = log_tail.clone();
-                tokio::spawn(async move {
-                    let mut lines = BufReader::new(stream).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        push_line(&tail, line);
-                    }
-                });
+            if let Some(stdout) = child.stdout.take() {
+                follow(stdout, &log_tail);
+            }
+            if let Some(stderr) = child.stderr.take() {
+                follow(stderr, &log_tail);
             }
             let mut redis = Redis {
                 port,
@@ -403,11 +396,6 @@ impl Server {
         self.nodes.iter().map(|n| n.pid).collect()
     }
 
-    /// The pid of the `redis-server` the bench started for a cluster.
-    pub fn redis_pid(&self) -> Option<u32> {
-        self.redis.as_ref().map(|r| r.pid)
-    }
-
     /// Whether the bench started this server (and so knows its flags).
     pub fn is_started_by_bench(&self) -> bool {
         self.nodes.iter().all(|n| n.child.is_some())
@@ -444,9 +432,11 @@ impl Server {
             .collect()
     }
 
-    /// The bench-started Redis's memory and CPU now.
-    pub fn redis_sample(&self) -> Option<ProcSample> {
-        procfs::sample(self.redis.as_ref()?.pid).ok()
+    /// The pid of the `redis-server` the bench started for a cluster, with its memory
+    /// and CPU now.
+    pub fn redis_sample(&self) -> Option<(u32, ProcSample)> {
+        let pid = self.redis.as_ref()?.pid;
+        Some((pid, procfs::sample(pid).ok()?))
     }
 
     /// Resets every node's peak RSS (see [`procfs::reset_peak`]); whether all worked.
