@@ -64,6 +64,7 @@ enum Fate {
     Abandon,
 }
 
+/// What the lives of one phase (warm-up or run) did.
 #[derive(Default)]
 struct Counters {
     lives: AtomicU64,
@@ -72,6 +73,8 @@ struct Counters {
     abandoned: AtomicU64,
     restore_failures: AtomicU64,
     failures: AtomicU64,
+    /// Time from each join to its `presence:currentUsers`.
+    join_latency: std::sync::Mutex<Samples>,
 }
 
 /// Joins `room` as `user` with session `session` and waits for the server's answer:
@@ -133,7 +136,6 @@ async fn life(
     fate: Fate,
     span: Duration,
     counters: Arc<Counters>,
-    join_latency: Arc<std::sync::Mutex<Samples>>,
     grace: Duration,
 ) {
     let user = format!("l{index}");
@@ -148,7 +150,7 @@ async fn life(
         fail();
         return;
     }
-    if let Ok(mut samples) = join_latency.lock() {
+    if let Ok(mut samples) = counters.join_latency.lock() {
         samples.record(sent_at.elapsed());
     }
     if !wander(&mut ws, &room, span).await {
@@ -262,7 +264,6 @@ async fn churn_for(
     duration: Duration,
     numbering: &mut Numbering,
     counters: &Arc<Counters>,
-    join_latency: &Arc<std::sync::Mutex<Samples>>,
     mut sampled: impl FnMut(Duration, u64),
 ) -> Result<Duration, BenchError> {
     let progress = &settings.progress;
@@ -291,7 +292,7 @@ async fn churn_for(
                 let span = Duration::from_secs_f64(rng.random_range(0.5 * mean..=1.5 * mean));
                 let room = rooms[numbering.lives % rooms.len()].clone();
                 counters.lives.fetch_add(1, Ordering::Relaxed);
-                let (counters, join_latency) = (counters.clone(), join_latency.clone());
+                let counters = counters.clone();
                 // Lives go to the nodes in turn; a restore goes to the next node (with
                 // one node, the same one), as a load balancer might send it.
                 let url = server.url_for(numbering.lives).to_owned();
@@ -300,7 +301,7 @@ async fn churn_for(
                 let sources = settings.sources;
                 let life_index = numbering.index;
                 numbering.index += 2;
-                lives.spawn(life(url, restore_url, sources, life_index, room, fate, span, counters, join_latency, options.reconnect_grace));
+                lives.spawn(life(url, restore_url, sources, life_index, room, fate, span, counters, options.reconnect_grace));
             }
             _ = sample_tick.tick() => {
                 sampled(began.elapsed(), server.sample()?.rss_bytes);
@@ -372,7 +373,6 @@ pub(super) async fn run(
     if !options.warmup.is_zero() {
         progress.set_message("churn: warming up");
         let warmup_counters = Arc::new(Counters::default());
-        let warmup_latency = Arc::new(std::sync::Mutex::new(Samples::new()));
         churn_for(
             server,
             options,
@@ -381,7 +381,6 @@ pub(super) async fn run(
             options.warmup,
             &mut numbering,
             &warmup_counters,
-            &warmup_latency,
             |_, rss| warmup_peak = warmup_peak.max(rss),
         )
         .await?;
@@ -392,7 +391,6 @@ pub(super) async fn run(
     let start = server.sample()?;
 
     let counters = Arc::new(Counters::default());
-    let join_latency = Arc::new(std::sync::Mutex::new(Samples::new()));
     let mut peak = start.rss_bytes;
     let mut timeline = Vec::new();
     let mut next_point = Duration::ZERO;
@@ -405,7 +403,6 @@ pub(super) async fn run(
         options.duration,
         &mut numbering,
         &counters,
-        &join_latency,
         |elapsed, rss| {
             peak = peak.max(rss);
             if elapsed >= next_point {
@@ -447,7 +444,8 @@ pub(super) async fn run(
     let lives_started = counters.lives.load(Ordering::Relaxed);
     let failures = counters.failures.load(Ordering::Relaxed);
     check_failures(failures as usize, lives_started as usize, "live")?;
-    let latency = join_latency
+    let latency = counters
+        .join_latency
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default()
