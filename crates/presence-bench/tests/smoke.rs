@@ -32,13 +32,20 @@ fn bench(args: &[&str]) -> Value {
     run(args)["report"].clone()
 }
 
-/// The whole JSON output (environment and report) of one run.
+/// The whole JSON output (environment and report) of one run on a server it starts.
 fn run(args: &[&str]) -> Value {
+    let mut all = vec!["--server-bin".to_owned(), presenced().display().to_string()];
+    all.extend(args.iter().map(|arg| (*arg).to_owned()));
+    let value = run_bench(&all);
+    assert_eq!(value["environment"]["server_started_by_bench"], true);
+    value
+}
+
+/// `presence-bench --json --quiet ARGS…`, which must succeed; its JSON output.
+fn run_bench(args: &[String]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_presence-bench"))
         .arg("--json")
         .arg("--quiet")
-        .arg("--server-bin")
-        .arg(presenced())
         .args(args)
         .output()
         .expect("presence-bench runs");
@@ -48,10 +55,8 @@ fn run(args: &[&str]) -> Value {
         output.status.success(),
         "presence-bench {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    let value: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"));
-    assert_eq!(value["environment"]["server_started_by_bench"], true);
-    value
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"))
 }
 
 fn number(report: &Value, key: &str) -> f64 {
@@ -78,6 +83,54 @@ fn idle_joins_everyone_and_measures_memory() {
     assert_eq!(report["join_ack"]["count"], 40);
     assert!(number(&report, "server_rss_idle_bytes") > 0.0);
     assert!(number(&report, "projected_connections_in_24_gib") > 0.0);
+}
+
+#[test]
+fn idle_measures_a_server_it_did_not_start() {
+    // `--url` and `--server-pid`: the bench attaches to a running presenced, reads its
+    // memory from /proc, and leaves it running.
+    let mut server = Command::new(presenced())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("presenced starts");
+    let mut line = String::new();
+    let stdout = server.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("listening line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("not a listening line: {line}"))
+        .to_owned();
+    let pid = server.id().to_string();
+    let args = [
+        "--url",
+        &url,
+        "--server-pid",
+        &pid,
+        "idle",
+        "--connections",
+        "20",
+        "--room-size",
+        "5",
+        "--settle",
+        "200ms",
+    ];
+    let value = run_bench(&args.map(str::to_owned));
+    let still_running = matches!(server.try_wait(), Ok(None));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(value["environment"]["server_started_by_bench"], false);
+    assert_eq!(value["environment"]["server_pid"].to_string(), pid);
+    let report = &value["report"];
+    assert_eq!(number(report, "joined"), 20.0, "{report:#}");
+    assert!(number(report, "server_rss_idle_bytes") > 0.0, "{report:#}");
+    assert!(
+        still_running,
+        "the bench must leave an attached server running"
+    );
 }
 
 #[test]
