@@ -2,6 +2,7 @@
 //! rosters, reconnects with backoff and restores the sessions it held.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,7 +19,7 @@ use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
-use crate::connection::Connection;
+use crate::connection::{ConnectOptions, Connection};
 use crate::error::{ConnectError, JoinError, RecvError, SendError};
 use crate::roster::Roster;
 use crate::url::websocket_url;
@@ -46,6 +47,8 @@ pub struct ClientConfig {
     pub token_placement: TokenPlacement,
     /// The local address to connect from (e.g. `127.0.0.2:0`).
     pub bind: Option<SocketAddr>,
+    /// Extra headers on every upgrade request, e.g. an `Origin` the server allows.
+    pub headers: Vec<(String, String)>,
     /// Reconnect delays.
     pub backoff: Backoff,
     /// A limit on each connect attempt (TCP connect plus handshake).
@@ -65,6 +68,7 @@ impl ClientConfig {
             token: None,
             token_placement: TokenPlacement::default(),
             bind: None,
+            headers: Vec::new(),
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(10),
             event_capacity: 1024,
@@ -238,7 +242,7 @@ impl Client {
             TokenPlacement::Join => None,
         };
         let url = websocket_url(&config.url, url_token)?;
-        let connection = open(url.clone(), config.bind, config.connect_timeout).await?;
+        let connection = open(url.clone(), &config).await?;
 
         let (commands, command_receiver) = mpsc::unbounded_channel();
         let (event_sender, event_receiver) = mpsc::channel(config.event_capacity.max(1));
@@ -386,14 +390,22 @@ impl Client {
     }
 }
 
-async fn open(
+/// One connect attempt; it owns what it needs, so the driver can take commands meanwhile.
+fn open(
     url: String,
-    bind: Option<SocketAddr>,
-    timeout: Duration,
-) -> Result<Connection, ConnectError> {
-    tokio::time::timeout(timeout, Connection::open(&url, bind))
-        .await
-        .map_err(|_| ConnectError::Timeout)?
+    config: &ClientConfig,
+) -> impl Future<Output = Result<Connection, ConnectError>> + 'static {
+    let options = ConnectOptions {
+        bind: config.bind,
+        headers: config.headers.clone(),
+        ..ConnectOptions::default()
+    };
+    let timeout = config.connect_timeout;
+    async move {
+        tokio::time::timeout(timeout, Connection::open(&url, &options))
+            .await
+            .map_err(|_| ConnectError::Timeout)?
+    }
 }
 
 /// A room the client wants to be in, with what it takes to get back in.
@@ -675,11 +687,7 @@ impl Driver {
                 }
             }
 
-            let opening = open(
-                self.url.clone(),
-                self.config.bind,
-                self.config.connect_timeout,
-            );
+            let opening = open(self.url.clone(), &self.config);
             tokio::pin!(opening);
             let result = loop {
                 tokio::select! {

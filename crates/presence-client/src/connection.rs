@@ -8,12 +8,21 @@ use presence_protocol::{ClientMessage, Request, ServerMessage};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::{ConnectError, RecvError, SendError};
 use crate::url::websocket_url;
+
+/// How many bytes a [`Connection`] reads from its socket at a time, unless
+/// [`ConnectOptions::read_buffer_bytes`] says otherwise.
+///
+/// tungstenite's default is 128 KiB, zero-filled before every read: a benchmark doing
+/// tens of thousands of reads a second would spend more on that than on the frames.
+/// Presence frames are a few hundred bytes; a frame larger than this still arrives
+/// whole, over several reads.
+pub const DEFAULT_READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// How to open a [`Connection`].
 #[derive(Debug, Clone, Default)]
@@ -26,6 +35,11 @@ pub struct ConnectOptions {
     pub bind: Option<SocketAddr>,
     /// Give up when TCP connect plus handshake take longer (no limit when `None`).
     pub timeout: Option<Duration>,
+    /// Bytes read from the socket at a time ([`DEFAULT_READ_BUFFER_BYTES`] when `None`).
+    pub read_buffer_bytes: Option<usize>,
+    /// Extra headers on the upgrade request, e.g. the `Origin` a server checks against
+    /// its `--allowed-origins`.
+    pub headers: Vec<(String, String)>,
 }
 
 /// One WebSocket to a presenced server that sends [`ClientMessage`]s and yields
@@ -44,7 +58,7 @@ impl Connection {
     /// Connects to `url` (`ws://host:port/ws`, or the server's `http://ADDR`).
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Connection, ConnectError> {
         let url = websocket_url(url, options.token.as_deref())?;
-        let opening = Self::open(&url, options.bind);
+        let opening = Self::open(&url, options);
         match options.timeout {
             None => opening.await,
             Some(limit) => tokio::time::timeout(limit, opening)
@@ -56,11 +70,19 @@ impl Connection {
     /// Connects to a URL already in its final form (see [`crate::websocket_url`]).
     pub(crate) async fn open(
         url: &str,
-        bind: Option<SocketAddr>,
+        options: &ConnectOptions,
     ) -> Result<Connection, ConnectError> {
-        let request = url
+        let bind = options.bind;
+        let mut request = url
             .into_client_request()
             .map_err(|error| ConnectError::InvalidUrl(format!("{url}: {error}")))?;
+        for (name, value) in &options.headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|error| ConnectError::InvalidHeader(format!("{name}: {error}")))?;
+            let value = tungstenite::http::HeaderValue::from_str(value)
+                .map_err(|error| ConnectError::InvalidHeader(format!("{name}: {error}")))?;
+            request.headers_mut().insert(name, value);
+        }
         let uri = request.uri();
         let host = uri
             .host()
@@ -84,9 +106,15 @@ impl Connection {
         let stream = socket.connect(remote).await?;
         // Cursor frames are small and latency-sensitive: do not wait to coalesce them.
         stream.set_nodelay(true)?;
-        let (ws, _response) = tokio_tungstenite::client_async(request, stream)
-            .await
-            .map_err(ConnectError::Handshake)?;
+        let config = WebSocketConfig::default().read_buffer_size(
+            options
+                .read_buffer_bytes
+                .unwrap_or(DEFAULT_READ_BUFFER_BYTES),
+        );
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(ConnectError::Handshake)?;
         Ok(Connection { ws })
     }
 
@@ -124,6 +152,18 @@ impl Connection {
     /// after [`RecvError::Closed`] or [`RecvError::Network`] ([`RecvError::is_fatal`])
     /// every further call fails.
     pub async fn recv(&mut self) -> Result<ServerMessage, RecvError> {
+        let text = self.recv_text().await?;
+        ServerMessage::decode(text.as_str()).map_err(|error| RecvError::Decode {
+            error,
+            text: text.as_str().to_owned(),
+        })
+    }
+
+    /// The next text frame, undecoded: for a reader that needs only part of each
+    /// message (a benchmark counting cursor entries) or the exact JSON (a test of the
+    /// wire format). Pings and pongs are handled as in [`Connection::recv`], and it is
+    /// cancel-safe too; it fails with [`RecvError::Binary`] on a binary frame.
+    pub async fn recv_text(&mut self) -> Result<Utf8Bytes, RecvError> {
         loop {
             let frame = match self.ws.next().await {
                 Some(Ok(frame)) => frame,
@@ -131,14 +171,7 @@ impl Connection {
                 None => return Err(RecvError::Network(tungstenite::Error::ConnectionClosed)),
             };
             match frame {
-                Message::Text(text) => {
-                    return ServerMessage::decode(text.as_str()).map_err(|error| {
-                        RecvError::Decode {
-                            error,
-                            text: text.as_str().to_owned(),
-                        }
-                    });
-                }
+                Message::Text(text) => return Ok(text),
                 Message::Binary(_) => return Err(RecvError::Binary),
                 Message::Close(frame) => {
                     let (code, reason) = match frame {
@@ -169,6 +202,12 @@ impl Connection {
         let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
         let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
         Ok(())
+    }
+
+    /// The WebSocket itself, borrowed: for a test that must step outside the protocol
+    /// (send a binary frame, watch the server's pings).
+    pub fn websocket_mut(&mut self) -> &mut WebSocketStream<TcpStream> {
+        &mut self.ws
     }
 
     /// The local address of the TCP connection.

@@ -9,6 +9,9 @@ pub enum ConnectError {
     /// The URL could not be read (no scheme, no host, bad characters).
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
+    /// A header given in [`crate::ConnectOptions::headers`] is not valid HTTP.
+    #[error("invalid header {0}")]
+    InvalidHeader(String),
     /// The scheme is not `ws` or `http`; TLS is not supported by this client.
     #[error("unsupported URL scheme {0:?}: use ws:// (TLS is not supported)")]
     UnsupportedScheme(String),
@@ -24,6 +27,20 @@ pub enum ConnectError {
     /// The connect did not finish within the configured timeout.
     #[error("connect timed out")]
     Timeout,
+}
+
+impl ConnectError {
+    /// The HTTP status the server refused the upgrade with (401 without a valid token,
+    /// 403 for an origin it does not allow, 503 when it is full), if that is what
+    /// happened.
+    pub fn refused_status(&self) -> Option<u16> {
+        match self {
+            ConnectError::Handshake(tungstenite::Error::Http(response)) => {
+                Some(response.status().as_u16())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Sending a message failed.

@@ -31,7 +31,7 @@ pub use backoff::Backoff;
 pub use client::{
     Client, ClientConfig, Disconnect, Event, Events, JoinOptions, Joined, TokenPlacement,
 };
-pub use connection::{ConnectOptions, Connection};
+pub use connection::{ConnectOptions, Connection, DEFAULT_READ_BUFFER_BYTES};
 pub use error::{ConnectError, JoinError, RecvError, SendError};
 pub use roster::Roster;
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;

@@ -388,3 +388,80 @@ async fn raw_connections_bind_other_loopback_addresses() {
     );
     raw.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
+    let server = TestServer::start(&[]);
+    let notes = room("notes");
+    let long = "x".repeat(3000);
+    let (author, _events) = joined(&server, &notes, "author").await;
+    author
+        .update(&notes, state(&format!(r#"{{"draft":"{long}"}}"#)))
+        .expect("update");
+
+    // 64 bytes a read: the roster below takes well over a hundred reads.
+    let options = ConnectOptions {
+        read_buffer_bytes: Some(64),
+        timeout: Some(WAIT),
+        ..ConnectOptions::default()
+    };
+    let mut reader = Connection::connect(&server.url(), &options)
+        .await
+        .expect("connect");
+    let join = Join {
+        room: notes.clone(),
+        user: JoinUser {
+            id: Some(id("reader")),
+            ..JoinUser::default()
+        },
+        state: None,
+        token: None,
+        batch: false,
+    };
+    // The update may still be on its way: join again until the snapshot shows it.
+    let draft = loop {
+        reader
+            .send(&ClientMessage::Join(join.clone()))
+            .await
+            .expect("send");
+        let answer = tokio::time::timeout(WAIT, reader.recv())
+            .await
+            .expect("no answer")
+            .expect("recv");
+        let ServerMessage::CurrentUsers { users, .. } = answer else {
+            continue;
+        };
+        let author = users.iter().find(|user| user.id.as_str() == "author");
+        if let Some(draft) = author.and_then(|user| user.state.get("draft")) {
+            break draft.clone();
+        }
+    };
+    assert_eq!(draft, serde_json::Value::String(long));
+    reader.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_headers_are_sent_and_a_refusal_names_its_status() {
+    let server = TestServer::start(&["--allowed-origins", "https://app.example"]);
+    let with_origin = |origin: &str| ConnectOptions {
+        headers: vec![("Origin".to_owned(), origin.to_owned())],
+        timeout: Some(WAIT),
+        ..ConnectOptions::default()
+    };
+    let refused = Connection::connect(&server.url(), &with_origin("https://evil.example"))
+        .await
+        .expect_err("a foreign origin is refused");
+    assert_eq!(refused.refused_status(), Some(403), "{refused}");
+
+    let mut allowed = Connection::connect(&server.url(), &with_origin("https://app.example"))
+        .await
+        .expect("the allowed origin connects");
+    allowed.close().await.expect("close");
+
+    let config = ClientConfig {
+        headers: vec![("Origin".to_owned(), "https://evil.example".to_owned())],
+        ..ClientConfig::new(server.url())
+    };
+    let refused = Client::connect(config).await.expect_err("refused");
+    assert_eq!(refused.refused_status(), Some(403), "{refused}");
+}
