@@ -1,28 +1,25 @@
-//! Benchmark clients: raw WebSockets from many loopback source addresses, frames encoded
-//! once, and a light decoder that reads only what the bench counts.
+//! Benchmark clients: `presence-client` connections from many loopback source
+//! addresses, frames encoded once, and a light decoder that reads only what the bench
+//! counts.
 //!
 //! The bench shares two cores with the server, so its own work per frame matters: it
-//! decodes only the fields it needs (ids, cursor `x`) and skips the rest of each `User`.
+//! reads raw text ([`presence_client::Connection::recv_text`]) and decodes only the
+//! fields it needs (ids, cursor `x`), skipping the rest of each `User`.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use presence_client::{ConnectOptions, Connection, SendError, Utf8Bytes};
 use presence_protocol::{
     ClientMessage, Cursor, Join, JoinUser, Leave, Request, RoomName, SessionId, UserId,
 };
 use serde::Deserialize;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
+
+pub use presence_client::ConnectError;
 
 /// One benchmark connection.
-pub type Ws = WebSocketStream<TcpStream>;
-
-/// Large enough for a cursor frame of a few hundred users; bigger frames grow it.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
+pub type Ws = Connection;
 
 /// How long one connect (TCP + WebSocket handshake) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,68 +51,16 @@ impl Sources {
     }
 }
 
-/// Opens connection number `index` to `url` (`http://ADDR` or `ws://ADDR/ws`).
-///
-/// The bench connects by itself rather than through `presence-client` only to choose
-/// the read buffer: tungstenite's default 128 KiB is zero-filled before every read,
-/// which at tens of thousands of reads a second would cost the bench (and so the
-/// server, which shares its cores) more than the frames themselves.
+/// Opens connection number `index` to `url` (`http://ADDR` or `ws://ADDR/ws`), with
+/// `presence-client`'s small default read buffer (see
+/// [`presence_client::DEFAULT_READ_BUFFER_BYTES`]).
 pub async fn connect(url: &str, sources: Sources, index: usize) -> Result<Ws, ConnectError> {
-    let url = websocket_url(url)?;
-    let authority = url
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let remote: SocketAddr = authority
-        .parse()
-        .map_err(|_| ConnectError::Address(authority.clone()))?;
-    let opening = async {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(sources.bind_for(index))?;
-        let stream = socket.connect(remote).await?;
-        stream.set_nodelay(true)?;
-        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(url.as_str(), stream, Some(config))
-                .await
-                .map_err(ConnectError::Handshake)?;
-        Ok::<_, ConnectError>(ws)
+    let options = ConnectOptions {
+        bind: Some(sources.bind_for(index)),
+        timeout: Some(CONNECT_TIMEOUT),
+        ..ConnectOptions::default()
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, opening)
-        .await
-        .map_err(|_| ConnectError::Timeout)?
-}
-
-/// `ws://ADDR/ws` for a server URL given as `http://ADDR`, `ws://ADDR` or `ADDR`.
-pub fn websocket_url(url: &str) -> Result<String, ConnectError> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("ws://"))
-        .unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return Err(ConnectError::Address(url.to_owned()));
-    }
-    Ok(format!("ws://{authority}/ws"))
-}
-
-/// Why a benchmark connection could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The server URL is not `http://IP:PORT`.
-    #[error("not a loopback IP:PORT server address: {0}")]
-    Address(String),
-    /// TCP failed (refused, out of ports or descriptors).
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    /// The WebSocket upgrade failed.
-    #[error("handshake: {0}")]
-    Handshake(tungstenite::Error),
-    /// TCP connect plus handshake took longer than [`CONNECT_TIMEOUT`].
-    #[error("connect timed out")]
-    Timeout,
+    Connection::connect(url, &options).await
 }
 
 /// A room name the bench made; they are all valid.
@@ -168,21 +113,21 @@ pub fn leave_frame(room: &RoomName) -> Utf8Bytes {
     Utf8Bytes::from(Request::encode(&message))
 }
 
-/// The next text frame; pings are answered by tungstenite on the way. `None` when the
-/// connection is gone (closed, reset, or a protocol error).
+/// The next text frame; pings are answered on the way. `None` when the connection is
+/// gone (closed, reset, or a protocol error).
 pub async fn next_text(ws: &mut Ws) -> Option<Utf8Bytes> {
     loop {
-        match ws.next().await? {
-            Ok(Message::Text(text)) => return Some(text),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+        match ws.recv_text().await {
+            Ok(text) => return Some(text),
+            Err(error) if error.is_fatal() => return None,
+            Err(_) => {}
         }
     }
 }
 
 /// Sends one text frame and flushes.
-pub async fn send(ws: &mut Ws, text: Utf8Bytes) -> Result<(), tungstenite::Error> {
-    futures_util::SinkExt::send(ws, Message::Text(text)).await
+pub async fn send(ws: &mut Ws, text: Utf8Bytes) -> Result<(), SendError> {
+    ws.send_text(text).await
 }
 
 /// A server frame, reduced to what the bench tracks.

@@ -5,9 +5,10 @@
 //! how long a whole room takes to see itself when everyone arrives at once, and whether
 //! the server forgets every user and gives its memory back after a long churn. It
 //! starts `presenced` itself (or attaches to a running one by URL and pid, or starts a
-//! cluster of N nodes on its own `redis-server`), drives it with its own lean WebSocket
-//! connections speaking `presence-protocol` (not `presence-client`: see
-//! [`clients::connect`]) spread over several 127.0.0.x source addresses, and reads the server's RSS and CPU time from `/proc`. The binary
+//! cluster of N nodes on its own `redis-server`), drives it with `presence-client`'s raw
+//! [`presence_client::Connection`]s spread over several 127.0.0.x source addresses
+//! (reading each frame only as far as it counts: see [`clients`]), and reads the
+//! server's RSS and CPU time from `/proc`. The binary
 //! (`src/main.rs`) turns a [`Report`] into a table or JSON; `docs/performance.md`
 //! records the method and the numbers.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

@@ -160,7 +160,7 @@ async fn life(
     match fate {
         Fate::Leave => {
             let _ = clients::send(&mut ws, clients::leave_frame(&room)).await;
-            let _ = ws.close(None).await;
+            let _ = ws.close().await;
             counters.left.fetch_add(1, Ordering::Relaxed);
         }
         Fate::Abandon => {
@@ -194,7 +194,7 @@ async fn life(
             }
             let _ = wander(&mut ws, &room, Duration::from_millis(300)).await;
             let _ = clients::send(&mut ws, clients::leave_frame(&room)).await;
-            let _ = ws.close(None).await;
+            let _ = ws.close().await;
         }
     }
 }
