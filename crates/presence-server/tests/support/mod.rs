@@ -1,4 +1,5 @@
-//! Starts the real `presenced` binary on port 0 and speaks to it over real sockets.
+//! Starts the real `presenced` binary on port 0 and speaks to it over real sockets,
+//! through `presence-client`'s [`Connection`].
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -7,13 +8,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use presence_client::{ConnectOptions, Connection, RecvError};
+use presence_protocol::ServerMessage;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 /// How long any single expected event may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -188,8 +189,11 @@ fn dechunk(body: &str) -> String {
     out
 }
 
+/// A test's WebSocket: a `presence-client` [`Connection`] that reads frames as JSON, so
+/// a test can look at exactly what the server wrote, and checks on the way that every
+/// frame also decodes as the typed `ServerMessage` the Rust client relies on.
 pub struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    connection: Connection,
 }
 
 /// How a connection ended, as the client saw it.
@@ -199,12 +203,19 @@ pub enum Ended {
     Dropped,
 }
 
+/// The close code a close frame without a body is reported as (RFC 6455 §7.1.5).
+const NO_STATUS: u16 = 1005;
+
 impl Client {
     pub async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let options = ConnectOptions {
+            timeout: Some(PATIENCE),
+            ..ConnectOptions::default()
+        };
+        let connection = Connection::connect(url, &options)
             .await
             .expect("websocket connect");
-        Client { ws }
+        Client { connection }
     }
 
     /// Connects with extra request headers; returns the HTTP status on refusal.
@@ -212,18 +223,19 @@ impl Client {
         url: &str,
         headers: &[(&'static str, &str)],
     ) -> Result<Self, u16> {
-        let mut request = url.into_client_request().expect("request");
-        for (name, value) in headers {
-            request
-                .headers_mut()
-                .insert(*name, value.parse().expect("header"));
-        }
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Client { ws }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                Err(response.status().as_u16())
-            }
-            Err(other) => panic!("unexpected connect error {other}"),
+        let options = ConnectOptions {
+            timeout: Some(PATIENCE),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..ConnectOptions::default()
+        };
+        match Connection::connect(url, &options).await {
+            Ok(connection) => Ok(Client { connection }),
+            Err(error) => Err(error
+                .refused_status()
+                .unwrap_or_else(|| panic!("unexpected connect error {error}"))),
         }
     }
 
@@ -232,11 +244,15 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).await.expect("send");
+        self.connection.send_text(text).await.expect("send");
     }
 
     pub async fn send_binary(&mut self, bytes: Vec<u8>) {
-        self.ws.send(Message::binary(bytes)).await.expect("send");
+        self.connection
+            .websocket_mut()
+            .send(Message::binary(bytes))
+            .await
+            .expect("send");
     }
 
     /// The next text frame as JSON (pings are answered by the library meanwhile).
@@ -249,18 +265,21 @@ impl Client {
 
     async fn next_event(&mut self) -> Result<Value, Ended> {
         loop {
-            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+            let frame = tokio::time::timeout(PATIENCE, self.connection.recv_text())
                 .await
                 .expect("no frame in time");
             match frame {
-                Some(Ok(Message::Text(text))) => {
-                    return Ok(serde_json::from_str(&text).expect("server sent JSON"))
+                Ok(text) => {
+                    if let Err(error) = ServerMessage::decode(text.as_str()) {
+                        panic!("the typed client cannot read {text}: {error}");
+                    }
+                    return Ok(serde_json::from_str(text.as_str()).expect("server sent JSON"));
                 }
-                Some(Ok(Message::Close(frame))) => {
-                    return Err(Ended::Closed(frame.map(|f| u16::from(f.code))))
+                Err(RecvError::Closed { code, .. }) => {
+                    return Err(Ended::Closed((code != NO_STATUS).then_some(code)))
                 }
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Err(Ended::Dropped),
+                Err(error) if !error.is_fatal() => continue,
+                Err(_) => return Err(Ended::Dropped),
             }
         }
     }
@@ -321,8 +340,9 @@ impl Client {
     /// server's pings meanwhile, as a browser does. Returns how many pings arrived.
     pub async fn read_only_for(&mut self, period: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + period;
+        let ws = self.connection.websocket_mut();
         let mut pings = 0;
-        while let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+        while let Ok(frame) = tokio::time::timeout_at(deadline, ws.next()).await {
             match frame {
                 Some(Ok(Message::Ping(_))) => pings += 1,
                 Some(Ok(Message::Close(_)) | Err(_)) | None => panic!("closed while quiet"),
@@ -334,22 +354,17 @@ impl Client {
 
     /// Vanishes without a close frame, as a killed tab or a lost network does.
     pub fn drop_abruptly(self) {
-        drop(self.ws);
+        drop(self.connection);
     }
 
+    /// Closes with 1000 and waits briefly for the server's close reply.
     pub async fn close(mut self) {
-        let _ = self
-            .ws
-            .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
-                code: CloseCode::Normal,
-                reason: "bye".into(),
-            }))
-            .await;
+        let _ = self.connection.close().await;
     }
 
     /// Stops reading (and so stops answering pings) while keeping the socket open.
-    pub fn go_silent(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
-        self.ws
+    pub fn go_silent(self) -> WebSocketStream<TcpStream> {
+        self.connection.into_inner()
     }
 }
 
