@@ -170,6 +170,22 @@ async fn a_roster_larger_than_the_socket_buffers_arrives_whole() {
         "1000000",
     ]);
     let note = "n".repeat(500_000);
+    // The members below never read again, so the server's writes to them stall, and a
+    // connection the server is writing to is not read either. The update at the end
+    // comes from an editor that keeps reading, as an open tab does.
+    let mut editor = server.joined("big", "editor").await;
+    let editing = tokio::spawn(async move {
+        loop {
+            let joined = editor.until("presence:userJoined").await;
+            if joined["user"]["id"] == "late" {
+                break;
+            }
+        }
+        editor
+            .send(json!({"type": "presence:update", "room": "big", "state": {"note": "short"}}))
+            .await;
+        editor
+    });
     let mut members = Vec::new();
     for i in 0..10 {
         let mut member = server.client().await;
@@ -184,18 +200,19 @@ async fn a_roster_larger_than_the_socket_buffers_arrives_whole() {
         .await;
     let current = late.expect("presence:currentUsers").await;
     let users = current["users"].as_array().expect("users");
-    assert_eq!(users.len(), 11);
+    assert_eq!(users.len(), 12);
     let with_note = users
         .iter()
         .filter(|user| user["state"]["note"].as_str() == Some(note.as_str()))
         .count();
     assert_eq!(with_note, 10, "every member's state arrives intact");
     // The connection still works after the big frame: the next event comes through.
-    members[0]
-        .send(json!({"type": "presence:update", "room": "big", "state": {"note": "short"}}))
-        .await;
     let updated = late.until("presence:userUpdated").await;
+    assert_eq!(updated["user"]["id"], "editor");
     assert_eq!(updated["user"]["state"]["note"], "short");
+    let _editor = editing
+        .await
+        .expect("the editor saw the late joiner and updated");
 }
 
 #[test]
