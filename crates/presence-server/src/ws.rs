@@ -75,11 +75,19 @@ pub async fn serve(
     // state is paid by every connection. Work that only happens when a message or a
     // write comes (decode, shard send, write) runs in boxed futures that exist only
     // while they run, keeping the parked task small.
+    //
+    // The shutdown and outbox waits live across iterations: made afresh in the `select!`,
+    // each would join and leave a waiter list under a lock on every message read.
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let outbox = handle.wait();
+    tokio::pin!(outbox);
     let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
             biased;
-            () = state.shutdown.cancelled() => break Some((close_code::RESTART, "service restart")),
-            () = handle.wait() => {
+            () = &mut shutdown => break Some((close_code::RESTART, "service restart")),
+            () = &mut outbox => {
+                outbox.set(handle.wait());
                 // The queue's own buffer, freed after the write: nothing is kept idle.
                 let (frames, condemned) = handle.drain();
                 if !frames.is_empty() {
