@@ -1,5 +1,7 @@
 //! Messages from client to server, and how a text frame becomes one.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -209,13 +211,13 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
 
     let kind = match present(envelope.kind) {
         None => return Err(fail("a message needs a string \"type\"".to_owned())),
-        Some(raw) => field::<String>(raw, "type", "a string", reference.clone())?,
+        Some(raw) => text_field(raw, "type", reference.clone())?,
     };
     let room = |r: Option<&RawValue>| -> Result<Option<RoomName>, DecodeError> {
         match present(r) {
             None => Ok(None),
             Some(raw) => {
-                let name: String = field(raw, "room", "a string", reference.clone())?;
+                let name = text_field(raw, "room", reference.clone())?;
                 RoomName::new(&name)
                     .map(Some)
                     .map_err(|e| fail(e.to_string()))
@@ -225,7 +227,7 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
     let room_or_default =
         |r: Option<&RawValue>| room(r).map(|r| r.unwrap_or_else(RoomName::default_room));
 
-    let message = match kind.as_str() {
+    let message = match kind.as_ref() {
         "presence:join" => {
             let user = match present(envelope.user) {
                 None => JoinUser::default(),
@@ -280,12 +282,15 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
             })
         }
         "presence:cursor" => {
+            // The message is formatted only on failure: this runs for every cursor move.
             let coordinate = |raw: Option<&RawValue>, name: &str| -> Result<f64, DecodeError> {
-                let message = format!("presence:cursor needs a finite number \"{name}\"");
-                let raw = present(raw).ok_or_else(|| fail(message.clone()))?;
-                match serde_json::from_str::<f64>(raw.get()) {
-                    Ok(value) if value.is_finite() => Ok(value),
-                    _ => Err(fail(message)),
+                let value =
+                    present(raw).and_then(|raw| serde_json::from_str::<f64>(raw.get()).ok());
+                match value {
+                    Some(value) if value.is_finite() => Ok(value),
+                    _ => Err(fail(format!(
+                        "presence:cursor needs a finite number \"{name}\""
+                    ))),
                 }
             };
             let x = coordinate(envelope.x, "x")?;
@@ -368,6 +373,19 @@ fn field<'a, T: Deserialize<'a>>(
         message: format!("\"{name}\" must be {kind}"),
         reference,
     })
+}
+
+/// A string field, borrowed from the frame unless it has escapes: `type` and `room` are
+/// read from every message, cursor moves included, and need no allocation of their own.
+fn text_field<'a>(
+    raw: &'a RawValue,
+    name: &str,
+    reference: Option<Reference>,
+) -> Result<Cow<'a, str>, DecodeError> {
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(text) => Ok(Cow::Borrowed(text)),
+        Err(_) => field::<String>(raw, name, "a string", reference).map(Cow::Owned),
+    }
 }
 
 impl Request {
@@ -460,6 +478,24 @@ mod tests {
             panic!("not a cursor")
         };
         assert_eq!((cursor.x, cursor.y, cursor.visible), (0.5, -3.0, true));
+    }
+
+    #[test]
+    fn escaped_type_and_room_read_as_their_text() {
+        let request = decode(r#"{"type":"presence:curs\u006fr","room":"d\u006fc\/1","x":1,"y":2}"#)
+            .expect("escapes are plain JSON");
+        let ClientMessage::Cursor(cursor) = request.message else {
+            panic!("a cursor, got {:?}", request.message);
+        };
+        assert_eq!(cursor.room.as_str(), "doc/1");
+        assert_eq!(
+            code(r#"{"type":"presence:cursor","room":7,"x":1,"y":2}"#),
+            ErrorCode::InvalidMessage
+        );
+        assert_eq!(
+            code(r#"{"type":["presence:cursor"],"x":1,"y":2}"#),
+            ErrorCode::InvalidMessage
+        );
     }
 
     #[test]
