@@ -1,5 +1,7 @@
 //! Messages from server to client.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::client::Reference;
@@ -205,45 +207,87 @@ impl ServerMessage {
     }
 }
 
-/// The `presence:cursors` frames of one room for one interval, built from entries encoded
-/// once: the frame for a recipient whose own entry must be left out is spliced from the
-/// same encoded pieces, so N movers cost N entry encodings, not N².
+/// The `presence:cursors` frame of one room for one interval, encoded once with every
+/// entry, and where each entry sits in it.
+///
+/// A mover never receives its own entry, so its frame is the shared one with a hole: the
+/// bytes of [`CursorFrames::hole`] left out. A server can write the two sides of the hole
+/// straight from the shared buffer (`writev`), so N recipients cost one encoding and no
+/// copies; [`CursorFrames::frame`] builds the spliced copy for everyone else.
 #[derive(Debug, Clone)]
 pub struct CursorFrames {
-    head: String,
-    entries: Vec<String>,
+    text: String,
+    /// For each entry, the bytes to leave out: the entry and the comma after it, or the
+    /// comma before it for the last one.
+    holes: Vec<Range<usize>>,
 }
 
 impl CursorFrames {
-    /// Encodes the room and every entry once.
+    /// Encodes the frame with every entry.
     pub fn new(room: &RoomName, cursors: &[CursorEntry]) -> Self {
         let room = serde_json::to_string(room).unwrap_or_else(|_| String::from("\"\""));
-        let head = format!(r#"{{"type":"presence:cursors","room":{room},"cursors":["#);
-        let entries = cursors
+        // Entries are written straight into the frame's buffer, which serde_json fills
+        // with UTF-8 only.
+        let mut text: Vec<u8> = Vec::with_capacity(48 + room.len() + cursors.len() * 72);
+        text.extend_from_slice(br#"{"type":"presence:cursors","room":"#);
+        text.extend_from_slice(room.as_bytes());
+        text.extend_from_slice(br#","cursors":["#);
+        let mut spans = Vec::with_capacity(cursors.len());
+        for (index, entry) in cursors.iter().enumerate() {
+            if index > 0 {
+                text.push(b',');
+            }
+            let start = text.len();
+            if serde_json::to_writer(&mut text, entry).is_err() {
+                // Cannot happen for plain data; leave an empty object rather than a gap.
+                text.truncate(start);
+                text.extend_from_slice(b"{}");
+            }
+            spans.push(start..text.len());
+        }
+        text.extend_from_slice(b"]}");
+        let text = String::from_utf8(text).unwrap_or_default();
+        let last = spans.len().saturating_sub(1);
+        let holes = spans
             .iter()
-            .map(|entry| serde_json::to_string(entry).unwrap_or_default())
+            .enumerate()
+            .map(|(index, span)| match spans.get(index + 1) {
+                Some(next) => span.start..next.start,
+                // The last entry takes the comma before it, if it has a neighbour.
+                None if index > 0 => spans[last - 1].end..span.end,
+                None => span.clone(),
+            })
             .collect();
-        CursorFrames { head, entries }
+        CursorFrames { text, holes }
     }
 
-    /// The frame with every entry but the one at `skip`.
+    /// The frame with every entry.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The bytes of [`CursorFrames::text`] to leave out for a recipient whose own entry is
+    /// the one at `index`; the two sides of it are valid UTF-8 on their own.
+    pub fn hole(&self, index: usize) -> Option<Range<usize>> {
+        self.holes.get(index).cloned()
+    }
+
+    /// The frame with every entry but the one at `skip`, as one string.
     pub fn frame(&self, skip: Option<usize>) -> String {
-        let length: usize = self.entries.iter().map(|e| e.len() + 1).sum();
-        let mut frame = String::with_capacity(self.head.len() + length + 2);
-        frame.push_str(&self.head);
-        let mut first = true;
-        for (index, entry) in self.entries.iter().enumerate() {
-            if Some(index) == skip {
-                continue;
+        match skip.and_then(|index| self.hole(index)) {
+            None => self.text.clone(),
+            Some(hole) => {
+                let mut frame = String::with_capacity(self.text.len() - hole.len());
+                frame.push_str(&self.text[..hole.start]);
+                frame.push_str(&self.text[hole.end..]);
+                frame
             }
-            if !first {
-                frame.push(',');
-            }
-            first = false;
-            frame.push_str(entry);
         }
-        frame.push_str("]}");
-        frame
+    }
+
+    /// The frame with every entry, and each entry's hole (as [`CursorFrames::hole`]).
+    pub fn into_parts(self) -> (String, Vec<Range<usize>>) {
+        (self.text, self.holes)
     }
 }
 
@@ -260,18 +304,37 @@ mod tests {
             y: 0.5,
             visible: true,
         };
-        let cursors = vec![entry("a", 1.0), entry("b\"q", 2.5), entry("c", -3.0)];
-        let frames = CursorFrames::new(&room, &cursors);
-        for skip in [None, Some(0), Some(1), Some(2)] {
-            let mut expected = cursors.clone();
-            if let Some(index) = skip {
-                expected.remove(index);
-            }
-            let message = ServerMessage::Cursors {
+        let all = [entry("a", 1.0), entry("b\"q", 2.5), entry("c", -3.0)];
+        for count in 0..=all.len() {
+            let cursors = &all[..count];
+            let frames = CursorFrames::new(&room, cursors);
+            let whole = ServerMessage::Cursors {
                 room: room.clone(),
-                cursors: expected,
+                cursors: cursors.to_vec(),
             };
-            assert_eq!(frames.frame(skip), message.encode(), "skip {skip:?}");
+            assert_eq!(frames.text(), whole.encode());
+            assert_eq!(frames.frame(None), whole.encode());
+            for skip in 0..count {
+                let mut expected = cursors.to_vec();
+                expected.remove(skip);
+                let message = ServerMessage::Cursors {
+                    room: room.clone(),
+                    cursors: expected,
+                }
+                .encode();
+                assert_eq!(
+                    frames.frame(Some(skip)),
+                    message,
+                    "{count} entries, skip {skip}"
+                );
+                let hole = frames.hole(skip).expect("every entry has a hole");
+                let text = frames.text();
+                assert_eq!(
+                    format!("{}{}", &text[..hole.start], &text[hole.end..]),
+                    message
+                );
+            }
+            assert_eq!(frames.hole(count), None);
         }
     }
 }

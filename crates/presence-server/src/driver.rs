@@ -287,25 +287,21 @@ impl Driver {
                     cursors,
                     recipients,
                 } => {
-                    // Each entry is encoded once; the frame everyone shares is built once,
-                    // and so is the frame without each mover's own entry.
-                    let pieces = CursorFrames::new(&room, &cursors);
-                    let shared = Utf8Bytes::from(pieces.frame(None));
-                    let mut without: HashMap<usize, Utf8Bytes> = HashMap::new();
+                    // One encoding for the room; a mover's frame is the same bytes written
+                    // around its own entry.
+                    let (text, holes) = CursorFrames::new(&room, &cursors).into_parts();
+                    let text = Utf8Bytes::from(text);
                     let mut delivered = 0;
                     for (conn, own) in recipients {
                         let Some((handle, _)) = self.handles.get(&conn) else {
                             continue;
                         };
-                        let text = match own {
-                            None => shared.clone(),
-                            Some(index) => without
-                                .entry(index)
-                                .or_insert_with(|| Utf8Bytes::from(pieces.frame(Some(index))))
-                                .clone(),
+                        let frame = Frame::Cursors {
+                            text: text.clone(),
+                            hole: own.and_then(|index| holes.get(index).cloned()),
                         };
                         delivered += 1;
-                        handle.push_counted(Frame::Cursors(text), &self.metrics);
+                        handle.push_counted(frame, &self.metrics);
                     }
                     self.metrics.sent("presence:cursors", delivered);
                 }

@@ -7,6 +7,7 @@
 //! client reconnects and restores, getting a fresh roster instead of a wrong one.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
@@ -22,14 +23,46 @@ pub enum Frame {
     /// A roster event or reply: never dropped.
     Event(Utf8Bytes),
     /// A `presence:cursors` frame: the oldest goes first when the queue is full.
-    Cursors(Utf8Bytes),
+    Cursors {
+        /// The room's frame for this interval, shared by every recipient.
+        text: Utf8Bytes,
+        /// The recipient's own entry, left out when written (see `CursorFrames::hole`).
+        hole: Option<Range<usize>>,
+    },
 }
 
 impl Frame {
-    /// The encoded message, as written after its frame header.
-    pub fn payload(&self) -> &[u8] {
-        let (Frame::Event(text) | Frame::Cursors(text)) = self;
-        text.as_str().as_bytes()
+    /// A cursor frame written whole.
+    pub fn cursors(text: Utf8Bytes) -> Self {
+        Frame::Cursors { text, hole: None }
+    }
+
+    /// The encoded message as written after its frame header: the bytes before the
+    /// hole and after it (empty when there is none).
+    pub fn payload(&self) -> (&[u8], &[u8]) {
+        match self {
+            Frame::Event(text) => (text.as_str().as_bytes(), &[]),
+            Frame::Cursors { text, hole } => {
+                let bytes = text.as_str().as_bytes();
+                match hole {
+                    Some(hole) if hole.start <= hole.end && hole.end <= bytes.len() => {
+                        (&bytes[..hole.start], &bytes[hole.end..])
+                    }
+                    _ => (bytes, &[]),
+                }
+            }
+        }
+    }
+
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        let (before, after) = self.payload();
+        before.len() + after.len()
+    }
+
+    /// Whether the payload is empty (never, for a protocol message).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -113,14 +146,14 @@ impl ConnHandle {
                 let oldest_cursor = queue
                     .frames
                     .iter()
-                    .position(|f| matches!(f, Frame::Cursors(_)));
+                    .position(|f| matches!(f, Frame::Cursors { .. }));
                 match (oldest_cursor, &frame) {
                     (Some(index), _) => {
                         queue.frames.remove(index);
                         outcome = Pushed::DroppedCursors;
                     }
                     // Full of roster events: a newer cursor frame is simply not queued.
-                    (None, Frame::Cursors(_)) => return Pushed::DroppedCursors,
+                    (None, Frame::Cursors { .. }) => return Pushed::DroppedCursors,
                     (None, Frame::Event(_)) => {
                         queue.condemned = Some(Condemned::TooSlow);
                         queue.frames.clear();
@@ -178,9 +211,9 @@ mod tests {
     #[test]
     fn a_full_outbox_sheds_the_oldest_cursor_frame_first() {
         let outbox = ConnHandle::new(3);
-        assert_eq!(outbox.push(Frame::Cursors(text("c1"))), Pushed::Queued);
+        assert_eq!(outbox.push(Frame::cursors(text("c1"))), Pushed::Queued);
         assert_eq!(outbox.push(Frame::Event(text("e1"))), Pushed::Queued);
-        assert_eq!(outbox.push(Frame::Cursors(text("c2"))), Pushed::Queued);
+        assert_eq!(outbox.push(Frame::cursors(text("c2"))), Pushed::Queued);
         assert_eq!(
             outbox.push(Frame::Event(text("e2"))),
             Pushed::DroppedCursors
@@ -190,7 +223,7 @@ mod tests {
         let kept: Vec<&str> = frames
             .iter()
             .map(|f| match f {
-                Frame::Event(t) | Frame::Cursors(t) => t.as_str(),
+                Frame::Event(t) | Frame::Cursors { text: t, .. } => t.as_str(),
             })
             .collect();
         assert_eq!(kept, ["e1", "c2", "e2"]);
@@ -202,7 +235,7 @@ mod tests {
         outbox.push(Frame::Event(text("e1")));
         outbox.push(Frame::Event(text("e2")));
         assert_eq!(
-            outbox.push(Frame::Cursors(text("c"))),
+            outbox.push(Frame::cursors(text("c"))),
             Pushed::DroppedCursors
         );
         assert_eq!(outbox.push(Frame::Event(text("e3"))), Pushed::Refused);

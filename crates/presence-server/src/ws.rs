@@ -176,14 +176,20 @@ async fn write_frames(
     let mut headers = Vec::with_capacity(frames.len() * 10);
     let mut header_ends = Vec::with_capacity(frames.len());
     for frame in frames {
-        header.format(frame.payload().len() as u64, &mut headers)?;
+        header.format(frame.len() as u64, &mut headers)?;
         header_ends.push(headers.len());
     }
-    let mut slices = Vec::with_capacity(frames.len() * 2);
+    // A cursor frame without the recipient's own entry is the room's shared frame
+    // written around that entry: two slices, no copy.
+    let mut slices = Vec::with_capacity(frames.len() * 3);
     let mut start = 0;
     for (frame, &end) in frames.iter().zip(&header_ends) {
         slices.push(IoSlice::new(&headers[start..end]));
-        slices.push(IoSlice::new(frame.payload()));
+        let (before, after) = frame.payload();
+        slices.push(IoSlice::new(before));
+        if !after.is_empty() {
+            slices.push(IoSlice::new(after));
+        }
         start = end;
     }
     let io = socket.get_mut();

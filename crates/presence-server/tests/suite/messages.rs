@@ -126,6 +126,50 @@ async fn cursors_are_batched_per_room_and_never_echoed() {
 }
 
 #[tokio::test]
+async fn every_mover_sees_everyone_else_and_never_itself() {
+    // Movers' frames are the room's shared frame written around their own entry: the
+    // first, a middle and the last entry each leave a well-formed frame behind.
+    let server = TestServer::start(&["--cursor-interval", "100ms"]);
+    let names = ["ann", "ben", "cat", "wes"];
+    let mut clients = Vec::new();
+    for name in names {
+        clients.push(server.joined("board", name).await);
+    }
+    for (client, name) in clients.iter_mut().zip(names) {
+        client.sync("board", name).await;
+    }
+    let movers = &names[..3];
+    for (index, client) in clients.iter_mut().take(movers.len()).enumerate() {
+        client
+            .send(json!({"type": "presence:cursor", "room": "board", "x": index + 1, "y": 0}))
+            .await;
+    }
+    for (client, name) in clients.iter_mut().zip(names) {
+        let expected: std::collections::BTreeMap<String, f64> = movers
+            .iter()
+            .enumerate()
+            .filter(|(_, mover)| **mover != name)
+            .map(|(index, mover)| ((*mover).to_owned(), (index + 1) as f64))
+            .collect();
+        let mut seen = std::collections::BTreeMap::new();
+        while seen != expected {
+            let frame = client.until("presence:cursors").await;
+            let mut ids = Vec::new();
+            for entry in frame["cursors"].as_array().expect("cursors") {
+                let id = entry["userId"].as_str().expect("userId").to_owned();
+                assert_ne!(id, name, "{name} got its own cursor: {frame}");
+                seen.insert(id.clone(), entry["x"].as_f64().expect("x"));
+                ids.push(id);
+            }
+            let count = ids.len();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), count, "one entry per user: {frame}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn batch_clients_get_diffs_instead_of_single_events() {
     let server = TestServer::start(&["--cursor-interval", "50ms"]);
     let mut watcher = server.client().await;
