@@ -7,9 +7,10 @@
 //! high-water mark.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use tikv_jemalloc_ctl::{Access, AsName};
+use tikv_jemalloc_ctl::{Access, AsName, Mib};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -37,11 +38,19 @@ pub fn flush_thread_cache_when_idle() {
             return;
         }
         last.set(Some(now));
-        let enabled = b"thread.tcache.enabled\0".name();
         // Failing to flush only keeps memory cached; never worth stopping for.
-        let _ = enabled.write(false);
-        let _ = enabled.write(true);
+        if let Some(enabled) = tcache_enabled() {
+            let _ = enabled.write(false);
+            let _ = enabled.write(true);
+        }
     });
+}
+
+/// `thread.tcache.enabled`, looked up by name once: the lookup parses the name on every
+/// call, which at one flush a second per worker showed up in cursor profiles.
+fn tcache_enabled() -> Option<Mib<[usize; 3]>> {
+    static MIB: OnceLock<Option<Mib<[usize; 3]>>> = OnceLock::new();
+    *MIB.get_or_init(|| b"thread.tcache.enabled\0".name().mib().ok())
 }
 
 #[cfg(test)]
@@ -59,6 +68,7 @@ mod tests {
     fn a_flush_leaves_the_thread_cache_on_and_is_rate_limited() {
         // A fresh thread, so the rate limit starts from nothing.
         std::thread::spawn(|| {
+            assert!(tcache_enabled().is_some(), "the flush must find its switch");
             assert!(cache_enabled());
             flush_thread_cache_when_idle();
             assert!(cache_enabled(), "the cache must be back on after a flush");
