@@ -209,6 +209,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_frame_with_a_hole_is_written_around_it() {
+        let frame = Frame::Cursors {
+            text: text("[a,b,c]"),
+            hole: Some(3..5),
+        };
+        assert_eq!(frame.payload(), (&b"[a,"[..], &b"c]"[..]));
+        assert_eq!(frame.len(), 5);
+        // A hole that does not fit the text (never made by the driver) leaves it whole.
+        let frame = Frame::Cursors {
+            text: text("[a]"),
+            hole: Some(2..9),
+        };
+        assert_eq!(frame.payload(), (&b"[a]"[..], &b""[..]));
+    }
+
+    #[test]
     fn a_full_outbox_sheds_the_oldest_cursor_frame_first() {
         let outbox = ConnHandle::new(3);
         assert_eq!(outbox.push(Frame::cursors(text("c1"))), Pushed::Queued);
