@@ -17,6 +17,26 @@
 //!   thousands of them, from chosen local addresses ([`ConnectOptions::bind`]).
 //!
 //! The client does not do TLS: it is meant for the loopback, the data centre, and tests.
+//!
+//! ```no_run
+//! use presence_client::protocol::{RoomName, ServerMessage, UserId};
+//! use presence_client::{Client, ClientConfig, Event, JoinOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The address presenced prints when it starts.
+//! let (client, mut events) = Client::connect(ClientConfig::new("http://127.0.0.1:8080")).await?;
+//! let room = RoomName::new("my-doc")?;
+//! let joined = client.join(&room, JoinOptions::user(UserId::new("u-42")?, "Ada")).await?;
+//! println!("{} online", joined.users.len());
+//! client.move_cursor(&room, 120.0, 48.0, true)?;
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Message(ServerMessage::UserJoined { user, .. }) = event {
+//!         println!("{} arrived; {} online", user.name, client.roster(&room).len());
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -33,6 +53,9 @@ pub use client::{
 };
 pub use connection::{ConnectOptions, Connection, DEFAULT_READ_BUFFER_BYTES};
 pub use error::{ConnectError, JoinError, RecvError, SendError};
+/// The wire types the client speaks (`presence-protocol`), so an application needs no
+/// second dependency for room names, user ids and messages.
+pub use presence_protocol as protocol;
 pub use roster::Roster;
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub use url::websocket_url;
