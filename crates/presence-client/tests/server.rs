@@ -31,6 +31,20 @@ fn ids(users: &[User]) -> Vec<&str> {
     users.iter().map(|user| user.id.as_str()).collect()
 }
 
+/// A raw `presence:join` of `room` as `user`, with nothing else set.
+fn join_as(room: &RoomName, user: &str) -> ClientMessage {
+    ClientMessage::Join(Join {
+        room: room.clone(),
+        user: JoinUser {
+            id: Some(id(user)),
+            ..JoinUser::default()
+        },
+        state: None,
+        token: None,
+        batch: false,
+    })
+}
+
 async fn client(server: &TestServer) -> (Client, Events) {
     let config = ClientConfig {
         // Quick retries, so a restarted server is found again fast.
@@ -344,17 +358,7 @@ async fn raw_connections_bind_other_loopback_addresses() {
     assert_eq!(raw.local_addr().expect("local").ip(), bind.ip());
 
     let lobby = room("lobby");
-    let join = Join {
-        room: lobby.clone(),
-        user: JoinUser {
-            id: Some(id("raw")),
-            ..JoinUser::default()
-        },
-        state: None,
-        token: None,
-        batch: false,
-    };
-    raw.send(&ClientMessage::Join(join)).await.expect("send");
+    raw.send(&join_as(&lobby, "raw")).await.expect("send");
     let answer = tokio::time::timeout(WAIT, raw.recv())
         .await
         .expect("no answer")
@@ -408,22 +412,10 @@ async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
     let mut reader = Connection::connect(&server.url(), &options)
         .await
         .expect("connect");
-    let join = Join {
-        room: notes.clone(),
-        user: JoinUser {
-            id: Some(id("reader")),
-            ..JoinUser::default()
-        },
-        state: None,
-        token: None,
-        batch: false,
-    };
+    let join = join_as(&notes, "reader");
     // The update may still be on its way: join again until the snapshot shows it.
     let draft = loop {
-        reader
-            .send(&ClientMessage::Join(join.clone()))
-            .await
-            .expect("send");
+        reader.send(&join).await.expect("send");
         let answer = tokio::time::timeout(WAIT, reader.recv())
             .await
             .expect("no answer")
