@@ -211,9 +211,9 @@ impl ServerMessage {
 /// entry, and where each entry sits in it.
 ///
 /// A mover never receives its own entry, so its frame is the shared one with a hole: the
-/// bytes of [`CursorFrames::hole`] left out. A server can write the two sides of the hole
+/// bytes of [`CursorFrames::hole`] left out. A server writes the two sides of the hole
 /// straight from the shared buffer (`writev`), so N recipients cost one encoding and no
-/// copies; [`CursorFrames::frame`] builds the spliced copy for everyone else.
+/// copies.
 #[derive(Debug, Clone)]
 pub struct CursorFrames {
     text: String,
@@ -247,14 +247,13 @@ impl CursorFrames {
         }
         text.extend_from_slice(b"]}");
         let text = String::from_utf8(text).unwrap_or_default();
-        let last = spans.len().saturating_sub(1);
         let holes = spans
             .iter()
             .enumerate()
             .map(|(index, span)| match spans.get(index + 1) {
                 Some(next) => span.start..next.start,
                 // The last entry takes the comma before it, if it has a neighbour.
-                None if index > 0 => spans[last - 1].end..span.end,
+                None if index > 0 => spans[index - 1].end..span.end,
                 None => span.clone(),
             })
             .collect();
@@ -270,19 +269,6 @@ impl CursorFrames {
     /// the one at `index`; the two sides of it are valid UTF-8 on their own.
     pub fn hole(&self, index: usize) -> Option<Range<usize>> {
         self.holes.get(index).cloned()
-    }
-
-    /// The frame with every entry but the one at `skip`, as one string.
-    pub fn frame(&self, skip: Option<usize>) -> String {
-        match skip.and_then(|index| self.hole(index)) {
-            None => self.text.clone(),
-            Some(hole) => {
-                let mut frame = String::with_capacity(self.text.len() - hole.len());
-                frame.push_str(&self.text[..hole.start]);
-                frame.push_str(&self.text[hole.end..]);
-                frame
-            }
-        }
     }
 
     /// The frame with every entry, and each entry's hole (as [`CursorFrames::hole`]).
@@ -313,7 +299,6 @@ mod tests {
                 cursors: cursors.to_vec(),
             };
             assert_eq!(frames.text(), whole.encode());
-            assert_eq!(frames.frame(None), whole.encode());
             for skip in 0..count {
                 let mut expected = cursors.to_vec();
                 expected.remove(skip);
@@ -322,16 +307,12 @@ mod tests {
                     cursors: expected,
                 }
                 .encode();
-                assert_eq!(
-                    frames.frame(Some(skip)),
-                    message,
-                    "{count} entries, skip {skip}"
-                );
                 let hole = frames.hole(skip).expect("every entry has a hole");
                 let text = frames.text();
                 assert_eq!(
                     format!("{}{}", &text[..hole.start], &text[hole.end..]),
-                    message
+                    message,
+                    "{count} entries, skip {skip}"
                 );
             }
             assert_eq!(frames.hole(count), None);

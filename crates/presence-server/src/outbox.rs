@@ -32,11 +32,6 @@ pub enum Frame {
 }
 
 impl Frame {
-    /// A cursor frame written whole.
-    pub fn cursors(text: Utf8Bytes) -> Self {
-        Frame::Cursors { text, hole: None }
-    }
-
     /// The encoded message as written after its frame header: the bytes before the
     /// hole and after it (empty when there is none).
     pub fn payload(&self) -> (&[u8], &[u8]) {
@@ -55,14 +50,9 @@ impl Frame {
     }
 
     /// The payload's length in bytes.
-    pub fn len(&self) -> usize {
+    pub fn payload_len(&self) -> usize {
         let (before, after) = self.payload();
         before.len() + after.len()
-    }
-
-    /// Whether the payload is empty (never, for a protocol message).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -208,6 +198,11 @@ mod tests {
         Utf8Bytes::from_static(s)
     }
 
+    /// A cursor frame written whole.
+    fn cursors(text: Utf8Bytes) -> Frame {
+        Frame::Cursors { text, hole: None }
+    }
+
     #[test]
     fn a_cursor_frame_with_a_hole_is_written_around_it() {
         let frame = Frame::Cursors {
@@ -215,7 +210,7 @@ mod tests {
             hole: Some(3..5),
         };
         assert_eq!(frame.payload(), (&b"[a,"[..], &b"c]"[..]));
-        assert_eq!(frame.len(), 5);
+        assert_eq!(frame.payload_len(), 5);
         // A hole that does not fit the text (never made by the driver) leaves it whole.
         let frame = Frame::Cursors {
             text: text("[a]"),
@@ -227,9 +222,9 @@ mod tests {
     #[test]
     fn a_full_outbox_sheds_the_oldest_cursor_frame_first() {
         let outbox = ConnHandle::new(3);
-        assert_eq!(outbox.push(Frame::cursors(text("c1"))), Pushed::Queued);
+        assert_eq!(outbox.push(cursors(text("c1"))), Pushed::Queued);
         assert_eq!(outbox.push(Frame::Event(text("e1"))), Pushed::Queued);
-        assert_eq!(outbox.push(Frame::cursors(text("c2"))), Pushed::Queued);
+        assert_eq!(outbox.push(cursors(text("c2"))), Pushed::Queued);
         assert_eq!(
             outbox.push(Frame::Event(text("e2"))),
             Pushed::DroppedCursors
@@ -250,10 +245,7 @@ mod tests {
         let outbox = ConnHandle::new(2);
         outbox.push(Frame::Event(text("e1")));
         outbox.push(Frame::Event(text("e2")));
-        assert_eq!(
-            outbox.push(Frame::cursors(text("c"))),
-            Pushed::DroppedCursors
-        );
+        assert_eq!(outbox.push(cursors(text("c"))), Pushed::DroppedCursors);
         assert_eq!(outbox.push(Frame::Event(text("e3"))), Pushed::Refused);
         let (frames, condemned) = outbox.drain();
         assert_eq!(condemned, Some(Condemned::TooSlow));

@@ -176,7 +176,7 @@ async fn write_frames(
     let mut headers = Vec::with_capacity(frames.len() * 10);
     let mut header_ends = Vec::with_capacity(frames.len());
     for frame in frames {
-        header.format(frame.len() as u64, &mut headers)?;
+        header.format(frame.payload_len() as u64, &mut headers)?;
         header_ends.push(headers.len());
     }
     // A cursor frame without the recipient's own entry is the room's shared frame
