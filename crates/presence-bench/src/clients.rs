@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use presence_client::{ConnectOptions, Connection, SendError, Utf8Bytes};
+use presence_client::{ConnectOptions, Connection, Utf8Bytes};
 use presence_protocol::{
     ClientMessage, Cursor, Join, JoinUser, Leave, Request, RoomName, SessionId, UserId,
 };
@@ -123,11 +123,6 @@ pub async fn next_text(ws: &mut Ws) -> Option<Utf8Bytes> {
             Err(_) => {}
         }
     }
-}
-
-/// Sends one text frame and flushes.
-pub async fn send(ws: &mut Ws, text: Utf8Bytes) -> Result<(), SendError> {
-    ws.send_text(text).await
 }
 
 /// A server frame, reduced to what the bench tracks.

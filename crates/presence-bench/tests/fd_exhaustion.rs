@@ -87,12 +87,9 @@ async fn existing_clients_are_served_while_accept_runs_out_of_descriptors() {
         let mut ws = clients::connect(&server.url, sources, i)
             .await
             .expect("connect");
-        clients::send(
-            &mut ws,
-            clients::join_frame(&room, &format!("m{i}"), None, false),
-        )
-        .await
-        .expect("join");
+        ws.send_text(clients::join_frame(&room, &format!("m{i}"), None, false))
+            .await
+            .expect("join");
         loop {
             let text = clients::next_text(&mut ws).await.expect("join answer");
             if let Some(Incoming::CurrentUsers(_)) = clients::decode(&text) {
@@ -135,7 +132,8 @@ async fn existing_clients_are_served_while_accept_runs_out_of_descriptors() {
 
     // The members are still served: a cursor move reaches the others.
     let (mover, watchers) = members.split_first_mut().expect("members");
-    clients::send(mover, clients::cursor_frame(&room, 42.0, 7.0))
+    mover
+        .send_text(clients::cursor_frame(&room, 42.0, 7.0))
         .await
         .expect("a member can still send");
     for watcher in watchers.iter_mut().take(3) {
@@ -162,7 +160,7 @@ async fn existing_clients_are_served_while_accept_runs_out_of_descriptors() {
     let mut late = clients::connect(&server.url, sources, 99)
         .await
         .expect("connect after the flood");
-    clients::send(&mut late, clients::join_frame(&room, "late", None, false))
+    late.send_text(clients::join_frame(&room, "late", None, false))
         .await
         .expect("join after the flood");
     let text = tokio::time::timeout(Duration::from_secs(10), clients::next_text(&mut late))

@@ -85,7 +85,7 @@ async fn join(
     user: &str,
     session: &str,
 ) -> Option<bool> {
-    clients::send(ws, clients::join_frame(room, user, Some(session), false))
+    ws.send_text(clients::join_frame(room, user, Some(session), false))
         .await
         .ok()?;
     let mut restored = false;
@@ -115,7 +115,7 @@ async fn wander(ws: &mut Ws, room: &presence_protocol::RoomName, span: Duration)
         tokio::select! {
             _ = tick.tick() => {
                 step += 1.0;
-                if clients::send(ws, clients::cursor_frame(room, step, step)).await.is_err() {
+                if ws.send_text(clients::cursor_frame(room, step, step)).await.is_err() {
                     return false;
                 }
             }
@@ -159,7 +159,7 @@ async fn life(
     }
     match fate {
         Fate::Leave => {
-            let _ = clients::send(&mut ws, clients::leave_frame(&room)).await;
+            let _ = ws.send_text(clients::leave_frame(&room)).await;
             let _ = ws.close().await;
             counters.left.fetch_add(1, Ordering::Relaxed);
         }
@@ -193,7 +193,7 @@ async fn life(
                 }
             }
             let _ = wander(&mut ws, &room, Duration::from_millis(300)).await;
-            let _ = clients::send(&mut ws, clients::leave_frame(&room)).await;
+            let _ = ws.send_text(clients::leave_frame(&room)).await;
             let _ = ws.close().await;
         }
     }

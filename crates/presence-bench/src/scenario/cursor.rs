@@ -95,7 +95,7 @@ pub(super) async fn run(
             };
             let join = clients::join_frame(&room, &format!("u{index}"), None, false);
             let acked = async {
-                clients::send(&mut ws, join).await.ok()?;
+                ws.send_text(join).await.ok()?;
                 while let Some(text) = clients::next_text(&mut ws).await {
                     if let Some(Incoming::CurrentUsers(_)) = clients::decode(&text) {
                         return Some(());
@@ -103,7 +103,12 @@ pub(super) async fn run(
                 }
                 None
             };
-            if tokio::time::timeout(Duration::from_secs(60), acked).await.ok().flatten().is_none() {
+            if tokio::time::timeout(Duration::from_secs(60), acked)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
                 failed.fetch_add(1, Ordering::Relaxed);
                 return outcome;
             }
@@ -132,7 +137,7 @@ pub(super) async fn run(
                     _ = tick.tick(), if is_mover => {
                         let x = epoch.elapsed().as_micros() as f64;
                         y += 1.0;
-                        if clients::send(&mut ws, clients::cursor_frame(&room, x, y)).await.is_err() {
+                        if ws.send_text(clients::cursor_frame(&room, x, y)).await.is_err() {
                             outcome.lost = true;
                             break;
                         }

@@ -73,7 +73,7 @@ pub(super) async fn run(
             };
             let sent_at = Instant::now();
             let join = clients::join_frame(&room, &format!("u{index}"), None, false);
-            if clients::send(&mut ws, join).await.is_err() {
+            if ws.send_text(join).await.is_err() {
                 failed.fetch_add(1, Ordering::Relaxed);
                 return failure;
             }

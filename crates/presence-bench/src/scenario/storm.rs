@@ -108,7 +108,7 @@ pub(super) async fn run(
                 () = go.cancelled() => {}
                 () = stop.cancelled() => return outcome,
             }
-            if clients::send(&mut ws, join).await.is_err() {
+            if ws.send_text(join).await.is_err() {
                 outcome.lost = true;
                 return outcome;
             }
