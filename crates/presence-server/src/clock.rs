@@ -1,4 +1,5 @@
-//! The repository's only clock reads. `tokio::time::Instant` so `time::pause()` works.
+//! The clock the core is given: every `Now` comes from here. `tokio::time::Instant` so
+//! `time::pause()` works.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

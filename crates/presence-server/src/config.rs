@@ -44,8 +44,11 @@ pub struct Config {
     pub max_messages_per_second: u32,
     /// The most WebSocket connections this node accepts at once.
     pub max_connections: usize,
-    /// Runtime worker threads; `None` is one per core.
+    /// Runtime worker threads; `None` is one per core. One runs a current-thread runtime.
     pub worker_threads: Option<usize>,
+    /// With one worker thread: the shortest time between two of its wake-ups (see
+    /// `pacing`). Zero wakes for every message. By default a fifth of the cursor interval.
+    pub min_wake_interval: Duration,
     /// Frames a connection's outbox holds before stale cursor frames are dropped.
     pub outbox_frames: usize,
     /// `text` or `json` logs on standard error.
@@ -83,6 +86,7 @@ impl Default for Config {
             max_messages_per_second: 100,
             max_connections: 100_000,
             worker_threads: None,
+            min_wake_interval: Duration::from_millis(50) / WAKE_INTERVAL_DIVISOR,
             outbox_frames: 4096,
             log_format: LogFormat::Text,
         }
@@ -165,6 +169,11 @@ pub struct Cli {
     /// update at moderate load (no cross-thread wake-ups); more threads add capacity.
     #[arg(long, env = "PRESENCED_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<usize>,
+    /// With `--worker-threads 1`: the shortest time between two wake-ups of the idle
+    /// thread; messages arriving in between are read together, delayed at most this long.
+    /// 0 wakes for every message [default: a fifth of --cursor-interval, 10ms].
+    #[arg(long, env = "PRESENCED_MIN_WAKE_INTERVAL", value_name = "DUR", value_parser = parse_duration)]
+    pub min_wake_interval: Option<Duration>,
     /// Log format on standard error [default: text].
     #[arg(long, env = "PRESENCED_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -208,6 +217,8 @@ struct FileConfig {
     max_connections: Option<usize>,
     #[serde(alias = "worker_threads")]
     worker_threads: Option<usize>,
+    #[serde(alias = "min_wake_interval")]
+    min_wake_interval: Option<String>,
     #[serde(alias = "log_format")]
     log_format: Option<LogFormat>,
 }
@@ -247,6 +258,14 @@ pub enum ConfigError {
         message: String,
     },
 }
+
+/// The default pacing is this fraction of the cursor interval: a cursor frame is late by
+/// at most a fifth of the time it waits anyway, which costs about as much latency as it
+/// saves CPU (docs/performance.md).
+const WAKE_INTERVAL_DIVISOR: u32 = 5;
+
+/// Pacing longer than this would be felt as lag by every client, not only save CPU.
+const MAX_WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Reads `250ms`, `10s`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -292,6 +311,10 @@ impl Cli {
                 OriginList::List(list) => list,
             })
             .unwrap_or_default();
+        let cursor_interval = self
+            .cursor_interval
+            .or(duration("cursor-interval", file.cursor_interval)?)
+            .unwrap_or(defaults.cursor_interval);
         let config = Config {
             listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
             heartbeat_timeout: self
@@ -302,10 +325,7 @@ impl Cli {
                 .reconnect_grace
                 .or(duration("reconnect-grace", file.reconnect_grace)?)
                 .unwrap_or(defaults.reconnect_grace),
-            cursor_interval: self
-                .cursor_interval
-                .or(duration("cursor-interval", file.cursor_interval)?)
-                .unwrap_or(defaults.cursor_interval),
+            cursor_interval,
             jwt_secret: self.jwt_secret.or(file.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(file.jwt_public_key),
             api_key: self.api_key.or(file.api_key),
@@ -344,6 +364,10 @@ impl Cli {
                 .worker_threads
                 .or(file.worker_threads)
                 .filter(|&n| n > 0),
+            min_wake_interval: self
+                .min_wake_interval
+                .or(duration("min-wake-interval", file.min_wake_interval)?)
+                .unwrap_or(cursor_interval / WAKE_INTERVAL_DIVISOR),
             outbox_frames: defaults.outbox_frames,
             log_format: self
                 .log_format
@@ -371,6 +395,9 @@ impl Config {
         }
         if self.cursor_interval.is_zero() {
             return invalid("cursor-interval", "must be more than zero");
+        }
+        if self.min_wake_interval > MAX_WAKE_INTERVAL {
+            return invalid("min-wake-interval", "must be at most 100ms");
         }
         if self.max_message_bytes < 256 {
             return invalid("max-message-bytes", "must be at least 256");
@@ -431,6 +458,43 @@ mod tests {
             .into_config()
             .expect("valid");
         assert_eq!(config.worker_threads, None);
+    }
+
+    #[test]
+    fn the_wake_interval_comes_from_flag_or_file_and_is_bounded() {
+        assert_eq!(
+            Config::default().min_wake_interval,
+            Duration::from_millis(10)
+        );
+        let config = Cli::parse_from(["presenced", "--cursor-interval", "20ms"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(
+            config.min_wake_interval,
+            Duration::from_millis(4),
+            "a fifth of the cursor interval unless given"
+        );
+        let config = Cli::parse_from(["presenced", "--min-wake-interval", "0"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.min_wake_interval, Duration::ZERO);
+        let dir =
+            std::env::temp_dir().join(format!("presenced-config-wake-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("wake.toml");
+        std::fs::write(&path, "min_wake_interval = \"2ms\"\n").expect("write");
+        let config = Cli::parse_from(["presenced", "--config", path.to_str().expect("utf8")])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.min_wake_interval, Duration::from_millis(2));
+        let refused = Cli::parse_from(["presenced", "--min-wake-interval", "1s"]).into_config();
+        assert!(matches!(
+            refused,
+            Err(ConfigError::Invalid {
+                name: "min-wake-interval",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl Shards {
             .map(|index| {
                 let (tx, rx) = mpsc::channel(4096);
                 let driver = Driver {
+                    index,
                     tracker: Tracker::new(config.clone(), clock::now()),
                     handles: HashMap::new(),
                     max_rooms,
@@ -117,6 +118,8 @@ impl Shards {
 }
 
 struct Driver {
+    /// This shard's place among the shards.
+    index: usize,
     tracker: Tracker,
     /// Outboxes of connections holding sessions here, with how many rooms each holds.
     handles: HashMap<ConnId, (Arc<ConnHandle>, u32)>,
@@ -146,6 +149,7 @@ impl Driver {
                     timer.as_mut().reset(at);
                 }
                 armed_for = deadline;
+                crate::pacing::shard_deadline(self.index, deadline.map(Instant::into_std));
             }
             tokio::select! {
                 received = inbox.recv_many(&mut batch, INPUT_BATCH) => {
@@ -158,6 +162,7 @@ impl Driver {
                 }
                 () = &mut timer, if armed_for.is_some() => {
                     armed_for = None;
+                    crate::pacing::shard_deadline(self.index, None);
                     self.tracker.handle_timeout(clock::now());
                     self.carry_out(None, None);
                 }

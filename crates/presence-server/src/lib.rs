@@ -20,6 +20,7 @@ pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;
+pub mod pacing;
 pub mod ws;
 
 use std::future::Future;

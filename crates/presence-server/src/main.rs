@@ -3,10 +3,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::io::{IsTerminal, Write};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use presence_server::config::{Cli, LogFormat};
+use presence_server::config::{Cli, Config, LogFormat};
+use presence_server::pacing::{self, WakePacer};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -26,12 +28,7 @@ fn main() -> anyhow::Result<()> {
     }
     raise_open_file_limit();
 
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.on_thread_park(allocator::flush_thread_cache_when_idle);
-    if let Some(threads) = config.worker_threads {
-        runtime.worker_threads(threads);
-    }
-    let runtime = runtime.enable_all().build()?;
+    let runtime = build_runtime(&config)?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(&config.listen)
             .await
@@ -46,6 +43,37 @@ fn main() -> anyhow::Result<()> {
         tracing::info!("presenced stopped");
         Ok(())
     })
+}
+
+/// One worker thread runs tokio's current-thread runtime: no work stealing and no
+/// second thread to wake, and the only flavour that may pace its wake-ups (see
+/// `presence_server::pacing`). More threads run the multi-threaded one.
+fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut runtime = match config.worker_threads {
+        Some(1) => {
+            let mut runtime = tokio::runtime::Builder::new_current_thread();
+            if !config.min_wake_interval.is_zero() {
+                tracing::info!(min_wake_interval = ?config.min_wake_interval, "one worker thread, wake-ups paced");
+                let pacer = pacing::install(WakePacer::new(config.min_wake_interval));
+                runtime.on_thread_unpark(move || pacer.woke(Instant::now()));
+                runtime.on_thread_park(move || {
+                    allocator::flush_thread_cache_when_idle();
+                    pacer.pause();
+                });
+                return runtime.enable_all().build();
+            }
+            runtime
+        }
+        threads => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                runtime.worker_threads(threads);
+            }
+            runtime
+        }
+    };
+    runtime.on_thread_park(allocator::flush_thread_cache_when_idle);
+    runtime.enable_all().build()
 }
 
 /// Every connection is a file descriptor, and the usual soft limit (1024) would cap a node

@@ -127,9 +127,27 @@ async fn cursors_are_batched_per_room_and_never_echoed() {
 
 #[tokio::test]
 async fn every_mover_sees_everyone_else_and_never_itself() {
+    movers_see_everyone_else_and_never_themselves(&["--cursor-interval", "100ms"]).await;
+}
+
+#[tokio::test]
+async fn one_paced_thread_delivers_every_cursor_too() {
+    // A single worker thread runs the current-thread runtime and paces its wake-ups.
+    movers_see_everyone_else_and_never_themselves(&[
+        "--cursor-interval",
+        "100ms",
+        "--worker-threads",
+        "1",
+        "--min-wake-interval",
+        "20ms",
+    ])
+    .await;
+}
+
+async fn movers_see_everyone_else_and_never_themselves(args: &[&str]) {
     // Movers' frames are the room's shared frame written around their own entry: the
     // first, a middle and the last entry each leave a well-formed frame behind.
-    let server = TestServer::start(&["--cursor-interval", "100ms"]);
+    let server = TestServer::start(args);
     let names = ["ann", "ben", "cat", "wes"];
     let mut clients = Vec::new();
     for name in names {
