@@ -8,12 +8,15 @@
 //! cluster of N nodes on its own `redis-server`), drives it with `presence-client`'s raw
 //! [`presence_client::Connection`]s spread over several 127.0.0.x source addresses
 //! (reading each frame only as far as it counts: see [`clients`]), and reads the
-//! server's RSS and CPU time from `/proc`. The binary
+//! server's RSS and CPU time from `/proc`. The cursor scenario can also measure its
+//! traffic's [`floor`] (bare tokio TCP, no presence work) in the same run, so its CPU
+//! figure comes with a ratio that survives a busy machine. The binary
 //! (`src/main.rs`) turns a [`Report`] into a table or JSON; `docs/performance.md`
 //! records the method and the numbers.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod clients;
+pub mod floor;
 pub mod http;
 pub mod limits;
 pub mod procfs;

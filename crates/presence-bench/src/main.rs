@@ -110,6 +110,11 @@ enum Command {
         /// Members per room that time every entry they get (the rest only count).
         #[arg(long, default_value_t = 64)]
         latency_receivers: usize,
+        /// After the window, run the same traffic through a bare tokio TCP server with
+        /// this many threads (1: current-thread) and report presenced's CPU as a ratio
+        /// of it, which busy and quiet spells of a shared machine both keep.
+        #[arg(long, value_name = "SERVER_THREADS", num_args = 0..=1, default_missing_value = "1")]
+        floor: Option<usize>,
     },
     /// K connected clients join one room at once: time until every roster is complete.
     Storm {
@@ -157,7 +162,8 @@ enum Command {
 }
 
 impl Command {
-    fn scenario(&self) -> Scenario {
+    /// The scenario to run; `threads` is the bench's `--threads`.
+    fn scenario(&self, threads: Option<u16>) -> Scenario {
         match *self {
             Command::Idle {
                 connections,
@@ -177,6 +183,7 @@ impl Command {
                 warmup,
                 cursor_interval,
                 latency_receivers,
+                floor,
             } => Scenario::Cursor(CursorOptions {
                 rooms,
                 members,
@@ -186,6 +193,8 @@ impl Command {
                 warmup,
                 cursor_interval,
                 latency_receivers,
+                floor_server_threads: floor,
+                client_threads: threads.map(usize::from),
             }),
             Command::Storm {
                 clients,
@@ -349,8 +358,12 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
         concurrency: global.concurrency,
         progress: progress.clone(),
     };
-    let outcome =
-        presence_bench::scenario::run(&cli.scenario.scenario(), &mut server, &settings).await;
+    let outcome = presence_bench::scenario::run(
+        &cli.scenario.scenario(global.threads),
+        &mut server,
+        &settings,
+    )
+    .await;
     progress.finish_and_clear();
     let alive = server.is_alive();
     let report = match outcome {

@@ -78,6 +78,11 @@ pub struct CursorReport {
     pub server_cpu_seconds: f64,
     /// Server CPU seconds per million delivered entries.
     pub server_cpu_seconds_per_million_entries: f64,
+    /// The same traffic's floor, measured right after the window (`--floor`).
+    pub floor: Option<crate::floor::FloorReport>,
+    /// `server_cpu_seconds_per_million_entries` over the floor's: the figure that
+    /// carries over between quiet and busy spells of a shared machine.
+    pub server_cpu_ratio_to_floor: Option<f64>,
     /// Server CPU share of one core, in the window.
     pub server_cpu_cores: f64,
     /// From a move leaving the bench to its entry arriving at another member.
@@ -305,6 +310,20 @@ impl Report {
                     "server CPU-s per million entries",
                     format!("{:.3}", r.server_cpu_seconds_per_million_entries),
                     "≤ 0.4",
+                ),
+                row(
+                    "floor: the same traffic, bare tokio TCP",
+                    match &r.floor {
+                        Some(floor) => format!(
+                            "{:.3} CPU-s per million entries ({} server thread(s), {} B frames); presenced is {:.2}× that",
+                            floor.server_cpu_seconds_per_million_entries,
+                            floor.server_threads,
+                            floor.frame_bytes,
+                            r.server_cpu_ratio_to_floor.unwrap_or(f64::NAN)
+                        ),
+                        None => "not measured (--floor)".to_owned(),
+                    },
+                    "",
                 ),
                 row("end-to-end latency", latency(&r.latency), ""),
                 row(

@@ -149,11 +149,26 @@ fn cursor_delivers_entries_with_latency() {
         "--threads",
         "1",
         "--server-arg=--worker-threads=1",
+        "--floor",
     ]);
     assert_eq!(output["environment"]["bench_threads"], 1);
     let report = output["report"].clone();
     assert_eq!(report["scenario"], "cursor");
     assert!(number(&report, "entries_delivered") > 0.0, "{report:#}");
+    // The floor ran the same traffic: frames of the run's mean size, counted per entry.
+    let floor = &report["floor"];
+    assert!(number(floor, "frames") > 0.0, "{report:#}");
+    assert_eq!(floor["server_threads"], 1);
+    let mean_frame = number(floor, "frame_bytes");
+    assert!(
+        mean_frame > 20.0 && mean_frame < 12.0 * 200.0,
+        "a frame of up to 11 entries: {report:#}"
+    );
+    // A tiny run may measure no floor CPU at all (the clock ticks at 10 ms): no ratio then.
+    match report["server_cpu_ratio_to_floor"].as_f64() {
+        Some(ratio) => assert!(ratio >= 0.0, "{report:#}"),
+        None => assert_eq!(number(floor, "server_cpu_seconds"), 0.0, "{report:#}"),
+    }
     assert!(number(&report, "moves_sent") > 0.0);
     assert!(report["latency"]["count"].as_u64() > Some(0));
     assert!(number(&report, "latency_budget_ms") == 75.0);

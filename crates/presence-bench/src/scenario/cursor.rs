@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{check_failures, count, wait_for, Settings};
 use crate::clients::{self, Incoming};
+use crate::floor::{self, FloorReport, FloorTraffic};
 use crate::report::CursorReport;
 use crate::server::Server;
 use crate::stats::Samples;
@@ -42,6 +43,11 @@ pub struct CursorOptions {
     /// Members per room that record the latency of every entry they get; the others
     /// only count entries, which keeps the bench's own CPU off the server's cores.
     pub latency_receivers: usize,
+    /// After the window, measure the same traffic's floor ([`crate::floor`]) with this
+    /// many server threads; `None` skips it.
+    pub floor_server_threads: Option<usize>,
+    /// The bench's own threads (`--threads`), which the floor's clients copy.
+    pub client_threads: Option<usize>,
 }
 
 #[derive(Default)]
@@ -50,6 +56,7 @@ struct Outcome {
     moves_sent: u64,
     entries: u64,
     frames: u64,
+    frame_bytes: u64,
     latencies: Samples,
     lost: bool,
 }
@@ -157,6 +164,7 @@ pub(super) async fn run(
                             if let Some(Incoming::Cursors(xs)) = clients::decode(&text) {
                                 let now = epoch.elapsed().as_micros() as f64;
                                 outcome.frames += 1;
+                                outcome.frame_bytes += text.len() as u64;
                                 outcome.entries += xs.len() as u64;
                                 for x in xs {
                                     outcome.latencies.record_micros((now - x).max(0.0) as u64);
@@ -164,6 +172,7 @@ pub(super) async fn run(
                             }
                         } else if text.as_str().starts_with(r#"{"type":"presence:cursors""#) {
                             outcome.frames += 1;
+                            outcome.frame_bytes += text.len() as u64;
                             outcome.entries += text.as_str().matches(r#""userId""#).count() as u64;
                         }
                     }
@@ -203,6 +212,7 @@ pub(super) async fn run(
             total.moves_sent += outcome.moves_sent;
             total.entries += outcome.entries;
             total.frames += outcome.frames;
+            total.frame_bytes += outcome.frame_bytes;
             total.latencies.merge(outcome.latencies);
             lost += usize::from(outcome.joined && outcome.lost);
         }
@@ -214,6 +224,30 @@ pub(super) async fn run(
         1.0 / interval
     } else {
         f64::INFINITY
+    };
+    let server_cpu_seconds_per_million_entries = if total.entries > 0 {
+        cpu / (total.entries as f64 / 1e6)
+    } else {
+        f64::INFINITY
+    };
+    let floor = match options.floor_server_threads {
+        Some(server_threads) if total.frames > 0 => {
+            progress.set_message("cursor: measuring the floor");
+            let traffic = FloorTraffic {
+                connections: n,
+                senders: options.rooms.max(1) * movers,
+                hz: options.hz,
+                interval: options.cursor_interval,
+                frame_bytes: (total.frame_bytes / total.frames) as usize,
+                entries_per_frame: total.entries as f64 / total.frames as f64,
+                server_threads,
+                client_threads: options.client_threads,
+                warmup: options.warmup,
+                duration: options.duration,
+            };
+            Some(measure_floor(traffic).await?)
+        }
+        _ => None,
     };
     let expected = options.rooms.max(1) as f64
         * movers as f64
@@ -232,14 +266,31 @@ pub(super) async fn run(
         entries_per_second: total.entries as f64 / seconds,
         frames_delivered: total.frames,
         server_cpu_seconds: cpu,
-        server_cpu_seconds_per_million_entries: if total.entries > 0 {
-            cpu / (total.entries as f64 / 1e6)
-        } else {
-            f64::INFINITY
-        },
+        server_cpu_seconds_per_million_entries,
+        server_cpu_ratio_to_floor: floor.as_ref().map(|floor| {
+            server_cpu_seconds_per_million_entries / floor.server_cpu_seconds_per_million_entries
+        }),
+        floor,
         server_cpu_cores: cpu / seconds,
         latency: total.latencies.summary(),
         latency_budget_ms: interval * 1000.0 + 25.0,
         connections_lost: lost,
     })
+}
+
+/// Runs [`floor::measure`] on a thread of its own: it builds runtimes, which cannot be
+/// done from inside this one.
+async fn measure_floor(traffic: FloorTraffic) -> Result<FloorReport, BenchError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("floor".to_owned())
+        .spawn(move || {
+            let _ = done.send(floor::measure(&traffic));
+        })?;
+    match result.await {
+        Ok(report) => Ok(report?),
+        Err(_) => Err(BenchError::Io(std::io::Error::other(
+            "the floor's thread ended without a report",
+        ))),
+    }
 }
