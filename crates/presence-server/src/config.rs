@@ -67,11 +67,12 @@ pub enum LogFormat {
 
 impl Default for Config {
     fn default() -> Self {
+        let cursor_interval = Duration::from_millis(50);
         Config {
             listen: "127.0.0.1:8080".to_owned(),
             heartbeat_timeout: Duration::from_secs(60),
             reconnect_grace: Duration::from_secs(10),
-            cursor_interval: Duration::from_millis(50),
+            cursor_interval,
             jwt_secret: None,
             jwt_public_key: None,
             api_key: None,
@@ -86,7 +87,7 @@ impl Default for Config {
             max_messages_per_second: 100,
             max_connections: 100_000,
             worker_threads: None,
-            min_wake_interval: Duration::from_millis(50) / WAKE_INTERVAL_DIVISOR,
+            min_wake_interval: cursor_interval / WAKE_INTERVAL_DIVISOR,
             outbox_frames: 4096,
             log_format: LogFormat::Text,
         }

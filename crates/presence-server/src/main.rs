@@ -50,20 +50,7 @@ fn main() -> anyhow::Result<()> {
 /// `presence_server::pacing`). More threads run the multi-threaded one.
 fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
     let mut runtime = match config.worker_threads {
-        Some(1) => {
-            let mut runtime = tokio::runtime::Builder::new_current_thread();
-            if !config.min_wake_interval.is_zero() {
-                tracing::info!(min_wake_interval = ?config.min_wake_interval, "one worker thread, wake-ups paced");
-                let pacer = pacing::install(WakePacer::new(config.min_wake_interval));
-                runtime.on_thread_unpark(move || pacer.woke(Instant::now()));
-                runtime.on_thread_park(move || {
-                    allocator::flush_thread_cache_when_idle();
-                    pacer.pause();
-                });
-                return runtime.enable_all().build();
-            }
-            runtime
-        }
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
         threads => {
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             if let Some(threads) = threads {
@@ -72,7 +59,18 @@ fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
             runtime
         }
     };
-    runtime.on_thread_park(allocator::flush_thread_cache_when_idle);
+    let paced = config.worker_threads == Some(1) && !config.min_wake_interval.is_zero();
+    let pacer = paced.then(|| pacing::install(WakePacer::new(config.min_wake_interval)));
+    if let Some(pacer) = pacer {
+        tracing::info!(min_wake_interval = ?config.min_wake_interval, "one worker thread, wake-ups paced");
+        runtime.on_thread_unpark(move || pacer.woke(Instant::now()));
+    }
+    runtime.on_thread_park(move || {
+        allocator::flush_thread_cache_when_idle();
+        if let Some(pacer) = pacer {
+            pacer.pause();
+        }
+    });
     runtime.enable_all().build()
 }
 
