@@ -10,7 +10,8 @@
 //! moves every CPU figure by a factor of two or more (docs/performance.md), so a cursor
 //! run that measures the floor in the same run can report a ratio that carries over.
 //!
-//! The server runs on threads of its own, whose CPU is read from `/proc/self/task`.
+//! The server runs on threads of its own, whose CPU is read from `/proc/self/task`
+//! ([`procfs::own_threads_cpu`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,8 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
+
+use crate::procfs;
 
 /// Threads of the floor's server are named this, so their CPU can be told apart.
 const SERVER_THREAD: &str = "floor-server";
@@ -115,12 +118,18 @@ pub fn measure(traffic: &FloorTraffic) -> std::io::Result<FloorReport> {
         }
         tokio::time::sleep(warmup).await;
         let started = tokio::time::Instant::now();
-        let (cpu_before, frames_before) = (server_cpu_seconds(), counted.load(Ordering::Relaxed));
+        let (cpu_before, frames_before) = (
+            procfs::own_threads_cpu(SERVER_THREAD),
+            counted.load(Ordering::Relaxed),
+        );
         tokio::time::sleep(duration).await;
-        let (cpu_after, frames_after) = (server_cpu_seconds(), counted.load(Ordering::Relaxed));
+        let (cpu_after, frames_after) = (
+            procfs::own_threads_cpu(SERVER_THREAD),
+            counted.load(Ordering::Relaxed),
+        );
         Ok::<_, std::io::Error>((
             started.elapsed().as_secs_f64(),
-            cpu_after - cpu_before,
+            cpu_after.saturating_sub(cpu_before).as_secs_f64(),
             frames_after - frames_before,
         ))
     });
@@ -222,37 +231,6 @@ async fn user(
             },
         }
     }
-}
-
-/// CPU time (user + system) of this process's floor-server threads so far.
-fn server_cpu_seconds() -> f64 {
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let mut ticks = 0u64;
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // The name is in parentheses and may hold spaces; fields after it are plain.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(SERVER_THREAD) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        ticks += field(11) + field(12);
-    }
-    ticks as f64 / ticks_per_second
 }
 
 #[cfg(test)]

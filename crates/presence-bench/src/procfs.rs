@@ -47,8 +47,48 @@ pub fn sample(pid: u32) -> Result<ProcSample, BenchError> {
             .unwrap_or(0)
     };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(proc_error)?;
-    // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let (_, cpu) = parse_stat(&stat);
+    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count() as u64)
+        .unwrap_or(0);
+    Ok(ProcSample {
+        rss_bytes: kib("VmRSS:") * 1024,
+        peak_rss_bytes: kib("VmHWM:") * 1024,
+        cpu,
+        threads: kib("Threads:"),
+        open_files,
+    })
+}
+
+/// User plus system CPU time so far of this process's threads whose name starts with
+/// `prefix` (from `/proc/self/task/*/stat`).
+pub fn own_threads_cpu(prefix: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .map(|stat| {
+            let (name, cpu) = parse_stat(&stat);
+            if name.starts_with(prefix) {
+                cpu
+            } else {
+                Duration::ZERO
+            }
+        })
+        .sum()
+}
+
+/// The command (or thread) name and the user plus system CPU time in the text of a
+/// `/proc/.../stat` file.
+fn parse_stat(stat: &str) -> (&str, Duration) {
+    // The name (field 2) is in parentheses and may hold spaces; the fields after its
+    // ')' are fixed.
+    let (name, after_name) = match (stat.find('('), stat.rfind(')')) {
+        (Some(open), Some(close)) if open < close => (&stat[open + 1..close], &stat[close + 1..]),
+        _ => ("", ""),
+    };
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // After ')': state is field 3, so utime (14) and stime (15) are at indexes 11 and 12.
     let ticks = |i: usize| {
@@ -58,16 +98,7 @@ pub fn sample(pid: u32) -> Result<ProcSample, BenchError> {
             .unwrap_or(0)
     };
     let cpu_ticks = ticks(11) + ticks(12);
-    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| dir.count() as u64)
-        .unwrap_or(0);
-    Ok(ProcSample {
-        rss_bytes: kib("VmRSS:") * 1024,
-        peak_rss_bytes: kib("VmHWM:") * 1024,
-        cpu: Duration::from_millis(cpu_ticks * 1000 / USER_HZ),
-        threads: kib("Threads:"),
-        open_files,
-    })
+    (name, Duration::from_millis(cpu_ticks * 1000 / USER_HZ))
 }
 
 /// Resets the process's peak RSS (`VmHWM`) to its current RSS, so a later sample's peak
@@ -75,4 +106,20 @@ pub fn sample(pid: u32) -> Result<ProcSample, BenchError> {
 /// whether it worked.
 pub fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_gives_its_name_and_cpu() {
+        // utime 250 and stime 50 ticks; the name holds a space and a parenthesis.
+        let stat = "42 (floor (server) x) S 1 42 42 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(
+            parse_stat(stat),
+            ("floor (server) x", Duration::from_secs(3))
+        );
+        assert_eq!(parse_stat("garbage"), ("", Duration::ZERO));
+    }
 }
