@@ -25,7 +25,7 @@ impl Bench {
             unix_ms: 1_700_000_000_000,
         };
         Bench {
-            tracker: Tracker::new(config, now),
+            tracker: Tracker::new(config),
             now,
             next_conn: 1,
         }
@@ -45,8 +45,7 @@ impl Bench {
             room: room.clone(),
             user_id: UserId::generated("u-", n),
             name: Some(format!("User {n}")),
-            session_id: None,
-            fresh_session_id: SessionId::generated("s-", n),
+            session_id: SessionId::generated("s-", n),
             state: None,
             batch: false,
         };

@@ -20,8 +20,8 @@ pub struct Now {
     pub unix_ms: u64,
 }
 
-/// A `presence:join` after the shell has settled who the user is (token checked, missing
-/// ids generated), so the core needs no randomness and no keys.
+/// A `presence:join` after the shell has settled who the user is (token checked, a missing
+/// session id generated), so the core needs no randomness and no keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinRequest {
     /// The room to enter.
@@ -30,10 +30,11 @@ pub struct JoinRequest {
     pub user_id: UserId,
     /// The display name, if the client or token gave one.
     pub name: Option<String>,
-    /// The session the client asked to restore or create, if it named one.
-    pub session_id: Option<SessionId>,
-    /// A fresh server-made id, used when the client named none or named someone else's.
-    pub fresh_session_id: SessionId,
+    /// The session to restore, if this user holds one of that id in the room, or else to
+    /// create: the id the client named, or a fresh one the shell made when it named none.
+    /// Sessions are named by user and id together, so naming another user's id restores
+    /// nothing of theirs.
+    pub session_id: SessionId,
     /// The initial state.
     pub state: Option<State>,
     /// Whether this session wants `presence:diff` batches.

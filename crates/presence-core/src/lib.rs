@@ -5,6 +5,21 @@
 //! connection, share that frame among these). Because time is an argument, every grace
 //! period, timeout and cursor interval can be stepped through deterministically in tests.
 //! One `Tracker` owns a shard of the rooms; the server runs one per core.
+//!
+//! **Cluster mode.** With [`Config::cluster`] set, several nodes share rooms. Each node
+//! owns the sessions of its own connections and tells the others about every change as a
+//! [`Fact`] ([`Effect::Publish`]); facts from other nodes come back in as
+//! [`Input::Remote`]. Remote sessions live in the same rosters as local ones, so every
+//! roster rule (one entry per user, colors, `userJoined` on the first session and
+//! `userLeft` on the last, diffs, cursor frames) holds across nodes with no second code
+//! path. What only cluster mode needs is in `remote.rs`: which node owns a session (the
+//! latest claim wins, so a restore on another node is a move, never a leave and a join),
+//! last-writer-wins user data by [`Stamp`], and node liveness (a node silent for the node
+//! TTL, or announcing that it leaves, has its sessions orphaned: they stay visible for the
+//! reconnect grace, waiting for their clients to restore them on a surviving node). A
+//! `Snapshot` fact replaces all that is held for its node, which heals facts lost while the
+//! channel was down.
+//!
 //! See docs/architecture.md for the whole picture.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -13,10 +28,13 @@ mod color;
 mod config;
 mod effect;
 mod fact;
+mod flush;
 mod input;
+mod outgoing;
 mod remote;
 mod roster;
 mod session;
+mod state;
 mod timers;
 mod tracker;
 

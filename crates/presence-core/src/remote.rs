@@ -11,16 +11,83 @@
 //!   lost while the channel was down.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
-use presence_protocol::{RoomName, SessionId, UserId};
+use presence_protocol::{CursorPosition, RoomName, SessionId, UserId, AWAY_KEY};
 
-use crate::fact::{Fact, NodeId, SessionRecord};
+use crate::color::PALETTE;
+use crate::effect::Effect;
+use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
+use crate::input::Now;
 use crate::session::{Attachment, Session, SessionKey};
 use crate::timers::Timer;
-use crate::tracker::{NodeBeat, Tracker};
+use crate::tracker::Tracker;
+
+/// The last word from another node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeBeat {
+    pub(crate) last_heard_at: Instant,
+    pub(crate) epoch: u64,
+}
+
+/// A stamp later than `previous`, from this node, at `now` (or just after `previous` when a
+/// faster clock elsewhere made it).
+pub(crate) fn next_stamp(previous: Stamp, now: Now, node: Option<NodeId>) -> Stamp {
+    Stamp {
+        unix_ms: now.unix_ms.max(previous.unix_ms + 1),
+        node: node.map_or(0, |n| n.0),
+    }
+}
 
 impl Tracker {
-    pub(crate) fn remote(&mut self, fact: Fact) {
+    pub(crate) fn node_id(&self) -> NodeId {
+        self.config.cluster.map_or(NodeId(0), |c| c.node)
+    }
+
+    /// Queues a fact for the other nodes; single-node trackers announce nothing.
+    pub(crate) fn publish(&mut self, fact: Fact) {
+        if self.config.cluster.is_some() {
+            self.effects.push_back(Effect::Publish(fact));
+        }
+    }
+
+    /// What other nodes need to list the session.
+    pub(crate) fn session_record(&self, key: SessionKey) -> Option<SessionRecord> {
+        let session = self.sessions.get(key)?;
+        let member = self.rosters.get(&session.room)?.member(&session.user_id)?;
+        let mut user = member.user.clone();
+        user.state.remove(AWAY_KEY);
+        Some(SessionRecord {
+            room: session.room.clone(),
+            session_id: session.id.clone(),
+            user,
+            away: session.away,
+            stamp: member.stamp,
+            claim: session.claim,
+        })
+    }
+
+    /// Announces a local session's current record.
+    pub(crate) fn announce(&mut self, key: SessionKey) {
+        if self.config.cluster.is_none() || !self.sessions.get(key).is_some_and(Session::is_local) {
+            return;
+        }
+        if let Some(record) = self.session_record(key) {
+            let node = self.node_id();
+            self.publish(Fact::Session { node, record });
+        }
+    }
+
+    /// Every session this node owns, for a `Snapshot`.
+    pub fn local_records(&self) -> Vec<SessionRecord> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.is_local())
+            .filter_map(|(key, _)| self.session_record(key))
+            .collect()
+    }
+
+    pub(crate) fn remote(&mut self, fact: Fact, now: Now) {
         let Some(cluster) = self.config.cluster else {
             return;
         };
@@ -29,10 +96,10 @@ impl Tracker {
             // Our own facts come back on the shared channel; we applied them already.
             return;
         }
-        self.heard_from(from);
+        self.heard_from(from, now);
         match fact {
             Fact::Alive { .. } | Fact::Resync { .. } => {}
-            Fact::Session { node, record } => self.remote_session(node, record),
+            Fact::Session { node, record } => self.remote_session(node, record, now),
             Fact::SessionEnded {
                 node,
                 room,
@@ -42,8 +109,7 @@ impl Tracker {
                 let key = self
                     .rosters
                     .get(&room)
-                    .and_then(|r| r.sessions.get(&(user_id, session_id)))
-                    .copied();
+                    .and_then(|r| r.session(&(user_id, session_id)));
                 // Only the owner's word ends a session: a node that lost it to a later claim
                 // may still report its end.
                 let owned_by_sender = key.and_then(|k| self.sessions.get(k)).is_some_and(|s| {
@@ -51,7 +117,7 @@ impl Tracker {
                         || matches!(s.attachment, Attachment::Orphaned { .. })
                 });
                 if let (Some(key), true) = (key, owned_by_sender) {
-                    self.remove_session(key);
+                    self.remove_session(key, now);
                 }
             }
             Fact::Cursors { room, cursors, .. } => {
@@ -59,22 +125,18 @@ impl Tracker {
                     return;
                 };
                 for entry in cursors {
-                    let Some(member) = roster.members.get_mut(&entry.user_id) else {
-                        continue;
+                    let position = CursorPosition {
+                        x: entry.x,
+                        y: entry.y,
+                        visible: entry.visible,
                     };
-                    member.user.cursor.x = entry.x;
-                    member.user.cursor.y = entry.y;
-                    member.user.cursor.visible = entry.visible;
-                    if member.cursor_slot.is_none() {
-                        member.cursor_slot = Some(roster.moved.len());
-                        roster.moved.push(entry.user_id);
-                    }
+                    roster.move_cursor(&entry.user_id, position, false);
                 }
-                self.arm_flush(&room);
+                self.arm_flush(&room, now);
             }
             Fact::Leaving { node } => {
                 self.nodes.remove(&node);
-                self.orphan(node);
+                self.orphan(node, now);
             }
             Fact::Snapshot { node, sessions } => {
                 let listed: HashSet<(&str, &UserId, &SessionId)> = sessions
@@ -89,26 +151,20 @@ impl Tracker {
                     .map(|(key, _)| key)
                     .collect();
                 for key in stale {
-                    self.remove_session(key);
+                    self.remove_session(key, now);
                 }
                 for record in sessions {
-                    self.remote_session(node, record);
+                    self.remote_session(node, record, now);
                 }
             }
         }
     }
 
     /// Upserts a session `node` owns: a new session, a change, or a claim of one we held.
-    fn remote_session(&mut self, node: NodeId, record: SessionRecord) {
+    fn remote_session(&mut self, node: NodeId, record: SessionRecord, now: Now) {
         let room = record.room.clone();
-        let existing = self
-            .rosters
-            .get(&room)
-            .and_then(|r| {
-                r.sessions
-                    .get(&(record.user.id.clone(), record.session_id.clone()))
-            })
-            .copied();
+        let name = (record.user.id.clone(), record.session_id.clone());
+        let existing = self.rosters.get(&room).and_then(|r| r.session(&name));
         match existing {
             Some(key) => {
                 let Some(session) = self.sessions.get(key) else {
@@ -121,7 +177,7 @@ impl Tracker {
                     if session.is_local() {
                         self.announce(key);
                     }
-                    self.apply_user_data(&record, false);
+                    self.apply_user_data(&record, false, now);
                     return;
                 }
                 if let Attachment::Live(conn) = session.attachment {
@@ -146,45 +202,43 @@ impl Tracker {
                     claim: record.claim,
                 });
                 let roster = self.rosters.entry(room.clone()).or_default();
-                roster
-                    .sessions
-                    .insert((record.user.id.clone(), record.session_id.clone()), key);
-                match roster.members.get_mut(&record.user.id) {
+                roster.add_session(name, key, false);
+                match roster.member_mut(&record.user.id) {
                     Some(member) => {
-                        member.sessions.push(key);
-                        member.user.sessions = member.sessions.len() as u32;
+                        member.add_session(key);
                         // One more session is news: `sessions` is part of what others see.
-                        return self.apply_user_data(&record, true);
+                        return self.apply_user_data(&record, true, now);
                     }
                     None => {
                         let color_index = roster
                             .colors
                             .adopt(record.user.id.as_str(), &record.user.color);
-                        let mut user = record.user.clone();
-                        user.sessions = 1;
-                        self.add_member(&room, user, color_index, key, record.stamp, None);
+                        let user = record.user.clone();
+                        let stamp = record.stamp;
+                        self.add_member(&room, user, color_index, key, stamp, None, now);
                         return;
                     }
                 }
             }
         }
 
-        self.apply_user_data(&record, false);
+        self.apply_user_data(&record, false, now);
     }
 
     /// Newer user data wins everywhere, so two nodes' concurrent changes converge.
-    fn apply_user_data(&mut self, record: &SessionRecord, count_changed: bool) {
+    fn apply_user_data(&mut self, record: &SessionRecord, count_changed: bool, now: Now) {
         let room = &record.room;
         let mut changed = false;
         let Some(roster) = self.rosters.get_mut(room) else {
             return;
         };
+        // Fields, not `member_mut`: the palette and the member are changed together.
         if let Some(member) = roster.members.get_mut(&record.user.id) {
             if record.stamp > member.stamp {
-                let away = member.user.state.get(presence_protocol::AWAY_KEY).cloned();
+                let away = member.user.state.get(AWAY_KEY).cloned();
                 let mut state = record.user.state.clone();
                 if let Some(away) = away {
-                    state.insert(presence_protocol::AWAY_KEY.to_owned(), away);
+                    state.insert(AWAY_KEY.to_owned(), away);
                 }
                 changed |= member.user.name != record.user.name || member.user.state != state;
                 member.user.name = record.user.name.clone();
@@ -199,7 +253,7 @@ impl Tracker {
                     member.color_index = roster
                         .colors
                         .adopt(record.user.id.as_str(), &record.user.color);
-                    member.user.color = crate::color::PALETTE[member.color_index].to_owned();
+                    member.user.color = PALETTE[member.color_index].to_owned();
                     member.user.joined_at = record.user.joined_at;
                     changed = true;
                 }
@@ -208,14 +262,14 @@ impl Tracker {
         }
         let away_changed = self.refresh_away(room, &record.user.id);
         if changed || away_changed || count_changed {
-            self.user_updated(room, &record.user.id, None);
+            self.user_updated(room, &record.user.id, None, now);
         }
         // A node that owns a session of this user and knows newer data says so, so the
         // sender (and everyone) converges without waiting for the next change.
         let newer_here = self
             .rosters
             .get(room)
-            .and_then(|r| r.members.get(&record.user.id))
+            .and_then(|r| r.member(&record.user.id))
             .is_some_and(|m| m.stamp > record.stamp);
         if newer_here {
             if let Some(key) = self.local_session_of(room, &record.user.id) {
@@ -226,9 +280,9 @@ impl Tracker {
 
     /// One of this node's own sessions of the user, if any.
     pub(crate) fn local_session_of(&self, room: &RoomName, user_id: &UserId) -> Option<SessionKey> {
-        let member = self.rosters.get(room)?.members.get(user_id)?;
+        let member = self.rosters.get(room)?.member(user_id)?;
         member
-            .sessions
+            .sessions()
             .iter()
             .copied()
             .find(|&k| self.sessions.get(k).is_some_and(Session::is_local))
@@ -240,18 +294,14 @@ impl Tracker {
         if self.config.cluster.is_none() || self.local_session_of(room, user_id).is_some() {
             return;
         }
-        if let Some(member) = self
-            .rosters
-            .get_mut(room)
-            .and_then(|r| r.members.get_mut(user_id))
-        {
-            member.stamp = crate::fact::Stamp::default();
+        if let Some(member) = self.member_mut(room, user_id) {
+            member.stamp = Stamp::default();
         }
     }
 
     /// Notes a sign of life from `node`, arming its silence timer the first time.
-    fn heard_from(&mut self, node: NodeId) {
-        let now = self.now.instant;
+    fn heard_from(&mut self, node: NodeId, now: Now) {
+        let now = now.instant;
         let Some(cluster) = self.config.cluster else {
             return;
         };
@@ -278,7 +328,7 @@ impl Tracker {
         }
     }
 
-    pub(crate) fn check_node(&mut self, node: NodeId, epoch: u64) {
+    pub(crate) fn check_node(&mut self, node: NodeId, epoch: u64, now: Now) {
         let Some(cluster) = self.config.cluster else {
             return;
         };
@@ -288,26 +338,27 @@ impl Tracker {
         if beat.epoch != epoch {
             return;
         }
-        let now = self.now.instant;
         let due = beat.last_heard_at + cluster.node_ttl;
         if !self.backend_up {
             // We cannot hear anyone: their silence is ours. Check again later.
-            self.timers
-                .push(now + cluster.node_ttl, Timer::NodeSilence { node, epoch });
+            self.timers.push(
+                now.instant + cluster.node_ttl,
+                Timer::NodeSilence { node, epoch },
+            );
             return;
         }
-        if due > now {
+        if due > now.instant {
             self.timers.push(due, Timer::NodeSilence { node, epoch });
             return;
         }
         self.nodes.remove(&node);
         self.dead_nodes.insert(node);
-        self.orphan(node);
+        self.orphan(node, now);
     }
 
     /// A node is gone: its sessions stay visible for the grace, waiting for a restore.
-    fn orphan(&mut self, node: NodeId) {
-        let grace_ends_at = self.now.instant + self.config.reconnect_grace;
+    fn orphan(&mut self, node: NodeId, now: Now) {
+        let grace_ends_at = now.instant + self.config.reconnect_grace;
         let keys: Vec<_> = self
             .sessions
             .iter()
@@ -323,11 +374,10 @@ impl Tracker {
     }
 
     /// The channel is back: give every node a fresh TTL to be heard again.
-    pub(crate) fn backend_reachable(&mut self) {
+    pub(crate) fn backend_reachable(&mut self, now: Now) {
         self.backend_up = true;
-        let now = self.now.instant;
         for beat in self.nodes.values_mut() {
-            beat.last_heard_at = now;
+            beat.last_heard_at = now.instant;
         }
     }
 }

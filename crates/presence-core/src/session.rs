@@ -1,11 +1,17 @@
-//! One tab's or device's presence in one room, and the connection that carries it.
+//! One tab's or device's presence in one room, and the connection that carries it; then
+//! the tracker's rules for a session's life (attached, detached for the grace, removed)
+//! and for a connection's liveness (silent for the heartbeat timeout means gone).
 
 use std::time::Instant;
 
-use presence_protocol::{RoomName, SessionId, UserId};
+use presence_protocol::{RoomName, ServerMessage, SessionId, UserId};
 
-use crate::fact::{NodeId, Stamp};
-use crate::input::ConnId;
+use crate::effect::{CloseReason, Effect};
+use crate::fact::{Fact, NodeId, Stamp};
+use crate::input::{ConnId, Now};
+use crate::roster::{Change, Member};
+use crate::timers::Timer;
+use crate::tracker::Tracker;
 
 slotmap::new_key_type! {
     /// A session's slot; stale keys (of removed sessions) never match a new session.
@@ -59,11 +65,171 @@ impl Session {
 
 /// What one tracker knows of a connection: only what it needs for liveness and routing.
 #[derive(Debug, Clone)]
-pub(crate) struct Connection {
+pub(crate) struct ConnState {
     pub(crate) last_seen_at: Instant,
     /// Distinguishes this registration from an earlier one of the same id, so a silence
     /// timer armed for the earlier one is recognised as stale.
     pub(crate) epoch: u64,
     /// At most one per room.
     pub(crate) sessions: Vec<SessionKey>,
+}
+
+impl Tracker {
+    // The life of a session: attached to a connection, detached for the grace, removed.
+
+    pub(crate) fn attach(&mut self, conn: ConnId, key: SessionKey, room: &RoomName, now: Now) {
+        let timeout = self.config.heartbeat_timeout;
+        let connection = self.connections.entry(conn).or_insert_with(|| {
+            self.next_epoch += 1;
+            let epoch = self.next_epoch;
+            self.timers
+                .push(now.instant + timeout, Timer::Silence { conn, epoch });
+            ConnState {
+                last_seen_at: now.instant,
+                epoch,
+                sessions: Vec::new(),
+            }
+        });
+        connection.sessions.push(key);
+        self.effects.push_back(Effect::Subscribed {
+            conn,
+            room: room.clone(),
+        });
+    }
+
+    pub(crate) fn detach_from(&mut self, conn: ConnId, key: SessionKey, room: &RoomName) {
+        if let Some(connection) = self.connections.get_mut(&conn) {
+            connection.sessions.retain(|&k| k != key);
+            if connection.sessions.is_empty() {
+                self.connections.remove(&conn);
+            }
+        }
+        self.effects.push_back(Effect::Unsubscribed {
+            conn,
+            room: room.clone(),
+        });
+    }
+
+    pub(crate) fn remove_session(&mut self, key: SessionKey, now: Now) {
+        let Some(session) = self.sessions.remove(key) else {
+            return;
+        };
+        let room = session.room.clone();
+        if session.is_local() {
+            let node = self.node_id();
+            let (user_id, session_id) = (session.user_id.clone(), session.id.clone());
+            self.publish(Fact::SessionEnded {
+                node,
+                room: room.clone(),
+                user_id,
+                session_id,
+            });
+        }
+        if let Some(conn) = session.conn() {
+            self.detach_from(conn, key, &room);
+        }
+        let Some(roster) = self.rosters.get_mut(&room) else {
+            return;
+        };
+        let name = (session.user_id.clone(), session.id.clone());
+        roster.remove_session(&name, session.batch);
+        let Some(member) = roster.member_mut(&session.user_id) else {
+            return;
+        };
+        if member.remove_session(key) {
+            let color_index = member.color_index;
+            roster.members.remove(&session.user_id);
+            roster.colors.release(color_index);
+            self.users = self.users.saturating_sub(1);
+            if roster.members.is_empty() {
+                // Nobody is left to tell; pending cursors and diffs go with the room.
+                self.rosters.remove(&room);
+                return;
+            }
+            self.record(&room, &session.user_id, Change::Left, now);
+            let message = ServerMessage::UserLeft {
+                room: room.clone(),
+                user_id: session.user_id,
+            };
+            self.push_event(&room, None, message);
+        } else {
+            // The user stays with one session fewer (and perhaps now all-away).
+            self.relinquish_if_unowned(&room, &session.user_id);
+            self.refresh_away(&room, &session.user_id);
+            self.user_updated(&room, &session.user_id, session.conn(), now);
+        }
+    }
+
+    pub(crate) fn session_of(&self, conn: ConnId, room: &RoomName) -> Option<SessionKey> {
+        let connection = self.connections.get(&conn)?;
+        connection
+            .sessions
+            .iter()
+            .copied()
+            .find(|&key| self.sessions.get(key).is_some_and(|s| &s.room == room))
+    }
+
+    pub(crate) fn set_batch(&mut self, room: &RoomName, key: SessionKey, batch: bool) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if session.batch == batch {
+            return;
+        }
+        session.batch = batch;
+        if let Some(roster) = self.rosters.get_mut(room) {
+            roster.set_batch(batch);
+        }
+    }
+
+    /// The user's entry in the room, if both exist.
+    pub(crate) fn member_mut(&mut self, room: &RoomName, user_id: &UserId) -> Option<&mut Member> {
+        self.rosters.get_mut(room)?.member_mut(user_id)
+    }
+
+    // ----- liveness ----------------------------------------------------------------------
+
+    pub(crate) fn touch(&mut self, conn: ConnId, now: Now) {
+        let Some(connection) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        connection.last_seen_at = now.instant;
+        for &key in &connection.sessions {
+            let Some(session) = self.sessions.get(key) else {
+                continue;
+            };
+            if let Some(member) = self
+                .rosters
+                .get_mut(&session.room)
+                .and_then(|r| r.member_mut(&session.user_id))
+            {
+                member.user.last_seen = now.unix_ms;
+            }
+        }
+    }
+
+    pub(crate) fn check_silence(&mut self, conn: ConnId, epoch: u64, now: Now) {
+        let Some(connection) = self.connections.get(&conn) else {
+            return;
+        };
+        if connection.epoch != epoch {
+            return;
+        }
+        let due = connection.last_seen_at + self.config.heartbeat_timeout;
+        if due > now.instant {
+            // It spoke since this timer was armed: re-arm for its new deadline. Each live
+            // connection costs one pop per timeout period, however chatty it is.
+            self.timers.push(due, Timer::Silence { conn, epoch });
+            return;
+        }
+        let keys = connection.sessions.clone();
+        for key in keys {
+            self.remove_session(key, now);
+        }
+        self.connections.remove(&conn);
+        self.effects.push_back(Effect::Close {
+            conn,
+            reason: CloseReason::HeartbeatTimeout,
+        });
+    }
 }

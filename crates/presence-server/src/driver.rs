@@ -66,7 +66,7 @@ impl Shards {
                 let (tx, rx) = mpsc::channel(4096);
                 let driver = Driver {
                     index,
-                    tracker: Tracker::new(config.clone(), clock::now()),
+                    tracker: Tracker::new(config.clone()),
                     handles: HashMap::new(),
                     max_rooms,
                     gauges: metrics.shard(index),

@@ -383,8 +383,11 @@ impl Connection {
             room: join.room,
             user_id,
             name,
-            session_id: join.user.session_id,
-            fresh_session_id: SessionId::generated("s-", rand::random()),
+            // A fresh id only when the client named none: a restore keeps its own.
+            session_id: join
+                .user
+                .session_id
+                .unwrap_or_else(|| SessionId::generated("s-", rand::random())),
             state: join.state,
             batch: join.batch,
         })

@@ -62,7 +62,7 @@ impl Harness {
             unix_ms: 1_700_000_000_000,
         };
         Harness {
-            tracker: Tracker::new(config, now),
+            tracker: Tracker::new(config),
             now,
             start,
             inbox: HashMap::new(),
@@ -108,13 +108,11 @@ impl Harness {
             room: room(room_name),
             user_id: user_id(user),
             name: spec.name,
-            session_id: spec
-                .session_id
-                .map(|id| SessionId::new(&id).expect("session id")),
-            fresh_session_id: SessionId::new(&format!(
-                "{}{}",
-                self.session_prefix, self.next_session
-            ))
+            session_id: SessionId::new(
+                &spec
+                    .session_id
+                    .unwrap_or_else(|| format!("{}{}", self.session_prefix, self.next_session)),
+            )
             .expect("session id"),
             state: spec.state,
             batch: spec.batch,
