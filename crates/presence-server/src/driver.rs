@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::clock;
 use crate::metrics::{Metrics, ShardGauges};
-use crate::outbox::{Condemned, ConnHandle, Frame};
+use crate::outbox::{Condemned, Frame, Outbox};
 
 /// The most queued inputs a shard handles per wake-up before it looks at its timers.
 const INPUT_BATCH: usize = 64;
@@ -32,7 +32,7 @@ pub enum ShardMessage {
         /// What happened.
         input: Input,
         /// The connection's outbox.
-        handle: Arc<ConnHandle>,
+        outbox: Arc<Outbox>,
         /// For the fan-out latency histogram.
         received_at: Instant,
     },
@@ -67,8 +67,9 @@ impl Shards {
                 let driver = Driver {
                     index,
                     tracker: Tracker::new(config.clone()),
-                    handles: HashMap::new(),
+                    outboxes: HashMap::new(),
                     max_rooms,
+                    joining: None,
                     gauges: metrics.shard(index),
                     metrics: metrics.clone(),
                     publish: publish.clone(),
@@ -122,8 +123,11 @@ struct Driver {
     index: usize,
     tracker: Tracker,
     /// Outboxes of connections holding sessions here, with how many rooms each holds.
-    handles: HashMap<ConnId, (Arc<ConnHandle>, u32)>,
+    outboxes: HashMap<ConnId, (Arc<Outbox>, u32)>,
     max_rooms: u32,
+    /// The connection whose join is being handled with a reserved room slot: its
+    /// `Subscribed` takes the slot instead of counting a room again.
+    joining: Option<ConnId>,
     gauges: Arc<ShardGauges>,
     metrics: Arc<Metrics>,
     /// Where facts for other nodes go (cluster mode).
@@ -168,8 +172,8 @@ impl Driver {
                 }
                 _ = compaction.tick() => {
                     self.tracker.compact();
-                    if self.handles.capacity() > 64 && self.handles.len() * 4 < self.handles.capacity() {
-                        self.handles.shrink_to_fit();
+                    if self.outboxes.capacity() > 64 && self.outboxes.len() * 4 < self.outboxes.capacity() {
+                        self.outboxes.shrink_to_fit();
                     }
                 }
             }
@@ -190,7 +194,7 @@ impl Driver {
         match message {
             ShardMessage::Input {
                 input,
-                handle,
+                outbox,
                 received_at,
             } => {
                 let Some(conn) = input.conn() else { return };
@@ -198,17 +202,21 @@ impl Driver {
                     request, reference, ..
                 } = &input
                 {
-                    // Rooms per connection are counted across shards by the outbox handle;
-                    // two shards racing may let a connection one room past the limit each.
+                    // The one place `--max-rooms-per-connection` is enforced. The outbox
+                    // counts the connection's rooms over every shard, and a join into a new
+                    // room reserves its slot atomically before the core sees it.
                     let already_in = self.tracker.holds(conn, &request.room);
-                    if !already_in && handle.rooms() >= self.max_rooms {
-                        let message = ServerMessage::error(
-                            ErrorCode::TooManyRooms,
-                            format!("a connection may be in at most {} rooms", self.max_rooms),
-                            reference.clone(),
-                        );
-                        handle.reply(&message, &self.metrics);
-                        return;
+                    if !already_in {
+                        if !outbox.reserve_room(self.max_rooms) {
+                            let message = ServerMessage::error(
+                                ErrorCode::TooManyRooms,
+                                format!("a connection may be in at most {} rooms", self.max_rooms),
+                                reference.clone(),
+                            );
+                            outbox.reply(&message, &self.metrics);
+                            return;
+                        }
+                        self.joining = Some(conn);
                     }
                 }
                 let now = clock::now();
@@ -220,7 +228,11 @@ impl Driver {
                 {
                     self.tracker.handle_timeout(now);
                 }
-                self.carry_out(Some((conn, &handle)), Some(received_at));
+                self.carry_out(Some((conn, &outbox)), Some(received_at));
+                if self.joining.take().is_some() {
+                    // The join was refused (a full room, a bad state): no room was taken.
+                    outbox.release_room();
+                }
             }
             ShardMessage::ListRooms(reply) => {
                 let rooms = self
@@ -252,17 +264,12 @@ impl Driver {
     }
 
     /// Encodes each message once and shares the bytes among its recipients.
-    fn carry_out(
-        &mut self,
-        current: Option<(ConnId, &Arc<ConnHandle>)>,
-        received_at: Option<Instant>,
-    ) {
+    fn carry_out(&mut self, current: Option<(ConnId, &Arc<Outbox>)>, received_at: Option<Instant>) {
         while let Some(effect) = self.tracker.poll_effect() {
             match effect {
                 Effect::Send { conn, message } => {
-                    let handle = self.handle_for(conn, current);
-                    if let Some(handle) = handle {
-                        handle.reply(&message, &self.metrics);
+                    if let Some(outbox) = self.outbox_of(conn, current) {
+                        outbox.reply(&message, &self.metrics);
                     }
                 }
                 Effect::Broadcast {
@@ -274,11 +281,11 @@ impl Driver {
                     let text = Utf8Bytes::from(message.encode());
                     let mut delivered = 0;
                     for conn in recipients {
-                        let Some((handle, _)) = self.handles.get(&conn) else {
+                        let Some((outbox, _)) = self.outboxes.get(&conn) else {
                             continue;
                         };
                         delivered += 1;
-                        handle.push_counted(Frame::Event(text.clone()), &self.metrics);
+                        outbox.push_counted(Frame::Event(text.clone()), &self.metrics);
                     }
                     self.metrics.sent(kind, delivered);
                     if let Some(at) = received_at {
@@ -298,7 +305,7 @@ impl Driver {
                     let text = Utf8Bytes::from(text);
                     let mut delivered = 0;
                     for (conn, own) in recipients {
-                        let Some((handle, _)) = self.handles.get(&conn) else {
+                        let Some((outbox, _)) = self.outboxes.get(&conn) else {
                             continue;
                         };
                         let frame = Frame::Cursors {
@@ -306,23 +313,27 @@ impl Driver {
                             hole: own.and_then(|index| holes.get(index).cloned()),
                         };
                         delivered += 1;
-                        handle.push_counted(frame, &self.metrics);
+                        outbox.push_counted(frame, &self.metrics);
                     }
                     self.metrics.sent("presence:cursors", delivered);
                 }
                 Effect::Subscribed { conn, .. } => {
-                    let handle = self.handle_for(conn, current);
-                    if let Some(handle) = handle {
-                        handle.rooms.fetch_add(1, Ordering::Relaxed);
-                        self.handles.entry(conn).or_insert((handle, 0)).1 += 1;
+                    if let Some(outbox) = self.outbox_of(conn, current) {
+                        if self.joining == Some(conn) {
+                            // The slot the join reserved is now a room held.
+                            self.joining = None;
+                        } else {
+                            outbox.add_room();
+                        }
+                        self.outboxes.entry(conn).or_insert((outbox, 0)).1 += 1;
                     }
                 }
                 Effect::Unsubscribed { conn, .. } => {
-                    if let Some((handle, count)) = self.handles.get_mut(&conn) {
-                        handle.rooms.fetch_sub(1, Ordering::Relaxed);
+                    if let Some((outbox, count)) = self.outboxes.get_mut(&conn) {
+                        outbox.release_room();
                         *count = count.saturating_sub(1);
                         if *count == 0 {
-                            self.handles.remove(&conn);
+                            self.outboxes.remove(&conn);
                         }
                     }
                 }
@@ -337,9 +348,8 @@ impl Driver {
                     }
                 }
                 Effect::Close { conn, .. } => {
-                    let handle = self.handle_for(conn, current);
-                    if let Some(handle) = handle {
-                        handle.condemn(Condemned::Silent);
+                    if let Some(outbox) = self.outbox_of(conn, current) {
+                        outbox.condemn(Condemned::Silent);
                     }
                 }
             }
@@ -348,14 +358,14 @@ impl Driver {
 
     /// The outbox of `conn`: the one that came with the input being handled, or the one
     /// registered when the connection subscribed to a room here.
-    fn handle_for(
+    fn outbox_of(
         &self,
         conn: ConnId,
-        current: Option<(ConnId, &Arc<ConnHandle>)>,
-    ) -> Option<Arc<ConnHandle>> {
+        current: Option<(ConnId, &Arc<Outbox>)>,
+    ) -> Option<Arc<Outbox>> {
         match current {
-            Some((c, handle)) if c == conn => Some(handle.clone()),
-            _ => self.handles.get(&conn).map(|(h, _)| h.clone()),
+            Some((c, outbox)) if c == conn => Some(outbox.clone()),
+            _ => self.outboxes.get(&conn).map(|(o, _)| o.clone()),
         }
     }
 }

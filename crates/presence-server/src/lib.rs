@@ -17,10 +17,12 @@ pub mod cluster;
 pub mod config;
 pub mod driver;
 pub mod http;
+mod identity;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;
 pub mod pacing;
+mod rate_limit;
 pub mod ws;
 
 use std::future::Future;

@@ -82,20 +82,22 @@ struct Queue {
     condemned: Option<Condemned>,
 }
 
-/// Shared between the drivers that push and the task that writes.
+/// A connection's outbox, shared between the drivers that push and the task that writes.
+/// It also counts the connection's rooms across shards, for `--max-rooms-per-connection`.
 #[derive(Debug)]
-pub struct ConnHandle {
+pub struct Outbox {
     queue: Mutex<Queue>,
     notify: Notify,
     capacity: usize,
-    /// Rooms this connection holds a session in, summed over shards.
-    pub rooms: AtomicU32,
+    /// Rooms this connection holds a session in, summed over shards, plus joins in flight
+    /// that reserved one (see [`Outbox::reserve_room`]).
+    rooms: AtomicU32,
 }
 
-impl ConnHandle {
+impl Outbox {
     /// An empty outbox for at most `capacity` frames.
     pub fn new(capacity: usize) -> Self {
-        ConnHandle {
+        Outbox {
             queue: Mutex::new(Queue::default()),
             notify: Notify::new(),
             capacity: capacity.max(2),
@@ -113,7 +115,7 @@ impl ConnHandle {
         self.push_counted(Frame::Event(Utf8Bytes::from(message.encode())), metrics);
     }
 
-    /// [`ConnHandle::push`], counting a cursor frame it pushed out in `metrics`.
+    /// [`Outbox::push`], counting a cursor frame it pushed out in `metrics`.
     pub fn push_counted(&self, frame: Frame, metrics: &Metrics) -> Pushed {
         let pushed = self.push(frame);
         if pushed == Pushed::DroppedCursors {
@@ -184,9 +186,34 @@ impl ConnHandle {
         (std::mem::take(&mut queue.frames), queue.condemned)
     }
 
-    /// Rooms joined, for `--max-rooms-per-connection`.
+    /// Rooms held or reserved, for `--max-rooms-per-connection`.
     pub fn rooms(&self) -> u32 {
         self.rooms.load(Ordering::Relaxed)
+    }
+
+    /// Takes a room slot for a join in flight, unless `max` are already held or reserved.
+    /// The check and the count are one atomic step, so joins racing on several shards
+    /// can never together pass the limit.
+    pub fn reserve_room(&self, max: u32) -> bool {
+        self.rooms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |rooms| {
+                (rooms < max).then_some(rooms + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back a reserved slot, or a held room the connection no longer holds.
+    pub fn release_room(&self) {
+        let _ = self
+            .rooms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |rooms| {
+                rooms.checked_sub(1)
+            });
+    }
+
+    /// A room joined without a reservation (a session moved onto this connection).
+    pub fn add_room(&self) {
+        self.rooms.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -221,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_full_outbox_sheds_the_oldest_cursor_frame_first() {
-        let outbox = ConnHandle::new(3);
+        let outbox = Outbox::new(3);
         assert_eq!(outbox.push(cursors(text("c1"))), Pushed::Queued);
         assert_eq!(outbox.push(Frame::Event(text("e1"))), Pushed::Queued);
         assert_eq!(outbox.push(cursors(text("c2"))), Pushed::Queued);
@@ -241,8 +268,29 @@ mod tests {
     }
 
     #[test]
+    fn room_slots_are_reserved_atomically_up_to_the_limit() {
+        let outbox = std::sync::Arc::new(Outbox::new(4));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let outbox = outbox.clone();
+                std::thread::spawn(move || (0..50).filter(|_| outbox.reserve_room(100)).count())
+            })
+            .collect();
+        let reserved: usize = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+        assert_eq!(reserved, 100);
+        assert_eq!(outbox.rooms(), 100);
+        outbox.release_room();
+        assert!(outbox.reserve_room(100));
+        assert!(!outbox.reserve_room(100));
+        for _ in 0..101 {
+            outbox.release_room();
+        }
+        assert_eq!(outbox.rooms(), 0, "never below zero");
+    }
+
+    #[test]
     fn roster_events_are_never_dropped_silently() {
-        let outbox = ConnHandle::new(2);
+        let outbox = Outbox::new(2);
         outbox.push(Frame::Event(text("e1")));
         outbox.push(Frame::Event(text("e2")));
         assert_eq!(outbox.push(cursors(text("c"))), Pushed::DroppedCursors);

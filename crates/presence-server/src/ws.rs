@@ -1,5 +1,6 @@
-//! One task per WebSocket connection: it reads frames, enforces sizes and rates, settles
-//! who a joiner is, turns messages into core inputs for the right shard, pings, and
+//! One task per WebSocket connection: it reads frames, enforces sizes and rates
+//! (`rate_limit.rs`), settles who a joiner is (`identity.rs`), turns messages into core
+//! inputs for the right shard, pings, and
 //! writes whatever the shards queued in the connection's outbox in one write per wake-up.
 //!
 //! A single task (not a reader and a writer) keeps an idle connection to one small
@@ -14,8 +15,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use presence_core::{ConnId, Input, JoinRequest};
-use presence_protocol::{decode, ClientMessage, ErrorCode, Join, ServerMessage, SessionId, UserId};
+use presence_core::{ConnId, Input};
+use presence_protocol::{decode, ClientMessage, ErrorCode, ServerMessage};
 use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -25,7 +26,9 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::driver::ShardMessage;
-use crate::outbox::{Condemned, ConnHandle, Frame};
+use crate::identity::Identity;
+use crate::outbox::{Condemned, Frame, Outbox};
+use crate::rate_limit::{Admission, RateLimiter};
 use crate::AppState;
 
 /// Close codes this server sends.
@@ -55,13 +58,12 @@ pub async fn serve(
     url_token: Option<String>,
 ) {
     state.metrics.connections.inc();
-    let handle = Arc::new(ConnHandle::new(state.config.outbox_frames));
+    let outbox = Arc::new(Outbox::new(state.config.outbox_frames));
     let mut connection = Connection {
         conn,
-        handle: handle.clone(),
+        outbox: outbox.clone(),
         state: state.clone(),
-        url_token,
-        anon_id: None,
+        identity: Identity::new(url_token),
         limiter: RateLimiter::new(state.config.max_messages_per_second),
     };
     // One task drives the socket both ways without `split`: `select!` drops the read
@@ -80,16 +82,16 @@ pub async fn serve(
     // each would join and leave a waiter list under a lock on every message read.
     let shutdown = state.shutdown.cancelled();
     tokio::pin!(shutdown);
-    let outbox = handle.wait();
-    tokio::pin!(outbox);
+    let queued = outbox.wait();
+    tokio::pin!(queued);
     let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
             biased;
             () = &mut shutdown => break Some((close_code::RESTART, "service restart")),
-            () = &mut outbox => {
-                outbox.set(handle.wait());
+            () = &mut queued => {
+                queued.set(outbox.wait());
                 // The queue's own buffer, freed after the write: nothing is kept idle.
-                let (frames, condemned) = handle.drain();
+                let (frames, condemned) = outbox.drain();
                 if !frames.is_empty() {
                     let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &frames))).await;
                     if !matches!(written, Ok(Ok(()))) {
@@ -210,11 +212,9 @@ fn is_too_big(error: tungstenite::Error) -> bool {
 
 struct Connection {
     conn: ConnId,
-    handle: Arc<ConnHandle>,
+    outbox: Arc<Outbox>,
     state: Arc<AppState>,
-    url_token: Option<String>,
-    /// The generated id of a client that joined without one, reused for its other rooms.
-    anon_id: Option<UserId>,
+    identity: Identity,
     limiter: RateLimiter,
 }
 
@@ -263,7 +263,7 @@ impl Connection {
         match request.message {
             ClientMessage::Join(join) => {
                 let room = join.room.clone();
-                match self.settle(join) {
+                match self.identity.settle(self.state.verifier.as_ref(), join) {
                     Ok(request) => {
                         self.to_room(
                             &room,
@@ -331,76 +331,14 @@ impl Connection {
         None
     }
 
-    /// Decides who is joining: the token's subject, or whoever the client says it is.
-    fn settle(&mut self, join: Join) -> Result<JoinRequest, (ErrorCode, String)> {
-        let refuse = |code: ErrorCode, message: String| (code, message);
-        let (user_id, name) = match &self.state.verifier {
-            Some(verifier) => {
-                let token = join
-                    .token
-                    .as_deref()
-                    .or(self.url_token.as_deref())
-                    .ok_or_else(|| {
-                        refuse(
-                            ErrorCode::Unauthorized,
-                            "a token is required to join".to_owned(),
-                        )
-                    })?;
-                let identity = verifier
-                    .verify(token)
-                    .map_err(|error| refuse(ErrorCode::Unauthorized, error.to_string()))?;
-                if join
-                    .user
-                    .id
-                    .as_ref()
-                    .is_some_and(|id| *id != identity.user_id)
-                {
-                    return Err(refuse(
-                        ErrorCode::Unauthorized,
-                        "user.id differs from the token's sub".to_owned(),
-                    ));
-                }
-                if !identity.allows(&join.room) {
-                    return Err(refuse(
-                        ErrorCode::Forbidden,
-                        format!("the token does not allow room {}", join.room),
-                    ));
-                }
-                (identity.user_id, identity.name.or(join.user.name))
-            }
-            None => {
-                let id = match join.user.id {
-                    Some(id) => id,
-                    None => self
-                        .anon_id
-                        .get_or_insert_with(|| UserId::generated("anon-", rand::random()))
-                        .clone(),
-                };
-                (id, join.user.name)
-            }
-        };
-        Ok(JoinRequest {
-            room: join.room,
-            user_id,
-            name,
-            // A fresh id only when the client named none: a restore keeps its own.
-            session_id: join
-                .user
-                .session_id
-                .unwrap_or_else(|| SessionId::generated("s-", rand::random())),
-            state: join.state,
-            batch: join.batch,
-        })
-    }
-
     fn reply(&self, message: ServerMessage) {
-        self.handle.reply(&message, &self.state.metrics);
+        self.outbox.reply(&message, &self.state.metrics);
     }
 
     async fn to_room(&self, room: &presence_protocol::RoomName, input: Input) {
         let message = ShardMessage::Input {
             input,
-            handle: self.handle.clone(),
+            outbox: self.outbox.clone(),
             received_at: Instant::now(),
         };
         let _ = self.state.shards.for_room(room).send(message).await;
@@ -411,102 +349,10 @@ impl Connection {
         for shard in self.state.shards.all() {
             let message = ShardMessage::Input {
                 input: input.clone(),
-                handle: self.handle.clone(),
+                outbox: self.outbox.clone(),
                 received_at,
             };
             let _ = shard.send(message).await;
         }
-    }
-}
-
-/// What the rate limiter decided about one message.
-#[derive(Debug, PartialEq, Eq)]
-enum Admission {
-    Pass,
-    /// Dropped; `tell` is true at most once per second.
-    Refuse {
-        tell: bool,
-    },
-    /// Ten seconds' worth of excess in a ten-second window: close the connection.
-    Abuse,
-}
-
-/// A token bucket: `rate` per second sustained, bursts of twice that.
-#[derive(Debug)]
-struct RateLimiter {
-    rate: f64,
-    tokens: f64,
-    refilled_at: Option<Instant>,
-    told_at: Option<Instant>,
-    window_start: Option<Instant>,
-    dropped_in_window: u64,
-}
-
-impl RateLimiter {
-    fn new(rate: u32) -> Self {
-        let rate = f64::from(rate.max(1));
-        RateLimiter {
-            rate,
-            tokens: rate * 2.0,
-            refilled_at: None,
-            told_at: None,
-            window_start: None,
-            dropped_in_window: 0,
-        }
-    }
-
-    fn admit(&mut self, now: Instant) -> Admission {
-        if let Some(at) = self.refilled_at {
-            let elapsed = now.saturating_duration_since(at).as_secs_f64();
-            self.tokens = (self.tokens + elapsed * self.rate).min(self.rate * 2.0);
-        }
-        self.refilled_at = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return Admission::Pass;
-        }
-        let window = Duration::from_secs(10);
-        let start = *self.window_start.get_or_insert(now);
-        if now.saturating_duration_since(start) > window {
-            self.window_start = Some(now);
-            self.dropped_in_window = 0;
-        }
-        self.dropped_in_window += 1;
-        if self.dropped_in_window as f64 > self.rate * 10.0 {
-            return Admission::Abuse;
-        }
-        let tell = self
-            .told_at
-            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
-        if tell {
-            self.told_at = Some(now);
-        }
-        Admission::Refuse { tell }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_limiter_passes_bursts_refuses_excess_and_closes_on_abuse() {
-        let start = Instant::now();
-        let mut limiter = RateLimiter::new(10);
-        for _ in 0..20 {
-            assert_eq!(limiter.admit(start), Admission::Pass);
-        }
-        assert_eq!(limiter.admit(start), Admission::Refuse { tell: true });
-        assert_eq!(limiter.admit(start), Admission::Refuse { tell: false });
-        // A tenth of a second later one more token has come in.
-        assert_eq!(
-            limiter.admit(start + Duration::from_millis(100)),
-            Admission::Pass
-        );
-        let mut outcome = Admission::Pass;
-        for _ in 0..200 {
-            outcome = limiter.admit(start + Duration::from_millis(100));
-        }
-        assert_eq!(outcome, Admission::Abuse);
     }
 }

@@ -127,3 +127,49 @@ async fn a_frame_over_the_limit_closes_with_1009_and_nothing_else_breaks() {
         "a closed connection still gets its grace"
     );
 }
+
+#[tokio::test]
+async fn pipelined_joins_never_pass_the_rooms_per_connection_limit() {
+    // Rooms hash over one shard per core: pipelined joins race on several shards at once.
+    let server = TestServer::start(&[
+        "--max-rooms-per-connection",
+        "100",
+        "--max-messages-per-second",
+        "1000",
+        "--max-members-per-room",
+        "1",
+    ]);
+    let _owner = server.joined("full", "owner").await;
+    let mut client = server.client().await;
+    // A refused join (the room is full) must not keep the slot it reserved.
+    client
+        .send(json!({"type": "presence:join", "room": "full", "user": {"id": "pat"}}))
+        .await;
+    assert_eq!(client.error_code().await, "room_full");
+    for n in 0..150 {
+        client
+            .send(json!({"type": "presence:join", "ref": n, "room": format!("room-{n}"), "user": {"id": "pat"}}))
+            .await;
+    }
+    let (mut joined, mut refused) = (0, 0);
+    while joined + refused < 150 {
+        let message = client.recv().await;
+        match message["type"].as_str() {
+            Some("presence:currentUsers") => joined += 1,
+            Some("presence:error") => {
+                assert_eq!(message["code"], "too_many_rooms", "{message}");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((joined, refused), (100, 50));
+    // Leaving gives the slot back (the same room again: one shard, so in order).
+    client
+        .send(json!({"type": "presence:leave", "room": "room-0"}))
+        .await;
+    client
+        .send(json!({"type": "presence:join", "room": "room-0", "user": {"id": "pat"}}))
+        .await;
+    client.expect("presence:currentUsers").await;
+}
