@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use presence_client::{ConnectOptions, Connection, Utf8Bytes};
 use presence_protocol::{
-    ClientMessage, Cursor, Join, JoinUser, Leave, Request, RoomName, SessionId, UserId,
+    ClientMessage, Cursor, Join, JoinUser, Leave, RoomName, SessionId, UserId,
 };
 use serde::Deserialize;
 
@@ -91,7 +91,7 @@ pub fn join_frame(room: &RoomName, user: &str, session: Option<&str>, batch: boo
         token: None,
         batch,
     });
-    Utf8Bytes::from(Request::encode(&message))
+    Utf8Bytes::from(message.encode())
 }
 
 /// An encoded `presence:cursor`.
@@ -102,7 +102,7 @@ pub fn cursor_frame(room: &RoomName, x: f64, y: f64) -> Utf8Bytes {
         y,
         visible: true,
     });
-    Utf8Bytes::from(Request::encode(&message))
+    Utf8Bytes::from(message.encode())
 }
 
 /// An encoded `presence:leave` of one room.
@@ -110,7 +110,7 @@ pub fn leave_frame(room: &RoomName) -> Utf8Bytes {
     let message = ClientMessage::Leave(Leave {
         room: Some(room.clone()),
     });
-    Utf8Bytes::from(Request::encode(&message))
+    Utf8Bytes::from(message.encode())
 }
 
 /// The next text frame; pings are answered on the way. `None` when the connection is

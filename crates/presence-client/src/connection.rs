@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use presence_protocol::{ClientMessage, Request, ServerMessage};
+use presence_protocol::{ClientMessage, ServerMessage};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -120,7 +120,7 @@ impl Connection {
 
     /// Sends one message and flushes it.
     pub async fn send(&mut self, message: &ClientMessage) -> Result<(), SendError> {
-        self.send_text(Request::encode(message)).await
+        self.send_text(message.encode()).await
     }
 
     /// Sends an already encoded frame and flushes it. A benchmark encodes a frame once

@@ -11,7 +11,9 @@
 //!   1012) or the network fails, and rejoins every room naming the session the server
 //!   told it in `presence:currentUsers.self.sessionId`, so the server restores the
 //!   session (`presence:restored`, then `presence:currentUsers`) and nobody else sees
-//!   the user leave. Only [`Client::close`] stops it.
+//!   the user leave. Only [`Client::close`] stops it. `config.rs` and `event.rs` hold
+//!   what goes in and what comes out, `client.rs` the handle, `task.rs` the task, and
+//!   `room.rs` what the task keeps per room to get back in.
 //! - [`Connection`]: one raw WebSocket that sends `ClientMessage`s and yields
 //!   `ServerMessage`s, with no task, no state and no reconnect; a benchmark holds
 //!   thousands of them, from chosen local addresses ([`ConnectOptions::bind`]).
@@ -42,17 +44,21 @@
 
 mod backoff;
 mod client;
+mod config;
 mod connection;
 mod error;
+mod event;
+mod room;
 mod roster;
+mod task;
 mod url;
 
 pub use backoff::Backoff;
-pub use client::{
-    Client, ClientConfig, Disconnect, Event, Events, JoinOptions, Joined, TokenPlacement,
-};
+pub use client::{Client, Joined};
+pub use config::{ClientConfig, JoinOptions, TokenPlacement};
 pub use connection::{ConnectOptions, Connection, DEFAULT_READ_BUFFER_BYTES};
 pub use error::{ConnectError, JoinError, RecvError, SendError};
+pub use event::{Disconnect, Event, Events};
 /// The wire types the client speaks (`presence-protocol`), so an application needs no
 /// second dependency for room names, user ids and messages.
 pub use presence_protocol as protocol;

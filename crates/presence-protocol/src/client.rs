@@ -19,12 +19,17 @@ pub enum Reference {
     Number(serde_json::Number),
 }
 
-/// One decoded client frame: the message and its `ref`.
-#[derive(Debug, Clone, PartialEq)]
+/// One client frame: the message and its `ref`.
+///
+/// It encodes as the message's own object with `ref` as one more key (absent when
+/// `None`), which is the frame [`decode`] reads back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Request {
     /// What the client asked for.
+    #[serde(flatten)]
     pub message: ClientMessage,
     /// Echoed on errors.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<Reference>,
 }
 
@@ -50,6 +55,12 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// Encodes the message as a frame without a `ref` (used by the Rust client and
+    /// tests). With a `ref`, encode a [`Request`].
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+
     /// The wire `type`, for logs and metrics.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -389,9 +400,10 @@ fn text_field<'a>(
 }
 
 impl Request {
-    /// Encodes a message the way a client sends it (used by the Rust client and tests).
-    pub fn encode(message: &ClientMessage) -> String {
-        serde_json::to_string(message).unwrap_or_else(|_| String::from("{}"))
+    /// Encodes the frame the way a client sends it: the message's keys, then `ref` if
+    /// there is one, so a `presence:error` it causes names it.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
 }
 
@@ -504,7 +516,70 @@ mod tests {
             room: RoomName::new("r").expect("room"),
             state: serde_json::from_str(r#"{"typing":true,"gone":null}"#).expect("state"),
         });
-        let decoded = decode(&Request::encode(&message)).expect("round trip");
+        let decoded = decode(&message.encode()).expect("round trip");
         assert_eq!(decoded.message, message);
+    }
+
+    fn join_as(user: &str) -> ClientMessage {
+        ClientMessage::Join(Join {
+            room: RoomName::new("r").expect("room"),
+            user: JoinUser {
+                id: Some(UserId::new(user).expect("user id")),
+                ..JoinUser::default()
+            },
+            state: None,
+            token: None,
+            batch: false,
+        })
+    }
+
+    #[test]
+    fn requests_round_trip_with_their_ref_and_without_one() {
+        let requests = [
+            (join_as("u"), Some(Reference::Number(42.into()))),
+            (ClientMessage::Heartbeat, Some(Reference::Number(1.into()))),
+            (
+                ClientMessage::Heartbeat,
+                Some(Reference::Text("beat-1".into())),
+            ),
+            (ClientMessage::Leave(Leave { room: None }), None),
+        ];
+        for (message, reference) in requests {
+            let request = Request { message, reference };
+            let text = request.encode();
+            assert_eq!(decode(&text).expect("round trip"), request, "{text}");
+            let object: serde_json::Value = serde_json::from_str(&text).expect("json");
+            let has_ref = object.get("ref").is_some();
+            assert_eq!(has_ref, request.reference.is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_request_encodes_as_its_message_with_ref_last() {
+        // The message's own bytes with `ref` last: the frames earlier clients sent, which
+        // every server reads, stay byte for byte the same.
+        let join = join_as("u");
+        let without = Request {
+            message: join.clone(),
+            reference: None,
+        };
+        assert_eq!(without.encode(), join.encode());
+        assert!(!without.encode().contains("\"ref\""));
+        let with = Request {
+            message: join,
+            reference: Some(Reference::Number(42.into())),
+        };
+        assert_eq!(
+            with.encode(),
+            r#"{"type":"presence:join","room":"r","user":{"id":"u"},"ref":42}"#
+        );
+        let heartbeat = Request {
+            message: ClientMessage::Heartbeat,
+            reference: Some(Reference::Number(1.into())),
+        };
+        assert_eq!(
+            heartbeat.encode(),
+            r#"{"type":"presence:heartbeat","ref":1}"#
+        );
     }
 }

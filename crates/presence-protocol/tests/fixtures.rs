@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use presence_protocol::{decode, Request, ServerMessage};
+use presence_protocol::{decode, ServerMessage};
 use serde_json::Value;
 
 fn frames(kind: &str) -> Vec<(String, String)> {
@@ -42,8 +42,7 @@ fn client_frames_decode_and_encode_back_unchanged() {
             request.reference.is_some(),
             "{name}: ref"
         );
-        let encoded: Value =
-            serde_json::from_str(&Request::encode(&request.message)).expect("json");
+        let encoded: Value = serde_json::from_str(&request.message.encode()).expect("json");
         if expected.get("room").is_none() && encoded.get("room").is_some() {
             assert_eq!(encoded["room"], "default", "{name}");
             expected["room"] = encoded["room"].clone();
