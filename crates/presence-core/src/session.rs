@@ -222,14 +222,16 @@ impl Tracker {
             self.timers.push(due, Timer::Silence { conn, epoch });
             return;
         }
+        // The close goes first: removing the sessions unsubscribes the connection, after
+        // which the shell no longer knows where its socket is.
+        self.effects.push_back(Effect::Close {
+            conn,
+            reason: CloseReason::HeartbeatTimeout,
+        });
         let keys = connection.sessions.clone();
         for key in keys {
             self.remove_session(key, now);
         }
         self.connections.remove(&conn);
-        self.effects.push_back(Effect::Close {
-            conn,
-            reason: CloseReason::HeartbeatTimeout,
-        });
     }
 }

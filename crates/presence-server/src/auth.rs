@@ -108,6 +108,8 @@ impl Verifier {
         // `exp` is checked whenever present; the contract does not require it.
         validation.set_required_spec_claims(&["sub"]);
         validation.validate_exp = true;
+        // A token not valid yet is refused like an expired one, with the same leeway.
+        validation.validate_nbf = true;
         validation.leeway = 30;
         validation.validate_aud = false;
         Verifier { key, validation }

@@ -319,6 +319,7 @@ impl Driver {
                 }
                 Effect::Subscribed { conn, .. } => {
                     if let Some(outbox) = self.outbox_of(conn, current) {
+                        outbox.mark_joined();
                         if self.joining == Some(conn) {
                             // The slot the join reserved is now a room held.
                             self.joining = None;

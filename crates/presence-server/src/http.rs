@@ -213,7 +213,7 @@ fn check_api_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_credentials)
         .unwrap_or_default();
     if constant_time_eq(given.as_bytes(), key.as_bytes()) {
         Ok(())
@@ -223,6 +223,15 @@ fn check_api_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
             "missing or wrong API key (Authorization: Bearer <key>)",
         ))
     }
+}
+
+/// The credentials of an `Authorization: Bearer …` header. The scheme is matched without
+/// regard to case (RFC 7235 §2.1), and any run of spaces may follow it.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_matches(' '))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -15,6 +15,7 @@ pub mod backend;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod disconnect;
 pub mod driver;
 pub mod http;
 mod identity;

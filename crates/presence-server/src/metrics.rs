@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use presence_protocol::ErrorCode;
+
+use crate::disconnect::Disconnect;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,11 +44,13 @@ pub struct Metrics {
     received: HashMap<&'static str, Counter>,
     sent: HashMap<&'static str, Counter>,
     errors: HashMap<ErrorCode, Counter>,
+    disconnects: HashMap<Disconnect, Counter>,
     /// Open WebSocket connections.
     pub connections: Gauge,
     /// Cursor frames dropped from outboxes of clients that could not keep up.
     pub dropped_cursor_batches: Counter,
-    /// Connections closed because their outbox overflowed with roster events.
+    /// Connections closed because they could not keep up: roster events that could not be
+    /// queued, or a write blocked for the write timeout.
     pub slow_client_disconnects: Counter,
     /// Failed `accept` calls (e.g. out of file descriptors).
     pub accept_errors: Counter,
@@ -133,6 +137,24 @@ impl Metrics {
             })
             .collect();
 
+        let disconnects_family = Family::<Labels, Counter>::default();
+        registry.register(
+            "disconnects",
+            "WebSocket connections ended, by reason",
+            disconnects_family.clone(),
+        );
+        let disconnects = Disconnect::ALL
+            .iter()
+            .map(|&reason| {
+                (
+                    reason,
+                    disconnects_family
+                        .get_or_create(&vec![("reason", reason.label())])
+                        .clone(),
+                )
+            })
+            .collect();
+
         let connections = Gauge::default();
         let rooms = Gauge::default();
         let users = Gauge::default();
@@ -161,7 +183,7 @@ impl Metrics {
         );
         registry.register(
             "slow_client_disconnects",
-            "Connections closed because roster events could not be queued",
+            "Connections closed because the client could not keep up (see disconnects)",
             slow_client_disconnects.clone(),
         );
         registry.register(
@@ -216,6 +238,7 @@ impl Metrics {
             received,
             sent,
             errors,
+            disconnects,
             connections,
             dropped_cursor_batches,
             slow_client_disconnects,
@@ -228,6 +251,16 @@ impl Metrics {
             shards: (0..shards)
                 .map(|_| Arc::new(ShardGauges::default()))
                 .collect(),
+        }
+    }
+
+    /// One connection ended, and why.
+    pub fn disconnected(&self, reason: Disconnect) {
+        if let Some(counter) = self.disconnects.get(&reason) {
+            counter.inc();
+        }
+        if reason.is_slow_client() {
+            self.slow_client_disconnects.inc();
         }
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use axum::extract::ws::Utf8Bytes;
@@ -92,6 +92,8 @@ pub struct Outbox {
     /// Rooms this connection holds a session in, summed over shards, plus joins in flight
     /// that reserved one (see [`Outbox::reserve_room`]).
     rooms: AtomicU32,
+    /// Whether the connection ever joined a room (it is closed if it never does).
+    joined: AtomicBool,
 }
 
 impl Outbox {
@@ -102,6 +104,7 @@ impl Outbox {
             notify: Notify::new(),
             capacity: capacity.max(2),
             rooms: AtomicU32::new(0),
+            joined: AtomicBool::new(false),
         }
     }
 
@@ -214,6 +217,16 @@ impl Outbox {
     /// A room joined without a reservation (a session moved onto this connection).
     pub fn add_room(&self) {
         self.rooms.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Notes that the connection holds a session somewhere now.
+    pub fn mark_joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the connection ever held a session.
+    pub fn has_joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
     }
 }
 

@@ -17,7 +17,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use presence_core::{ConnId, Input};
 use presence_protocol::{decode, ClientMessage, ErrorCode, ServerMessage};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
@@ -25,20 +25,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::disconnect::Disconnect;
 use crate::driver::ShardMessage;
 use crate::identity::Identity;
 use crate::outbox::{Condemned, Frame, Outbox};
 use crate::rate_limit::{Admission, RateLimiter};
 use crate::AppState;
-
-/// Close codes this server sends.
-mod close_code {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const RESTART: u16 = 1012;
-    pub const TRY_AGAIN_LATER: u16 = 1013;
-}
 
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,75 +76,146 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let queued = outbox.wait();
     tokio::pin!(queued);
-    let close: Option<(u16, &'static str)> = loop {
+    // Any frame is a sign of life. The core watches the connections that hold a session;
+    // here the others are closed when silent for the heartbeat timeout, and any that has
+    // joined no room within it.
+    let timeout = state.config.heartbeat_timeout;
+    let opened_at = Instant::now();
+    let mut heard_at = opened_at;
+    let disconnect: Disconnect = loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => break Some((close_code::RESTART, "service restart")),
+            () = &mut shutdown => break Disconnect::Shutdown,
             () = &mut queued => {
                 queued.set(outbox.wait());
                 // The queue's own buffer, freed after the write: nothing is kept idle.
                 let (frames, condemned) = outbox.drain();
                 if !frames.is_empty() {
                     let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &frames))).await;
-                    if !matches!(written, Ok(Ok(()))) {
-                        break None;
+                    match written {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break Disconnect::WriteFailed,
+                        Err(_) => break Disconnect::WriteTimeout,
                     }
                 }
                 match condemned {
                     None => {}
-                    Some(Condemned::TooSlow) => {
-                        state.metrics.slow_client_disconnects.inc();
-                        break Some((close_code::TRY_AGAIN_LATER, "client too slow; reconnect to restore"));
-                    }
-                    Some(Condemned::Silent) => break Some((close_code::GOING_AWAY, "heartbeat timeout")),
+                    Some(Condemned::TooSlow) => break Disconnect::TooSlow,
+                    Some(Condemned::Silent) => break Disconnect::HeartbeatTimeout,
                 }
             }
-            message = socket.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(close) = Box::pin(connection.on_text(&text)).await {
-                        break Some(close);
+            message = socket.next() => {
+                if matches!(message, Some(Ok(_))) {
+                    heard_at = Instant::now();
+                }
+                match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(disconnect) = Box::pin(connection.on_text(&text)).await {
+                            break disconnect;
+                        }
                     }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    state.metrics.received("invalid");
-                    let message = "binary frames are not part of the protocol; send JSON text";
-                    connection.reply(ServerMessage::error(ErrorCode::InvalidMessage, message, None));
-                }
-                Some(Ok(Message::Pong(_) | Message::Ping(_))) => Box::pin(connection.to_all_shards(Input::Activity { conn })).await,
-                // Reads never yield raw frames: tungstenite reassembles fragments itself.
-                Some(Ok(Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break None,
-                Some(Err(error)) => {
-                    if is_too_big(error) {
-                        break Some((close_code::TOO_BIG, "message too big"));
+                    Some(Ok(Message::Binary(_))) => {
+                        state.metrics.received("invalid");
+                        let message = "binary frames are not part of the protocol; send JSON text";
+                        connection.reply(ServerMessage::error(ErrorCode::InvalidMessage, message, None));
                     }
-                    break None;
+                    Some(Ok(Message::Pong(_) | Message::Ping(_))) => Box::pin(connection.to_all_shards(Input::Activity { conn })).await,
+                    // Reads never yield raw frames: tungstenite reassembles fragments itself.
+                    Some(Ok(Message::Frame(_))) => {}
+                    Some(Ok(Message::Close(_))) => break Disconnect::ClientClosed,
+                    None => break Disconnect::Gone,
+                    Some(Err(error)) => break read_error(error),
                 }
-            },
+            }
             _ = ping.tick() => {
+                // A connection holding sessions is the core's to judge: it ends them with
+                // no grace and has this socket closed. This catches the ones it never sees.
+                if outbox.rooms() == 0 && heard_at.elapsed() >= timeout {
+                    break Disconnect::HeartbeatTimeout;
+                }
+                if !outbox.has_joined() && opened_at.elapsed() >= timeout {
+                    break Disconnect::NoJoin;
+                }
                 let sent = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default())))).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    break None;
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break Disconnect::WriteFailed,
+                    Err(_) => break Disconnect::WriteTimeout,
                 }
             }
         }
     };
 
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame {
-            code: CloseCode::from(code),
-            reason: Utf8Bytes::from_static(reason),
-        };
-        let _ = Box::pin(tokio::time::timeout(
-            Duration::from_secs(1),
-            socket.send(Message::Close(Some(frame))),
-        ))
-        .await;
-    }
+    state.metrics.disconnected(disconnect);
+    let told = Box::pin(send_close(&mut socket, disconnect)).await;
     // Not a leave: the core keeps the sessions for the reconnect grace. On shutdown the
-    // shards may already be gone, which is fine: so is everything they held.
+    // shards may already be gone, which is fine: so is everything they held. The core
+    // hears of it before the linger, which only concerns the socket.
     Box::pin(connection.to_all_shards(Input::Closed { conn })).await;
+    // A draining node does not linger: it must be gone before the grace it started on
+    // the other nodes ends, or it would end, and announce the end of, the very sessions
+    // its clients are restoring elsewhere. Its clients read the 1012 and are not writing.
+    if told && disconnect != Disconnect::Shutdown {
+        Box::pin(linger(&mut socket)).await;
+    }
     state.metrics.connections.dec();
+}
+
+/// How long a closing connection keeps reading (and discarding) what the client still
+/// sends, so that its unread input does not turn the close into a TCP reset.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Tells the client why the connection ends: the close frame, or the answer to the
+/// client's own. False when nothing could be sent.
+async fn send_close(socket: &mut Socket, disconnect: Disconnect) -> bool {
+    match disconnect.close_frame() {
+        Some((code, reason)) => {
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::from_static(reason),
+            };
+            tokio::time::timeout(
+                Duration::from_secs(1),
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await
+            .is_ok()
+        }
+        // tungstenite queued the answer to a client's close when it read it; this writes it.
+        None if disconnect == Disconnect::ClientClosed => {
+            tokio::time::timeout(Duration::from_secs(1), socket.flush())
+                .await
+                .is_ok()
+        }
+        None => false,
+    }
+}
+
+/// A lingering close. Closing a socket with unread input makes the kernel send a reset,
+/// which browsers report as 1006 whatever close frame came before it; so the write side is
+/// shut first and the input drained until the client closes too, or for [`LINGER`].
+async fn linger(socket: &mut Socket) {
+    let io = socket.get_mut();
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = io.shutdown().await;
+        let mut scratch = [0u8; 512];
+        while matches!(io.read(&mut scratch).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// What a read error means for the connection.
+fn read_error(error: tungstenite::Error) -> Disconnect {
+    use tungstenite::error::ProtocolError;
+    match error {
+        tungstenite::Error::Capacity(_) => Disconnect::TooBig,
+        tungstenite::Error::Utf8(_) => Disconnect::InvalidUtf8,
+        tungstenite::Error::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::ReceivedAfterClosing,
+        ) => Disconnect::Gone,
+        tungstenite::Error::Protocol(_) => Disconnect::ProtocolError,
+        _ => Disconnect::Gone,
+    }
 }
 
 /// Writes queued text frames straight to the socket: each frame's header, then its
@@ -206,10 +269,6 @@ async fn write_frames(
     Ok(())
 }
 
-fn is_too_big(error: tungstenite::Error) -> bool {
-    matches!(error, tungstenite::Error::Capacity(_))
-}
-
 struct Connection {
     conn: ConnId,
     outbox: Arc<Outbox>,
@@ -219,8 +278,8 @@ struct Connection {
 }
 
 impl Connection {
-    /// Handles one text frame; returns a close code if the connection must end.
-    async fn on_text(&mut self, text: &str) -> Option<(u16, &'static str)> {
+    /// Handles one text frame; returns why the connection must end, if it must.
+    async fn on_text(&mut self, text: &str) -> Option<Disconnect> {
         match self.limiter.admit(Instant::now()) {
             Admission::Pass => {}
             Admission::Refuse { tell } => {
@@ -243,7 +302,7 @@ impl Connection {
                 }
                 return None;
             }
-            Admission::Abuse => return Some((close_code::POLICY, "sustained rate limit abuse")),
+            Admission::Abuse => return Some(Disconnect::RateAbuse),
         }
         let request = match decode(text) {
             Ok(request) => request,

@@ -184,3 +184,16 @@ async fn disallowed_origins_are_refused_at_the_upgrade() {
         "non-browser clients send no Origin"
     );
 }
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_refused() {
+    let server = TestServer::start(&["--jwt-secret", SECRET]);
+    let mut client = server.client().await;
+    let now = later() - 3600;
+    let early = hs256(json!({"sub": "nina", "nbf": later(), "exp": later() + 60}));
+    let join = |token: String| json!({"type": "presence:join", "room": "doc", "user": {"name": "Nina"}, "token": token});
+    assert_eq!(join_code(&mut client, join(early)).await, "unauthorized");
+    // Within the same leeway as `exp`: a few seconds of clock skew are forgiven.
+    let skewed = hs256(json!({"sub": "nina", "nbf": now + 5, "exp": later()}));
+    assert_eq!(join_code(&mut client, join(skewed)).await, "ok");
+}

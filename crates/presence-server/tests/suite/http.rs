@@ -95,3 +95,22 @@ async fn metrics_count_connections_messages_and_errors() {
     }
     assert!(text.contains("presenced_fanout_latency_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn the_api_keys_scheme_is_matched_without_regard_to_case() {
+    let server = TestServer::start(&["--api-key", "k3y"]);
+    for header in ["bearer k3y", "BEARER k3y", "Bearer  k3y"] {
+        let status = server
+            .get("/api/rooms", &[("Authorization", header)])
+            .await
+            .0;
+        assert_eq!(status, 200, "{header}");
+    }
+    for header in ["Basic k3y", "Bearerk3y", "bearer k3", "bearer k3y4"] {
+        let status = server
+            .get("/api/rooms", &[("Authorization", header)])
+            .await
+            .0;
+        assert_eq!(status, 401, "{header}");
+    }
+}

@@ -1,6 +1,7 @@
 mod auth;
 mod cluster;
 mod errors;
+mod hardening;
 mod http;
 mod lifecycle;
 mod messages;

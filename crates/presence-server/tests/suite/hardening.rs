@@ -1,0 +1,306 @@
+//! Every close explained, no idle socket kept: the findings of the attack run, each checked
+//! against the real binary over raw TCP, so that a reset (which a WebSocket library would
+//! report as 1006) shows as the error it is. Clients keep writing while the server closes:
+//! that is what turns a careless close into a reset.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::support::TestServer;
+
+const TEXT: u8 = 0x1;
+const CONTINUATION: u8 = 0x0;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+
+/// How long a test waits for the server to do what it must before failing.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A WebSocket spoken by hand, to send what no library would.
+struct RawSocket {
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    buffer: Vec<u8>,
+}
+
+/// A client frame: masked (unless told otherwise), with the given first-byte bits.
+fn frame(first_byte: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut out = vec![first_byte];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+fn text(payload: &str) -> Vec<u8> {
+    frame(0x80 | TEXT, payload.as_bytes(), true)
+}
+
+impl RawSocket {
+    async fn connect(server: &TestServer) -> Self {
+        let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            server.addr
+        );
+        stream.write_all(request.as_bytes()).await.expect("upgrade");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            let n = tokio::time::timeout(PATIENCE, stream.read(&mut byte))
+                .await
+                .expect("upgrade answered")
+                .expect("read");
+            assert_eq!(n, 1, "closed during the upgrade");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let (read, write) = stream.into_split();
+        RawSocket {
+            read,
+            write,
+            buffer: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.write.write_all(bytes).await.expect("write");
+    }
+
+    /// The next whole server frame: its opcode and payload; an I/O error (a reset) as is.
+    async fn next_frame(&mut self) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+        loop {
+            if let Some((opcode, payload, used)) = parse(&self.buffer) {
+                self.buffer.drain(..used);
+                return Ok(Some((opcode, payload)));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.read.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads until the server's close frame; its code. Fails on a reset or a bare EOF.
+    async fn close_code(&mut self) -> u16 {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                match self.next_frame().await {
+                    Ok(Some((CLOSE, payload))) => {
+                        assert!(payload.len() >= 2, "a close frame with a code");
+                        return u16::from_be_bytes([payload[0], payload[1]]);
+                    }
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("the server closed without a close frame"),
+                    Err(error) => panic!("the close was lost to a reset: {error}"),
+                }
+            }
+        })
+        .await
+        .expect("the server closed in time")
+    }
+
+    /// After the close frame: the server ends the TCP stream cleanly (EOF, not a reset).
+    async fn ends_cleanly(&mut self) {
+        let mut rest = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(PATIENCE, self.read.read(&mut rest)).await {
+                Ok(Ok(0)) => return,
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => panic!("reset after the close frame: {error}"),
+                Err(_) => panic!("the server kept the socket open after its close frame"),
+            }
+        }
+    }
+}
+
+/// One unmasked server frame from the front of `bytes`, if whole.
+fn parse(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let opcode = *bytes.first()? & 0x0f;
+    let length = *bytes.get(1)? & 0x7f;
+    let (length, start) = match length {
+        126 => (
+            usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
+            4,
+        ),
+        127 => {
+            let raw: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
+            (u64::from_be_bytes(raw) as usize, 10)
+        }
+        n => (usize::from(n), 2),
+    };
+    let payload = bytes.get(start..start + length)?.to_vec();
+    Some((opcode, payload, start + length))
+}
+
+async fn joined_raw(server: &TestServer, user: &str) -> RawSocket {
+    let mut socket = RawSocket::connect(server).await;
+    let join = json!({"type": "presence:join", "room": "doc", "user": {"id": user}});
+    socket.send(&text(&join.to_string())).await;
+    loop {
+        let (opcode, payload) = socket
+            .next_frame()
+            .await
+            .expect("read")
+            .expect("joined before the end");
+        if opcode == TEXT && String::from_utf8_lossy(&payload).contains("presence:currentUsers") {
+            return socket;
+        }
+    }
+}
+
+async fn disconnects(server: &TestServer, reason: &str) -> u64 {
+    let (_, metrics) = server.get("/metrics", &[]).await;
+    let line = format!("presenced_disconnects_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in /metrics"))
+}
+
+#[tokio::test]
+async fn a_frame_far_over_the_limit_closes_with_1009_while_the_client_keeps_writing() {
+    let server = TestServer::start(&[]);
+    let mut socket = joined_raw(&server, "big").await;
+    // 2 MiB against the 64 KiB limit, written in full while the server refuses it.
+    let payload = vec![b'x'; 2 << 20];
+    let big = frame(0x80 | TEXT, &payload, true);
+    let RawSocket {
+        read,
+        write,
+        buffer,
+    } = socket;
+    let writer = tokio::spawn(async move {
+        let mut write = write;
+        let _ = write.write_all(&big).await;
+        write
+    });
+    socket = RawSocket {
+        read,
+        write: writer.await.expect("writer"),
+        buffer,
+    };
+    assert_eq!(socket.close_code().await, 1009);
+    socket.ends_cleanly().await;
+    assert_eq!(disconnects(&server, "too_big").await, 1);
+}
+
+#[tokio::test]
+async fn sustained_rate_abuse_closes_with_1008_while_the_client_keeps_writing() {
+    let server = TestServer::start(&["--max-messages-per-second", "5"]);
+    let mut socket = joined_raw(&server, "flood").await;
+    // Far more than ten seconds' worth of excess, sent in one go.
+    let heartbeat = text(r#"{"type":"presence:heartbeat"}"#);
+    let flood: Vec<u8> = std::iter::repeat_n(heartbeat, 2000).flatten().collect();
+    socket.send(&flood).await;
+    assert_eq!(socket.close_code().await, 1008);
+    socket.ends_cleanly().await;
+    assert_eq!(disconnects(&server, "rate_abuse").await, 1);
+}
+
+#[tokio::test]
+async fn a_clients_close_is_answered_with_a_close_frame() {
+    let server = TestServer::start(&[]);
+    let mut socket = joined_raw(&server, "polite").await;
+    socket
+        .send(&frame(0x80 | CLOSE, &1000u16.to_be_bytes(), true))
+        .await;
+    assert_eq!(socket.close_code().await, 1000, "the client's code, echoed");
+    socket.ends_cleanly().await;
+    assert_eq!(disconnects(&server, "client_closed").await, 1);
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
+    let server = TestServer::start(&[]);
+    let cases: [(&str, Vec<u8>, u16); 6] = [
+        (
+            "invalid UTF-8",
+            frame(0x80 | TEXT, b"{\"a\":\"\xff\xfe\"}", true),
+            1007,
+        ),
+        ("unmasked", frame(0x80 | TEXT, b"{}", false), 1002),
+        ("RSV bits", frame(0x80 | 0x40 | TEXT, b"{}", true), 1002),
+        ("reserved opcode", frame(0x80 | 0x3, b"{}", true), 1002),
+        (
+            "stray continuation",
+            frame(0x80 | CONTINUATION, b"{}", true),
+            1002,
+        ),
+        ("fragmented ping", frame(PING, b"hi", true), 1002),
+    ];
+    for (what, bytes, code) in cases {
+        let mut socket = joined_raw(&server, "rude").await;
+        socket.send(&bytes).await;
+        assert_eq!(socket.close_code().await, code, "{what}");
+        socket.ends_cleanly().await;
+    }
+    assert_eq!(disconnects(&server, "invalid_utf8").await, 1);
+    assert_eq!(disconnects(&server, "protocol_error").await, 5);
+}
+
+#[tokio::test]
+async fn a_heartbeat_timeout_closes_the_silent_socket_with_1001() {
+    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]);
+    let mut olga = server.joined("doc", "olga").await;
+    // Alice joins, then neither reads nor answers pings.
+    let mut alice = joined_raw(&server, "alice").await;
+    olga.expect("presence:userJoined").await;
+    let left = olga.expect("presence:userLeft").await;
+    assert_eq!(left["userId"], "alice");
+    // Her socket was closed with a code, not left open and pinged while she thinks she is here.
+    assert_eq!(alice.close_code().await, 1001);
+    alice.ends_cleanly().await;
+    assert_eq!(disconnects(&server, "heartbeat_timeout").await, 1);
+}
+
+#[tokio::test]
+async fn a_connection_that_never_joins_is_closed_whether_it_answers_pings_or_not() {
+    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]);
+    // One answers every ping, but joins nothing.
+    let mut lurker = RawSocket::connect(&server).await;
+    let code = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match lurker.next_frame().await.expect("no reset") {
+                Some((PING, payload)) => lurker.send(&frame(0x8a, &payload, true)).await,
+                Some((CLOSE, payload)) => return u16::from_be_bytes([payload[0], payload[1]]),
+                Some(_) => {}
+                None => panic!("closed without a close frame"),
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(code, 1008);
+    // The other says nothing at all, or drips a byte now and then that never makes a frame.
+    let mut silent = RawSocket::connect(&server).await;
+    silent.send(&[0x81]).await;
+    assert_eq!(silent.close_code().await, 1001);
+    assert_eq!(disconnects(&server, "no_join").await, 1);
+    assert_eq!(disconnects(&server, "heartbeat_timeout").await, 1);
+}
