@@ -1,58 +1,249 @@
 //! Settings from flags, `PRESENCED_*` environment variables and a TOML file, in that order
 //! of precedence, with the contract's defaults underneath.
+//!
+//! Each setting is declared once, as a row of the `settings!` table below. Its field name
+//! spells the flag (`--max-state-bytes`), the variable (`PRESENCED_MAX_STATE_BYTES`) and the
+//! TOML key (`max-state-bytes`, or `max_state_bytes`); its doc comment is the `--help` line,
+//! which states the default; the expression after `=` is that default. How a value is read
+//! from a flag or from the file follows from its type alone (see `Setting`). The tests want a
+//! `Sample` of each new row, and then check it is reachable from flag, variable and key.
+//!
+//! Why a small macro over clap and serde rather than `figment` or `config`: those crates
+//! layer a file and the environment into one serde struct, but not the command line, so the
+//! clap struct with its flags and help would still be written apart from the settings. They
+//! would also read the environment a second time beside clap (which must keep it to show
+//! `[env: ...]` in `--help`), take unrelated variables such as `PRESENCED_SEED` for unknown
+//! settings, and fail with their own errors instead of `ConfigError::Invalid` naming the
+//! setting. clap's `env` and `default_value` alone give flag > env > default but leave no
+//! room for the file in between. So clap still parses flags and variables and serde still
+//! reads the file; the macro only writes out, from one row, the five places a setting used
+//! to be spelled.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::builder::ValueParser;
 use clap::Parser;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-/// Everything the server needs to start, settled and validated.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where to listen; port 0 picks a free port.
-    pub listen: String,
-    /// How long a connection may stay silent before its sessions are dropped.
-    pub heartbeat_timeout: Duration,
-    /// How long a closed connection's sessions wait for a restore.
-    pub reconnect_grace: Duration,
-    /// At most one cursor frame and one diff per room per interval.
-    pub cursor_interval: Duration,
-    /// HS256 shared secret.
-    pub jwt_secret: Option<String>,
-    /// PEM file of an RS256, ES256 or EdDSA public key.
-    pub jwt_public_key: Option<PathBuf>,
-    /// Bearer key for `/api/*`.
-    pub api_key: Option<String>,
-    /// Browser origins allowed to open `/ws`; empty allows all.
-    pub allowed_origins: Vec<String>,
-    /// Redis URL for cluster mode.
-    pub redis: Option<String>,
-    /// Prefix of every Redis key and channel (several clusters may share one Redis).
-    pub redis_prefix: String,
-    /// A node silent this long is presumed dead (cluster mode).
-    pub node_ttl: Duration,
-    /// The largest frame a client may send; larger closes with 1009.
-    pub max_message_bytes: usize,
-    /// The largest serialized state of a user.
-    pub max_state_bytes: usize,
-    /// The most rooms one connection may be in.
-    pub max_rooms_per_connection: usize,
-    /// The most users one room may hold.
-    pub max_members_per_room: Option<usize>,
-    /// Sustained messages per second one connection may send (bursts of twice that pass).
-    pub max_messages_per_second: u32,
-    /// The most WebSocket connections this node accepts at once.
-    pub max_connections: usize,
-    /// Runtime worker threads; `None` is one per core. One runs a current-thread runtime.
-    pub worker_threads: Option<usize>,
-    /// With one worker thread: the shortest time between two of its wake-ups (see
-    /// `pacing`). Zero wakes for every message. By default a fifth of the cursor interval.
-    pub min_wake_interval: Duration,
-    /// Frames a connection's outbox holds before stale cursor frames are dropped.
-    pub outbox_frames: usize,
-    /// `text` or `json` logs on standard error.
-    pub log_format: LogFormat,
+/// A field name respelled at compile time, since clap and `ConfigError` keep names as
+/// `&'static str`: `flag_name!(max_state_bytes)` is `"max-state-bytes"` (also the TOML key)
+/// and `env_name!(max_state_bytes)` is `"PRESENCED_MAX_STATE_BYTES"`.
+macro_rules! flag_name {
+    ($field:ident) => {
+        respelled!("", $field, b'-', false)
+    };
+}
+
+macro_rules! env_name {
+    ($field:ident) => {
+        respelled!("PRESENCED_", $field, b'_', true)
+    };
+}
+
+macro_rules! respelled {
+    ($prefix:literal, $field:ident, $separator:expr, $uppercase:expr) => {{
+        const FIELD: &str = stringify!($field);
+        const BYTES: [u8; $prefix.len() + FIELD.len()] =
+            respell($prefix, FIELD, $separator, $uppercase);
+        const TEXT: &str = match std::str::from_utf8(&BYTES) {
+            Ok(text) => text,
+            Err(_) => panic!("field names are ASCII"),
+        };
+        TEXT
+    }};
+}
+
+/// `prefix` then `field` with each `_` made `separator`, uppercased if asked.
+const fn respell<const N: usize>(
+    prefix: &str,
+    field: &str,
+    separator: u8,
+    uppercase: bool,
+) -> [u8; N] {
+    let (prefix, field) = (prefix.as_bytes(), field.as_bytes());
+    let mut spelled = [0; N];
+    let mut at = 0;
+    while at < N {
+        let byte = if at < prefix.len() {
+            prefix[at]
+        } else {
+            field[at - prefix.len()]
+        };
+        spelled[at] = match byte {
+            b'_' => separator,
+            _ if uppercase => byte.to_ascii_uppercase(),
+            _ => byte,
+        };
+        at += 1;
+    }
+    spelled
+}
+
+/// Writes, from the table of settings below, `Config` and its `Default`, the command line
+/// `Cli`, the TOML file's shape `FileSettings`, the list `SETTING_NAMES` and `merge`, which
+/// puts flags over the file over the defaults. A row is a doc comment (the help line), an
+/// optional `#[arg(..)]` with clap attributes beyond `long`, `env` and `value_parser` (those
+/// follow from the name and the type), and `field: Type = default`. A default may use the
+/// settings above it. Rows under `internal` are in `Config` only: no flag, variable or key.
+macro_rules! settings {
+    (
+        configurable {
+            $(
+                $(#[doc = $doc:literal])*
+                $(#[arg($($arg:tt)*)])?
+                $name:ident: $ty:ty = $default:expr,
+            )*
+        }
+        internal {
+            $(
+                $(#[doc = $internal_doc:literal])*
+                $internal:ident: $internal_ty:ty = $internal_default:expr,
+            )*
+        }
+    ) => {
+        /// Everything the server needs to start, settled and validated.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+            $( $(#[doc = $internal_doc])* pub $internal: $internal_ty, )*
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                $( let $name: $ty = $default; )*
+                Config {
+                    $( $name, )*
+                    $( $internal: $internal_default, )*
+                }
+            }
+        }
+
+        /// The command line. Every flag can also come from `PRESENCED_<FLAG>` or the TOML file.
+        #[derive(Debug, Parser)]
+        #[command(
+            name = "presenced",
+            version,
+            about = "Real-time presence server: who is here right now"
+        )]
+        pub struct Cli {
+            /// TOML file with any of the settings below (keys as the flags, e.g. `reconnect-grace = "5s"`).
+            #[arg(long, env = "PRESENCED_CONFIG", value_name = "FILE")]
+            config: Option<PathBuf>,
+            $(
+                $(#[doc = $doc])*
+                #[arg(
+                    long,
+                    env = env_name!($name),
+                    value_parser = <$ty as Setting>::value_parser()
+                    $(, $($arg)*)?
+                )]
+                $name: Option<<$ty as Setting>::Flag>,
+            )*
+        }
+
+        /// The TOML file: any of the settings, keyed by the flags' names.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct FileSettings {
+            $( $name: Option<<$ty as Setting>::File>, )*
+        }
+
+        /// Every setting's name: its flag without the leading `--`, and its TOML key.
+        const SETTING_NAMES: &[&str] = &[$( flag_name!($name) ),*];
+
+        /// Flags and variables (already in `cli`) over the file over the defaults.
+        fn merge(cli: Cli, file: FileSettings) -> Result<Config, ConfigError> {
+            $(
+                // The file's value is read even when a flag overrides it: a mistake in the
+                // file should not wait for the day the flag is dropped to surface.
+                let from_file = file
+                    .$name
+                    .map(|value| <$ty as Setting>::from_file(flag_name!($name), value))
+                    .transpose()?;
+                let $name: $ty = match cli.$name {
+                    Some(flag) => <$ty as Setting>::from_flag(flag),
+                    None => from_file.unwrap_or_else(|| $default),
+                };
+            )*
+            Ok(Config {
+                $( $name, )*
+                $( $internal: $internal_default, )*
+            })
+        }
+    };
+}
+
+settings! {
+    configurable {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(value_name = "ADDR")]
+        listen: String = "127.0.0.1:8080".to_owned(),
+        /// Silence after which a connection's sessions are dropped [default: 60s].
+        #[arg(value_name = "DUR")]
+        heartbeat_timeout: Duration = Duration::from_secs(60),
+        /// How long a dropped connection's sessions wait for a restore [default: 10s].
+        #[arg(value_name = "DUR")]
+        reconnect_grace: Duration = Duration::from_secs(10),
+        /// Cursor and diff batching interval [default: 50ms].
+        #[arg(value_name = "DUR")]
+        cursor_interval: Duration = Duration::from_millis(50),
+        /// HS256 secret; joins then need a valid JWT.
+        #[arg(value_name = "SECRET", hide_env_values = true)]
+        jwt_secret: Option<String> = None,
+        /// PEM public key (RS256, ES256 or EdDSA); joins then need a valid JWT.
+        #[arg(value_name = "FILE")]
+        jwt_public_key: Option<PathBuf> = None,
+        /// Key required as `Authorization: Bearer KEY` on /api/*.
+        #[arg(value_name = "KEY", hide_env_values = true)]
+        api_key: Option<String> = None,
+        /// Comma-separated browser origins allowed to connect (default: any).
+        #[arg(value_name = "LIST")]
+        allowed_origins: Vec<String> = Vec::new(),
+        /// Redis URL: share rooms with other nodes.
+        #[arg(value_name = "URL")]
+        redis: Option<String> = None,
+        /// Prefix of Redis keys and channels [default: presenced:].
+        #[arg(value_name = "PREFIX")]
+        redis_prefix: String = "presenced:".to_owned(),
+        /// Silence after which another node is presumed dead [default: 5s].
+        #[arg(value_name = "DUR")]
+        node_ttl: Duration = Duration::from_secs(5),
+        /// Largest client frame in bytes [default: 65536].
+        #[arg(value_name = "BYTES")]
+        max_message_bytes: usize = 65_536,
+        /// Largest serialized user state in bytes [default: 4096].
+        #[arg(value_name = "BYTES")]
+        max_state_bytes: usize = 4096,
+        /// Most rooms per connection [default: 100].
+        #[arg(value_name = "N")]
+        max_rooms_per_connection: usize = 100,
+        /// Most users per room [default: no limit].
+        #[arg(value_name = "N")]
+        max_members_per_room: Option<usize> = None,
+        /// Sustained messages per second per connection [default: 100].
+        #[arg(value_name = "N")]
+        max_messages_per_second: u32 = 100,
+        /// Most simultaneous WebSocket connections [default: 100000].
+        #[arg(value_name = "N")]
+        max_connections: usize = 100_000,
+        /// Worker threads [default: one per core]. One thread spends the least CPU per delivered
+        /// update at moderate load (no cross-thread wake-ups); more threads add capacity.
+        #[arg(value_name = "N")]
+        worker_threads: Option<usize> = None,
+        /// With `--worker-threads 1`: the shortest time between two wake-ups of the idle
+        /// thread; messages arriving in between are read together, delayed at most this long.
+        /// 0 wakes for every message [default: a fifth of --cursor-interval, 10ms].
+        #[arg(value_name = "DUR")]
+        min_wake_interval: Duration = cursor_interval / WAKE_INTERVAL_DIVISOR,
+        /// Log format on standard error [default: text].
+        log_format: LogFormat = LogFormat::Text,
+    }
+    internal {
+        /// Frames a connection's outbox holds before stale cursor frames are dropped.
+        outbox_frames: usize = 4096,
+    }
 }
 
 /// How logs are written.
@@ -63,172 +254,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        let cursor_interval = Duration::from_millis(50);
-        Config {
-            listen: "127.0.0.1:8080".to_owned(),
-            heartbeat_timeout: Duration::from_secs(60),
-            reconnect_grace: Duration::from_secs(10),
-            cursor_interval,
-            jwt_secret: None,
-            jwt_public_key: None,
-            api_key: None,
-            allowed_origins: Vec::new(),
-            redis: None,
-            redis_prefix: "presenced:".to_owned(),
-            node_ttl: Duration::from_secs(5),
-            max_message_bytes: 65_536,
-            max_state_bytes: 4096,
-            max_rooms_per_connection: 100,
-            max_members_per_room: None,
-            max_messages_per_second: 100,
-            max_connections: 100_000,
-            worker_threads: None,
-            min_wake_interval: cursor_interval / WAKE_INTERVAL_DIVISOR,
-            outbox_frames: 4096,
-            log_format: LogFormat::Text,
-        }
-    }
-}
-
-/// The command line. Every flag can also come from `PRESENCED_<FLAG>` or the TOML file.
-#[derive(Debug, Parser)]
-#[command(
-    name = "presenced",
-    version,
-    about = "Real-time presence server: who is here right now"
-)]
-pub struct Cli {
-    /// TOML file with any of the settings below (keys as the flags, e.g. `reconnect-grace = "5s"`).
-    #[arg(long, env = "PRESENCED_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "PRESENCED_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Silence after which a connection's sessions are dropped [default: 60s].
-    #[arg(long, env = "PRESENCED_HEARTBEAT_TIMEOUT", value_name = "DUR", value_parser = parse_duration)]
-    pub heartbeat_timeout: Option<Duration>,
-    /// How long a dropped connection's sessions wait for a restore [default: 10s].
-    #[arg(long, env = "PRESENCED_RECONNECT_GRACE", value_name = "DUR", value_parser = parse_duration)]
-    pub reconnect_grace: Option<Duration>,
-    /// Cursor and diff batching interval [default: 50ms].
-    #[arg(long, env = "PRESENCED_CURSOR_INTERVAL", value_name = "DUR", value_parser = parse_duration)]
-    pub cursor_interval: Option<Duration>,
-    /// HS256 secret; joins then need a valid JWT.
-    #[arg(
-        long,
-        env = "PRESENCED_JWT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    pub jwt_secret: Option<String>,
-    /// PEM public key (RS256, ES256 or EdDSA); joins then need a valid JWT.
-    #[arg(long, env = "PRESENCED_JWT_PUBLIC_KEY", value_name = "FILE")]
-    pub jwt_public_key: Option<PathBuf>,
-    /// Key required as `Authorization: Bearer KEY` on /api/*.
-    #[arg(
-        long,
-        env = "PRESENCED_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    pub api_key: Option<String>,
-    /// Comma-separated browser origins allowed to connect (default: any).
-    #[arg(long, env = "PRESENCED_ALLOWED_ORIGINS", value_name = "LIST")]
-    pub allowed_origins: Option<String>,
-    /// Redis URL: share rooms with other nodes.
-    #[arg(long, env = "PRESENCED_REDIS", value_name = "URL")]
-    pub redis: Option<String>,
-    /// Prefix of Redis keys and channels [default: presenced:].
-    #[arg(long, env = "PRESENCED_REDIS_PREFIX", value_name = "PREFIX")]
-    pub redis_prefix: Option<String>,
-    /// Silence after which another node is presumed dead [default: 5s].
-    #[arg(long, env = "PRESENCED_NODE_TTL", value_name = "DUR", value_parser = parse_duration)]
-    pub node_ttl: Option<Duration>,
-    /// Largest client frame in bytes [default: 65536].
-    #[arg(long, env = "PRESENCED_MAX_MESSAGE_BYTES", value_name = "BYTES")]
-    pub max_message_bytes: Option<usize>,
-    /// Largest serialized user state in bytes [default: 4096].
-    #[arg(long, env = "PRESENCED_MAX_STATE_BYTES", value_name = "BYTES")]
-    pub max_state_bytes: Option<usize>,
-    /// Most rooms per connection [default: 100].
-    #[arg(long, env = "PRESENCED_MAX_ROOMS_PER_CONNECTION", value_name = "N")]
-    pub max_rooms_per_connection: Option<usize>,
-    /// Most users per room [default: no limit].
-    #[arg(long, env = "PRESENCED_MAX_MEMBERS_PER_ROOM", value_name = "N")]
-    pub max_members_per_room: Option<usize>,
-    /// Sustained messages per second per connection [default: 100].
-    #[arg(long, env = "PRESENCED_MAX_MESSAGES_PER_SECOND", value_name = "N")]
-    pub max_messages_per_second: Option<u32>,
-    /// Most simultaneous WebSocket connections [default: 100000].
-    #[arg(long, env = "PRESENCED_MAX_CONNECTIONS", value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// Worker threads [default: one per core]. One thread spends the least CPU per delivered
-    /// update at moderate load (no cross-thread wake-ups); more threads add capacity.
-    #[arg(long, env = "PRESENCED_WORKER_THREADS", value_name = "N")]
-    pub worker_threads: Option<usize>,
-    /// With `--worker-threads 1`: the shortest time between two wake-ups of the idle
-    /// thread; messages arriving in between are read together, delayed at most this long.
-    /// 0 wakes for every message [default: a fifth of --cursor-interval, 10ms].
-    #[arg(long, env = "PRESENCED_MIN_WAKE_INTERVAL", value_name = "DUR", value_parser = parse_duration)]
-    pub min_wake_interval: Option<Duration>,
-    /// Log format on standard error [default: text].
-    #[arg(long, env = "PRESENCED_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
-}
-
-/// The TOML file: the same names as the flags, with `-` or `_`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    listen: Option<String>,
-    #[serde(alias = "heartbeat_timeout")]
-    heartbeat_timeout: Option<String>,
-    #[serde(alias = "reconnect_grace")]
-    reconnect_grace: Option<String>,
-    #[serde(alias = "cursor_interval")]
-    cursor_interval: Option<String>,
-    #[serde(alias = "jwt_secret")]
-    jwt_secret: Option<String>,
-    #[serde(alias = "jwt_public_key")]
-    jwt_public_key: Option<PathBuf>,
-    #[serde(alias = "api_key")]
-    api_key: Option<String>,
-    #[serde(alias = "allowed_origins")]
-    allowed_origins: Option<OriginList>,
-    redis: Option<String>,
-    #[serde(alias = "redis_prefix")]
-    redis_prefix: Option<String>,
-    #[serde(alias = "node_ttl")]
-    node_ttl: Option<String>,
-    #[serde(alias = "max_message_bytes")]
-    max_message_bytes: Option<usize>,
-    #[serde(alias = "max_state_bytes")]
-    max_state_bytes: Option<usize>,
-    #[serde(alias = "max_rooms_per_connection")]
-    max_rooms_per_connection: Option<usize>,
-    #[serde(alias = "max_members_per_room")]
-    max_members_per_room: Option<usize>,
-    #[serde(alias = "max_messages_per_second")]
-    max_messages_per_second: Option<u32>,
-    #[serde(alias = "max_connections")]
-    max_connections: Option<usize>,
-    #[serde(alias = "worker_threads")]
-    worker_threads: Option<usize>,
-    #[serde(alias = "min_wake_interval")]
-    min_wake_interval: Option<String>,
-    #[serde(alias = "log_format")]
-    log_format: Option<LogFormat>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OriginList {
-    Text(String),
-    List(Vec<String>),
 }
 
 /// Why the settings could not be settled.
@@ -275,108 +300,154 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|error| format!("{error} (use e.g. 250ms, 10s, 2m)"))
 }
 
+/// How one type of setting is read from a flag or its variable (by clap) and from the TOML
+/// file (by serde). A row of the table needs only its type because of this.
+trait Setting: Sized {
+    /// What clap parses from the flag or the variable.
+    type Flag: Clone + Send + Sync + 'static;
+    /// What serde reads from the TOML key.
+    type File: DeserializeOwned;
+    /// How clap parses `Flag`.
+    fn value_parser() -> ValueParser;
+    /// The setting a flag gave.
+    fn from_flag(flag: Self::Flag) -> Self;
+    /// The setting the file gave; `name` names it in an error.
+    fn from_file(name: &'static str, file: Self::File) -> Result<Self, ConfigError>;
+}
+
+/// Types that clap parses and serde reads as they are.
+macro_rules! read_as_is {
+    ($($ty:ty),*) => {$(
+        impl Setting for $ty {
+            type Flag = $ty;
+            type File = $ty;
+            fn value_parser() -> ValueParser {
+                clap::value_parser!($ty).into()
+            }
+            fn from_flag(flag: $ty) -> Self {
+                flag
+            }
+            fn from_file(_: &'static str, file: $ty) -> Result<Self, ConfigError> {
+                Ok(file)
+            }
+        }
+    )*};
+}
+
+read_as_is!(String, PathBuf, usize, u32, LogFormat);
+
+/// A setting that is off, or unbounded, unless given.
+impl<T: Setting> Setting for Option<T> {
+    type Flag = T::Flag;
+    type File = T::File;
+    fn value_parser() -> ValueParser {
+        T::value_parser()
+    }
+    fn from_flag(flag: T::Flag) -> Self {
+        Some(T::from_flag(flag))
+    }
+    fn from_file(name: &'static str, file: T::File) -> Result<Self, ConfigError> {
+        T::from_file(name, file).map(Some)
+    }
+}
+
+/// Durations are written as people say them (`250ms`, `10s`). The file holds them as
+/// strings, so a bad one is an invalid setting that names itself, as with a bad flag.
+impl Setting for Duration {
+    type Flag = Duration;
+    type File = String;
+    fn value_parser() -> ValueParser {
+        ValueParser::new(parse_duration)
+    }
+    fn from_flag(flag: Duration) -> Self {
+        flag
+    }
+    fn from_file(name: &'static str, file: String) -> Result<Self, ConfigError> {
+        parse_duration(&file).map_err(|message| ConfigError::Invalid { name, message })
+    }
+}
+
+/// A list is comma-separated on the command line, where arrays are awkward, and either
+/// that or an array in the file.
+impl Setting for Vec<String> {
+    type Flag = String;
+    type File = TextOrList;
+    fn value_parser() -> ValueParser {
+        ValueParser::string()
+    }
+    fn from_flag(flag: String) -> Self {
+        split_list(&flag)
+    }
+    fn from_file(_: &'static str, file: TextOrList) -> Result<Self, ConfigError> {
+        Ok(match file {
+            TextOrList::Text(text) => split_list(&text),
+            TextOrList::List(list) => list,
+        })
+    }
+}
+
+/// A list in the TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TextOrList {
+    Text(String),
+    List(Vec<String>),
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl FileSettings {
+    fn read(path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        // Keys are spelled as the flags, and `max_state_bytes` is accepted for
+        // `max-state-bytes` too: people write TOML in the style of their other files.
+        let mut settings = toml::Table::new();
+        for (key, value) in table {
+            let kebab = key.replace('_', "-");
+            let name = if SETTING_NAMES.contains(&kebab.as_str()) {
+                kebab
+            } else {
+                key.clone()
+            };
+            if settings.insert(name.clone(), value).is_some() {
+                return Err(invalid(format!("`{key}` repeats the setting `{name}`")));
+            }
+        }
+        settings.try_into().map_err(|e| invalid(e.to_string()))
+    }
+}
+
 impl Cli {
     /// Merges flags and environment (already in `self`) over the file over the defaults.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let file = match &self.config {
-            None => FileConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?
-            }
-        };
-        let duration =
-            |name: &'static str, text: Option<String>| -> Result<Option<Duration>, ConfigError> {
-                text.map(|t| {
-                    parse_duration(&t).map_err(|message| ConfigError::Invalid { name, message })
-                })
-                .transpose()
-            };
-        let defaults = Config::default();
-        let origins = self
-            .allowed_origins
-            .map(OriginList::Text)
-            .or(file.allowed_origins)
-            .map(|list| match list {
-                OriginList::Text(text) => text
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                OriginList::List(list) => list,
-            })
-            .unwrap_or_default();
-        let cursor_interval = self
-            .cursor_interval
-            .or(duration("cursor-interval", file.cursor_interval)?)
-            .unwrap_or(defaults.cursor_interval);
-        let config = Config {
-            listen: self.listen.or(file.listen).unwrap_or(defaults.listen),
-            heartbeat_timeout: self
-                .heartbeat_timeout
-                .or(duration("heartbeat-timeout", file.heartbeat_timeout)?)
-                .unwrap_or(defaults.heartbeat_timeout),
-            reconnect_grace: self
-                .reconnect_grace
-                .or(duration("reconnect-grace", file.reconnect_grace)?)
-                .unwrap_or(defaults.reconnect_grace),
-            cursor_interval,
-            jwt_secret: self.jwt_secret.or(file.jwt_secret),
-            jwt_public_key: self.jwt_public_key.or(file.jwt_public_key),
-            api_key: self.api_key.or(file.api_key),
-            allowed_origins: origins,
-            redis: self.redis.or(file.redis),
-            redis_prefix: self
-                .redis_prefix
-                .or(file.redis_prefix)
-                .unwrap_or(defaults.redis_prefix),
-            node_ttl: self
-                .node_ttl
-                .or(duration("node-ttl", file.node_ttl)?)
-                .unwrap_or(defaults.node_ttl),
-            max_message_bytes: self
-                .max_message_bytes
-                .or(file.max_message_bytes)
-                .unwrap_or(defaults.max_message_bytes),
-            max_state_bytes: self
-                .max_state_bytes
-                .or(file.max_state_bytes)
-                .unwrap_or(defaults.max_state_bytes),
-            max_rooms_per_connection: self
-                .max_rooms_per_connection
-                .or(file.max_rooms_per_connection)
-                .unwrap_or(defaults.max_rooms_per_connection),
-            max_members_per_room: self.max_members_per_room.or(file.max_members_per_room),
-            max_messages_per_second: self
-                .max_messages_per_second
-                .or(file.max_messages_per_second)
-                .unwrap_or(defaults.max_messages_per_second),
-            max_connections: self
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(defaults.max_connections),
-            worker_threads: self
-                .worker_threads
-                .or(file.worker_threads)
-                .filter(|&n| n > 0),
-            min_wake_interval: self
-                .min_wake_interval
-                .or(duration("min-wake-interval", file.min_wake_interval)?)
-                .unwrap_or(cursor_interval / WAKE_INTERVAL_DIVISOR),
-            outbox_frames: defaults.outbox_frames,
-            log_format: self
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(defaults.log_format),
-        };
+        let config = self.merged()?;
         config.validate()?;
+        Ok(config)
+    }
+
+    /// The merged settings, not yet validated.
+    fn merged(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            None => FileSettings::default(),
+            Some(path) => FileSettings::read(path)?,
+        };
+        let mut config = merge(self, file)?;
+        // Zero threads is no runtime at all; read it as "the default", as an unset flag.
+        config.worker_threads = config.worker_threads.filter(|&threads| threads > 0);
         Ok(config)
     }
 }
@@ -422,6 +493,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     #[test]
@@ -514,5 +587,297 @@ mod tests {
         std::fs::write(&path, "reconect-grace = \"3s\"\n").expect("write");
         let cli = Cli::parse_from(["presenced", "--config", path.to_str().expect("utf8")]);
         assert!(matches!(cli.into_config(), Err(ConfigError::Parse { .. })));
+    }
+
+    /// One value per setting that differs from its default: as a flag or variable gives it,
+    /// as the TOML file writes it, and what it changes in the default `Config`.
+    struct Sample {
+        name: &'static str,
+        text: &'static str,
+        toml: &'static str,
+        expect: fn(&mut Config),
+    }
+
+    fn samples() -> Vec<Sample> {
+        let sample = |name, text, toml, expect| Sample {
+            name,
+            text,
+            toml,
+            expect,
+        };
+        vec![
+            sample("listen", "0.0.0.0:9000", "\"0.0.0.0:9000\"", |c| {
+                c.listen = "0.0.0.0:9000".to_owned()
+            }),
+            sample("heartbeat-timeout", "90s", "\"90s\"", |c| {
+                c.heartbeat_timeout = Duration::from_secs(90)
+            }),
+            sample("reconnect-grace", "3s", "\"3s\"", |c| {
+                c.reconnect_grace = Duration::from_secs(3)
+            }),
+            // The pacing follows the cursor interval unless given.
+            sample("cursor-interval", "20ms", "\"20ms\"", |c| {
+                c.cursor_interval = Duration::from_millis(20);
+                c.min_wake_interval = Duration::from_millis(4);
+            }),
+            sample("jwt-secret", "s3cret", "\"s3cret\"", |c| {
+                c.jwt_secret = Some("s3cret".to_owned())
+            }),
+            sample(
+                "jwt-public-key",
+                "/etc/presenced/key.pem",
+                "\"/etc/presenced/key.pem\"",
+                |c| c.jwt_public_key = Some(PathBuf::from("/etc/presenced/key.pem")),
+            ),
+            sample("api-key", "k3y", "\"k3y\"", |c| {
+                c.api_key = Some("k3y".to_owned())
+            }),
+            sample(
+                "allowed-origins",
+                "http://a, http://b",
+                "[\"http://a\", \"http://b\"]",
+                |c| c.allowed_origins = vec!["http://a".to_owned(), "http://b".to_owned()],
+            ),
+            sample(
+                "redis",
+                "redis://127.0.0.1:6379/",
+                "\"redis://127.0.0.1:6379/\"",
+                |c| c.redis = Some("redis://127.0.0.1:6379/".to_owned()),
+            ),
+            sample("redis-prefix", "staging:", "\"staging:\"", |c| {
+                c.redis_prefix = "staging:".to_owned()
+            }),
+            sample("node-ttl", "2s", "\"2s\"", |c| {
+                c.node_ttl = Duration::from_secs(2)
+            }),
+            sample("max-message-bytes", "1024", "1024", |c| {
+                c.max_message_bytes = 1024
+            }),
+            sample("max-state-bytes", "100", "100", |c| c.max_state_bytes = 100),
+            sample("max-rooms-per-connection", "7", "7", |c| {
+                c.max_rooms_per_connection = 7
+            }),
+            sample("max-members-per-room", "50", "50", |c| {
+                c.max_members_per_room = Some(50)
+            }),
+            sample("max-messages-per-second", "20", "20", |c| {
+                c.max_messages_per_second = 20
+            }),
+            sample("max-connections", "500", "500", |c| c.max_connections = 500),
+            sample("worker-threads", "2", "2", |c| c.worker_threads = Some(2)),
+            sample("min-wake-interval", "2ms", "\"2ms\"", |c| {
+                c.min_wake_interval = Duration::from_millis(2)
+            }),
+            sample("log-format", "json", "\"json\"", |c| {
+                c.log_format = LogFormat::Json
+            }),
+        ]
+    }
+
+    /// `Config` has no `PartialEq` (nothing else needs one); its `Debug` shows every field.
+    fn assert_same(actual: &Config, expected: &Config, context: &str) {
+        assert_eq!(format!("{actual:?}"), format!("{expected:?}"), "{context}");
+    }
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("presenced-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn env_name_of(name: &str) -> String {
+        format!("PRESENCED_{}", name.to_uppercase().replace('-', "_"))
+    }
+
+    #[test]
+    fn every_setting_has_a_sample() {
+        let sampled: Vec<_> = samples().iter().map(|sample| sample.name).collect();
+        assert_eq!(sampled, SETTING_NAMES);
+    }
+
+    #[test]
+    fn every_setting_is_reachable_from_its_flag() {
+        for sample in samples() {
+            let flag = format!("--{}", sample.name);
+            let config = Cli::try_parse_from(["presenced", &flag, sample.text])
+                .expect("flag parses")
+                .into_config()
+                .expect("valid");
+            let mut expected = Config::default();
+            (sample.expect)(&mut expected);
+            assert_same(&config, &expected, &flag);
+        }
+    }
+
+    #[test]
+    fn every_setting_is_reachable_from_its_toml_key_in_both_spellings() {
+        for sample in samples() {
+            for key in [sample.name.to_owned(), sample.name.replace('-', "_")] {
+                let path = temp_file(
+                    &format!("{key}.toml"),
+                    &format!("{key} = {}\n", sample.toml),
+                );
+                let config =
+                    Cli::parse_from(["presenced", "--config", path.to_str().expect("utf8")])
+                        .into_config()
+                        .unwrap_or_else(|error| panic!("{key}: {error}"));
+                let mut expected = Config::default();
+                (sample.expect)(&mut expected);
+                assert_same(&config, &expected, &key);
+            }
+        }
+        let path = temp_file("origins.toml", "allowed-origins = \"http://a, http://b\"\n");
+        let config = Cli::parse_from(["presenced", "--config", path.to_str().expect("utf8")])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.allowed_origins, ["http://a", "http://b"]);
+    }
+
+    #[test]
+    fn a_key_given_in_both_spellings_is_refused() {
+        let path = temp_file("twice.toml", "node-ttl = \"2s\"\nnode_ttl = \"3s\"\n");
+        let cli = Cli::parse_from(["presenced", "--config", path.to_str().expect("utf8")]);
+        assert!(matches!(cli.into_config(), Err(ConfigError::Parse { .. })));
+    }
+
+    #[test]
+    fn a_bad_duration_in_the_file_names_its_setting() {
+        let path = temp_file("soon.toml", "reconnect_grace = \"soon\"\n");
+        let cli = Cli::parse_from(["presenced", "--config", path.to_str().expect("utf8")]);
+        assert!(matches!(
+            cli.into_config(),
+            Err(ConfigError::Invalid {
+                name: "reconnect-grace",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn every_flag_has_its_variable_and_only_secrets_hide_their_values() {
+        let command = Cli::command();
+        let mut hidden = Vec::new();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            assert!(
+                long == "config" || SETTING_NAMES.contains(&long),
+                "--{long} is not a setting"
+            );
+            assert_eq!(
+                arg.get_env().and_then(|env| env.to_str()),
+                Some(env_name_of(long).as_str()),
+                "--{long}"
+            );
+            if arg.is_hide_env_values_set() {
+                hidden.push(long);
+            }
+        }
+        assert_eq!(hidden, ["jwt-secret", "api-key"]);
+    }
+
+    /// The environment is the process's, so this test sets it on a copy of itself: the
+    /// parent runs the test binary again, filtered to this test, with every variable set.
+    #[test]
+    fn every_setting_reads_its_environment_variable_between_flag_and_file() {
+        const CHILD: &str = "CONFIG_TEST_ENVIRONMENT_CHILD";
+        const TEST: &str =
+            "config::tests::every_setting_reads_its_environment_variable_between_flag_and_file";
+        if std::env::var_os(CHILD).is_some() {
+            // Only the flag and the variables are read here: both JWT settings are given,
+            // which validation would refuse.
+            let config = Cli::try_parse_from(["presenced", "--listen", "127.0.0.1:1"])
+                .expect("parse")
+                .merged()
+                .expect("merged");
+            let mut expected = Config::default();
+            for sample in samples() {
+                (sample.expect)(&mut expected);
+            }
+            expected.listen = "127.0.0.1:1".to_owned();
+            assert_same(&config, &expected, "from the environment");
+            return;
+        }
+        let file = temp_file(
+            "under-env.toml",
+            "redis-prefix = \"file:\"\nmax_state_bytes = 1\n",
+        );
+        let mut child =
+            std::process::Command::new(std::env::current_exe().expect("the test binary"));
+        child.args([TEST, "--exact", "--test-threads=1", "--nocapture"]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PRESENCED_") {
+                child.env_remove(name);
+            }
+        }
+        child.env(CHILD, "1").env("PRESENCED_CONFIG", &file);
+        for sample in samples() {
+            child.env(env_name_of(sample.name), sample.text);
+        }
+        let output = child.output().expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains(&format!("test {TEST} ... ok")),
+            "child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn help_lists_every_setting_and_its_default() {
+        let mut command = Cli::command();
+        let help = command.render_long_help().to_string();
+        // Off unless given: there is no default to state.
+        let without_default = ["jwt-secret", "jwt-public-key", "api-key", "redis"];
+        for name in SETTING_NAMES {
+            assert!(
+                help.contains(&format!("--{name} ")),
+                "--{name} not in --help"
+            );
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(name))
+                .expect("a flag per setting");
+            let line = arg.get_help().expect("help").to_string();
+            assert_eq!(
+                line.contains("default"),
+                !without_default.contains(name),
+                "--{name}: {line}"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_stated_in_help_are_the_defaults() {
+        let command = Cli::command();
+        let mut described = Vec::new();
+        for arg in command.get_arguments() {
+            let (Some(long), Some(help)) = (arg.get_long(), arg.get_help()) else {
+                continue;
+            };
+            let help = help.to_string();
+            let Some((_, rest)) = help.split_once("[default: ") else {
+                continue;
+            };
+            let stated = rest.split_once(']').expect("closed").0;
+            let flag = format!("--{long}");
+            match Cli::try_parse_from(["presenced", &flag, stated]).map(Cli::into_config) {
+                Ok(Ok(config)) => assert_same(&config, &Config::default(), &flag),
+                _ => described.push(long),
+            }
+        }
+        // Stated in words because they are no single value.
+        assert_eq!(
+            described,
+            [
+                "max-members-per-room",
+                "worker-threads",
+                "min-wake-interval"
+            ]
+        );
     }
 }
