@@ -1,8 +1,10 @@
 //! Cluster mode: the tasks that connect this node's shards to the other nodes through a
 //! [`Backend`].
 //!
-//! - The publisher sends the facts the shards produce, one at a time, so the channel
-//!   carries them in the order they happened here.
+//! - The publisher sends the facts the shards produce in the order they happened here,
+//!   in batches of up to 256: whatever queued while one batch was in flight goes out
+//!   in the next, which the Redis backend sends as one pipeline (one round trip). Batches
+//!   go one after another, so the channel carries the facts in their order.
 //! - The subscriber routes arriving facts to the shard that owns their room. Each time it
 //!   (re)subscribes it asks every node for a snapshot (`Resync`), and answers every
 //!   `Resync` with this node's own snapshot; that is how a Redis restart or a lost

@@ -288,7 +288,7 @@ pub enum ConfigError {
 /// The default pacing is this fraction of the cursor interval: a move already waits up to
 /// one interval for its room's flush, and a fifth more (10 ms at the default 50 ms) keeps
 /// the cursor p99 well inside its budget while removing most wake-ups under steady
-/// traffic (docs/performance.md, "Fourth round").
+/// traffic (docs/performance.md, "Cursor CPU").
 const WAKE_INTERVAL_DIVISOR: u32 = 5;
 
 /// Pacing longer than this would be felt as lag by every client, not only save CPU.

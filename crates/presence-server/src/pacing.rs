@@ -5,7 +5,7 @@
 //! Under steady small traffic (50 users moving cursors at 20 Hz send a message every
 //! millisecond) a large share of a server's CPU goes to waking up and going back to
 //! sleep rather than to the messages: pacing at 10 ms took up to a third off it
-//! (docs/performance.md, "Fourth round"). It trades at most one interval of delay for
+//! (docs/performance-log.md, entry 10). It trades at most one interval of delay for
 //! far fewer wake-ups. A busy thread never goes idle, so it is never paced.
 //!
 //! Only the current-thread runtime is paced. There, a task woken from another thread
