@@ -481,6 +481,19 @@ impl Config {
                 "must be at least 1",
             );
         }
+        if self.jwt_secret.as_deref().is_some_and(str::is_empty) {
+            // What a compose file gives for an unset variable: anyone could sign tokens.
+            return invalid(
+                "jwt-secret",
+                "is empty, which would accept tokens anyone can sign; give a secret of at least 32 bytes, or none to trust clients",
+            );
+        }
+        if self.api_key.as_deref().is_some_and(str::is_empty) {
+            return invalid(
+                "api-key",
+                "is empty; give a key, or none to leave /api open",
+            );
+        }
         if self.jwt_secret.is_some() && self.jwt_public_key.is_some() {
             return invalid(
                 "jwt-secret",

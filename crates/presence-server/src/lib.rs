@@ -27,6 +27,7 @@ mod rate_limit;
 pub mod ws;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,10 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// An HS256 secret shorter than this is warned about (RFC 7518 §3.2 asks for at least
+/// the hash's size); an empty one is refused outright by the configuration.
+const MIN_SECRET_BYTES: usize = 32;
+
 /// What every handler and connection task shares.
 pub struct AppState {
     /// The settings.
@@ -79,19 +84,22 @@ pub struct AppState {
 }
 
 /// Serves until `shutdown` resolves, then closes every connection with 1012. With
-/// `--redis` the node joins the cluster that shares that Redis.
+/// `--redis` the node joins the cluster that shares that Redis. `serving` is called with
+/// the listening address once nothing can fail at start any more (keys loaded, backend
+/// reached), so whoever waits for the server learns it is up only when it is.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    serving: impl FnOnce(SocketAddr) + Send,
 ) -> Result<(), ServerError> {
     match config.redis.clone() {
         Some(url) => {
             let backend = RedisBackend::connect(&url, &config.redis_prefix).await?;
             tracing::info!(prefix = %config.redis_prefix, "cluster mode through Redis");
-            serve(listener, config, Some(backend), shutdown).await
+            serve(listener, config, Some(backend), shutdown, serving).await
         }
-        None => serve::<MemoryBackend>(listener, config, None, shutdown).await,
+        None => serve::<MemoryBackend>(listener, config, None, shutdown, serving).await,
     }
 }
 
@@ -102,17 +110,29 @@ pub async fn serve<B: Backend + Clone>(
     config: Config,
     backend: Option<B>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    serving: impl FnOnce(SocketAddr) + Send,
 ) -> Result<(), ServerError> {
     let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
         (Some(secret), _) => Some(Verifier::from_secret(secret)),
         (None, Some(path)) => Some(Verifier::from_public_key_file(path)?),
         (None, None) => None,
     };
-    match &verifier {
-        Some(verifier) => tracing::info!(algorithm = ?verifier.algorithm(), "joins require a JWT"),
-        None => tracing::warn!(
+    if let Some(verifier) = &verifier {
+        tracing::info!(algorithm = ?verifier.algorithm(), "joins require a JWT");
+    }
+    if config
+        .jwt_secret
+        .as_ref()
+        .is_some_and(|secret| secret.len() < MIN_SECRET_BYTES)
+    {
+        tracing::warn!(
+            "--jwt-secret is shorter than {MIN_SECRET_BYTES} bytes: HS256 tokens signed with it can be brute-forced"
+        );
+    }
+    if verifier.is_none() {
+        tracing::warn!(
             "no --jwt-secret or --jwt-public-key: trusting the user ids clients send (fine for development)"
-        ),
+        );
     }
     let shard_count = std::thread::available_parallelism().map_or(1, |n| n.get());
     let metrics = Arc::new(Metrics::new(shard_count));
@@ -179,6 +199,7 @@ pub async fn serve<B: Backend + Clone>(
     });
 
     let app = http::router(state.clone());
+    serving(listener.local_addr()?);
     let listener = listener::ResilientListener::new(listener, metrics);
     let stop = state.shutdown.clone();
     let leaving = backend.clone().zip(link.map(|l| l.node));

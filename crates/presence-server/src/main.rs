@@ -33,13 +33,15 @@ fn main() -> anyhow::Result<()> {
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let address = listener.local_addr()?;
-        // Tests and scripts wait for exactly this line; it must carry the real port.
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "listening on http://{address}")?;
-        stdout.flush()?;
-        tracing::info!(%address, "presenced started");
-        presence_server::run(listener, config, shutdown_signal()).await?;
+        // Tests, scripts and supervisors wait for exactly this line; it must carry the real
+        // port, and come only once the server will serve (keys loaded, Redis reached).
+        let announce = |address: std::net::SocketAddr| {
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "listening on http://{address}");
+            let _ = stdout.flush();
+            tracing::info!(%address, "presenced started");
+        };
+        presence_server::run(listener, config, shutdown_signal(), announce).await?;
         tracing::info!("presenced stopped");
         Ok(())
     })

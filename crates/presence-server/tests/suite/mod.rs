@@ -6,3 +6,4 @@ mod http;
 mod lifecycle;
 mod messages;
 mod operations;
+mod startup;
