@@ -228,6 +228,14 @@ settings! {
         /// Most simultaneous WebSocket connections [default: 100000].
         #[arg(value_name = "N")]
         max_connections: usize = 100_000,
+        /// How long a connection that is not yet a WebSocket may take to send each request
+        /// (its headers, or the next one after an answer) before it is closed [default: 5s].
+        #[arg(value_name = "DUR")]
+        handshake_timeout: Duration = Duration::from_secs(5),
+        /// Most connections not yet upgraded to WebSockets; at the limit the oldest is closed
+        /// to make room [default: 1024].
+        #[arg(value_name = "N")]
+        max_pending_connections: usize = 1024,
         /// Worker threads [default: one per core]. One thread spends the least CPU per delivered
         /// update at moderate load (no cross-thread wake-ups); more threads add capacity.
         #[arg(value_name = "N")]
@@ -472,6 +480,15 @@ impl Config {
         if self.min_wake_interval > MAX_WAKE_INTERVAL {
             return invalid("min-wake-interval", "must be at most 100ms");
         }
+        if self.handshake_timeout.is_zero() || self.handshake_timeout > Duration::from_secs(60) {
+            return invalid(
+                "handshake-timeout",
+                "must be more than zero and at most 60s",
+            );
+        }
+        if self.max_pending_connections == 0 {
+            return invalid("max-pending-connections", "must be at least 1");
+        }
         if self.max_message_bytes < 256 {
             return invalid("max-message-bytes", "must be at least 256");
         }
@@ -677,6 +694,12 @@ mod tests {
                 c.max_messages_per_second = 20
             }),
             sample("max-connections", "500", "500", |c| c.max_connections = 500),
+            sample("handshake-timeout", "2s", "\"2s\"", |c| {
+                c.handshake_timeout = Duration::from_secs(2)
+            }),
+            sample("max-pending-connections", "64", "64", |c| {
+                c.max_pending_connections = 64
+            }),
             sample("worker-threads", "2", "2", |c| c.worker_threads = Some(2)),
             sample("min-wake-interval", "2ms", "\"2ms\"", |c| {
                 c.min_wake_interval = Duration::from_millis(2)

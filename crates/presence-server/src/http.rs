@@ -4,12 +4,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use hyper::upgrade::OnUpgrade;
+
+use crate::listener::Handshake;
 use hyper_util::rt::TokioIo;
 use presence_core::ConnId;
 use presence_protocol::{RoomName, User};
@@ -130,6 +133,10 @@ async fn upgrade(
         .max_write_buffer_size(64 * 1024)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
+    let handshake = request
+        .extensions()
+        .get::<ConnectInfo<Handshake>>()
+        .map(|ConnectInfo(handshake)| handshake.clone());
     let upgraded = hyper::upgrade::on(&mut request);
     let tasks = state.connections.clone();
     // The upgrade is done by hand rather than with axum's `WebSocketUpgrade` so that the
@@ -139,6 +146,9 @@ async fn upgrade(
         let Ok(upgraded) = upgraded.await else {
             return;
         };
+        if let Some(Handshake(guard)) = handshake {
+            guard.upgraded();
+        }
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;

@@ -200,9 +200,15 @@ pub async fn serve<B: Backend + Clone>(
 
     let app = http::router(state.clone());
     serving(listener.local_addr()?);
-    let listener = listener::ResilientListener::new(listener, metrics);
+    let listener = listener::ResilientListener::new(
+        listener,
+        metrics,
+        state.config.handshake_timeout,
+        state.config.max_pending_connections,
+    );
     let stop = state.shutdown.clone();
     let leaving = backend.clone().zip(link.map(|l| l.node));
+    let app = app.into_make_service_with_connect_info::<listener::Handshake>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -1,13 +1,33 @@
-//! An accept loop that survives running out of file descriptors.
+//! The accept loop: it survives running out of file descriptors, and it keeps connections
+//! that have not become WebSockets on a short leash.
 //!
 //! When `accept` fails (EMFILE, ENFILE, ENOBUFS…), the node keeps serving the connections
 //! it has, counts the failure in `/metrics`, and backs off before accepting again, instead
 //! of spinning or exiting.
+//!
+//! A connection is *pending* until it upgrades to a WebSocket. A pending connection must
+//! send each request within `--handshake-timeout` of being accepted or of the server's last
+//! answer, so one that dribbles its headers (slowloris) or idles between requests is
+//! closed. At most `--max-pending-connections` are pending at once: at the cap, the
+//! oldest pending connection is closed to make room, so a flood of half-sent requests
+//! cannot lock out a client that completes its handshake in milliseconds. Both closes are
+//! counted in `presenced_handshake_closes_total{reason}`.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
 
 use crate::metrics::Metrics;
 
@@ -15,17 +35,223 @@ use crate::metrics::Metrics;
 pub struct ResilientListener {
     inner: TcpListener,
     metrics: Arc<Metrics>,
+    pending: Arc<Pending>,
+    handshake_timeout: Duration,
 }
 
 impl ResilientListener {
-    /// Takes over a bound listener.
-    pub fn new(inner: TcpListener, metrics: Arc<Metrics>) -> Self {
-        ResilientListener { inner, metrics }
+    /// Takes over a bound listener. Pending connections get `handshake_timeout` per
+    /// request, and at most `max_pending` are held.
+    pub fn new(
+        inner: TcpListener,
+        metrics: Arc<Metrics>,
+        handshake_timeout: Duration,
+        max_pending: usize,
+    ) -> Self {
+        ResilientListener {
+            inner,
+            pending: Arc::new(Pending {
+                count: AtomicUsize::new(0),
+                max: max_pending.max(1),
+                oldest_first: Mutex::new(VecDeque::new()),
+                metrics: metrics.clone(),
+            }),
+            metrics,
+            handshake_timeout,
+        }
+    }
+}
+
+/// The connections not yet upgraded, oldest first.
+struct Pending {
+    count: AtomicUsize,
+    max: usize,
+    /// May hold guards already upgraded or gone; they are skipped when met.
+    oldest_first: Mutex<VecDeque<Weak<HandshakeGuard>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pending {
+    /// Registers a new pending connection, closing the oldest one if at the cap.
+    fn admit(self: &Arc<Self>) -> Arc<HandshakeGuard> {
+        let guard = Arc::new(HandshakeGuard {
+            pending: Arc::downgrade(self),
+            settled: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        });
+        let Ok(mut queue) = self.oldest_first.lock() else {
+            return guard;
+        };
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
+            while let Some(oldest) = queue.pop_front() {
+                if let Some(oldest) = oldest.upgrade() {
+                    if oldest.settle() {
+                        oldest.evicted.store(true, Ordering::Release);
+                        oldest.waker.wake();
+                        self.metrics.handshake_closed("evicted");
+                        break;
+                    }
+                }
+            }
+        }
+        queue.push_back(Arc::downgrade(&guard));
+        if queue.len() > self.max * 2 {
+            // Upgraded and closed connections leave dead entries; sweep them now and then.
+            queue.retain(|g| {
+                g.upgrade()
+                    .is_some_and(|g| !g.settled.load(Ordering::Acquire))
+            });
+        }
+        guard
+    }
+}
+
+/// One connection's standing while it is pending, shared with its request handlers.
+#[derive(Debug)]
+pub struct HandshakeGuard {
+    pending: Weak<Pending>,
+    /// Upgraded, evicted or closed: no longer counted as pending.
+    settled: AtomicBool,
+    evicted: AtomicBool,
+    /// The connection's reader, woken to close it when it is evicted.
+    waker: AtomicWaker,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl HandshakeGuard {
+    /// Leaves the pending set; true for the one call that did.
+    fn settle(&self) -> bool {
+        let first = !self.settled.swap(true, Ordering::AcqRel);
+        if first {
+            if let Some(pending) = self.pending.upgrade() {
+                pending.count.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        first
+    }
+
+    /// The connection became a WebSocket: no more deadline, no longer pending.
+    pub fn upgraded(&self) {
+        self.settle();
+    }
+}
+
+/// Hands each request the guard of its connection (see `http::upgrade`).
+#[derive(Debug, Clone)]
+pub struct Handshake(pub Arc<HandshakeGuard>);
+
+impl Connected<IncomingStream<'_, ResilientListener>> for Handshake {
+    fn connect_info(stream: IncomingStream<'_, ResilientListener>) -> Self {
+        Handshake(stream.io().guard.clone())
+    }
+}
+
+/// A TCP connection that is closed if it stays pending too long (see the module doc).
+#[derive(Debug)]
+pub struct GuardedStream {
+    inner: TcpStream,
+    guard: Arc<HandshakeGuard>,
+    /// Dropped at the first read after the upgrade: a WebSocket keeps no timer here.
+    deadline: Option<Pin<Box<Sleep>>>,
+    timeout: Duration,
+}
+
+impl Drop for GuardedStream {
+    fn drop(&mut self) {
+        self.guard.settle();
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some(deadline) = this.deadline.as_mut() {
+            if this.guard.evicted.load(Ordering::Acquire) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "closed to make room for newer connections",
+                )));
+            }
+            if this.guard.settled.load(Ordering::Acquire) {
+                this.deadline = None;
+            } else {
+                this.guard.waker.register(cx.waker());
+                if deadline.as_mut().poll(cx).is_ready() {
+                    if this.guard.settle() {
+                        if let Some(pending) = this.guard.pending.upgrade() {
+                            pending.metrics.handshake_closed("timeout");
+                        }
+                    }
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the handshake timeout",
+                    )));
+                }
+            }
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(deadline)) = (&written, this.deadline.as_mut()) {
+            if *n > 0 {
+                // The server answered: the next request gets a whole timeout again.
+                deadline.as_mut().reset(Instant::now() + this.timeout);
+            }
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let (Poll::Ready(Ok(n)), Some(deadline)) = (&written, this.deadline.as_mut()) {
+            if *n > 0 {
+                deadline.as_mut().reset(Instant::now() + this.timeout);
+            }
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
 impl axum::serve::Listener for ResilientListener {
-    type Io = TcpStream;
+    type Io = GuardedStream;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -35,7 +261,13 @@ impl axum::serve::Listener for ResilientListener {
                 Ok((stream, addr)) => {
                     // Presence frames are small and latency matters more than packet count.
                     let _ = stream.set_nodelay(true);
-                    return (stream, addr);
+                    let guarded = GuardedStream {
+                        inner: stream,
+                        guard: self.pending.admit(),
+                        deadline: Some(Box::pin(tokio::time::sleep(self.handshake_timeout))),
+                        timeout: self.handshake_timeout,
+                    };
+                    return (guarded, addr);
                 }
                 Err(error) => {
                     self.metrics.accept_errors.inc();

@@ -45,6 +45,7 @@ pub struct Metrics {
     sent: HashMap<&'static str, Counter>,
     errors: HashMap<ErrorCode, Counter>,
     disconnects: HashMap<Disconnect, Counter>,
+    handshake_closes: HashMap<&'static str, Counter>,
     /// Open WebSocket connections.
     pub connections: Gauge,
     /// Cursor frames dropped from outboxes of clients that could not keep up.
@@ -155,6 +156,22 @@ impl Metrics {
             })
             .collect();
 
+        let handshake_family = Family::<Labels, Counter>::default();
+        registry.register(
+            "handshake_closes",
+            "Connections closed before they became WebSockets, by reason",
+            handshake_family.clone(),
+        );
+        let handshake_closes = ["timeout", "evicted"]
+            .into_iter()
+            .map(|reason| {
+                let counter = handshake_family
+                    .get_or_create(&vec![("reason", reason)])
+                    .clone();
+                (reason, counter)
+            })
+            .collect();
+
         let connections = Gauge::default();
         let rooms = Gauge::default();
         let users = Gauge::default();
@@ -239,6 +256,7 @@ impl Metrics {
             sent,
             errors,
             disconnects,
+            handshake_closes,
             connections,
             dropped_cursor_batches,
             slow_client_disconnects,
@@ -261,6 +279,13 @@ impl Metrics {
         }
         if reason.is_slow_client() {
             self.slow_client_disconnects.inc();
+        }
+    }
+
+    /// A connection closed before it upgraded: `"timeout"` or `"evicted"`.
+    pub fn handshake_closed(&self, reason: &'static str) {
+        if let Some(counter) = self.handshake_closes.get(reason) {
+            counter.inc();
         }
     }
 

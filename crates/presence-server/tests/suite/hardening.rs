@@ -304,3 +304,57 @@ async fn a_connection_that_never_joins_is_closed_whether_it_answers_pings_or_not
     assert_eq!(disconnects(&server, "no_join").await, 1);
     assert_eq!(disconnects(&server, "heartbeat_timeout").await, 1);
 }
+
+async fn handshake_closes(server: &TestServer, reason: &str) -> u64 {
+    let (_, metrics) = server.get("/metrics", &[]).await;
+    let line = format!("presenced_handshake_closes_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in /metrics"))
+}
+
+#[tokio::test]
+async fn half_sent_requests_are_closed_at_the_handshake_timeout() {
+    let server = TestServer::start(&["--handshake-timeout", "300ms"]);
+    let mut slow = TcpStream::connect(&server.addr).await.expect("connect");
+    slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a request");
+    let mut rest = [0u8; 256];
+    let read = tokio::time::timeout(PATIENCE, slow.read(&mut rest))
+        .await
+        .expect("closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed, not answered: {read:?}");
+    assert_eq!(handshake_closes(&server, "timeout").await, 1);
+}
+
+#[tokio::test]
+async fn five_hundred_half_sent_requests_do_not_lock_out_a_new_client() {
+    // With 300 file descriptors, 500 held connections would exhaust the node. The timeout is
+    // far longer than the test waits: only the cap, closing the oldest pending connection
+    // to make room, can let the new client in.
+    let mut command = std::process::Command::new("prlimit");
+    command.args(["--nofile=300:300", env!("CARGO_BIN_EXE_presenced")]);
+    command.args(["--listen", "127.0.0.1:0", "--handshake-timeout", "60s"]);
+    command.args(["--max-pending-connections", "100"]);
+    let server = TestServer::spawn(command);
+    let mut held = Vec::new();
+    for _ in 0..500 {
+        let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
+        stream
+            .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+            .await
+            .expect("half a request");
+        held.push(stream);
+    }
+    let mut client = tokio::time::timeout(PATIENCE, server.joined("doc", "newcomer"))
+        .await
+        .expect("a new client joins while 500 half-sent requests are held");
+    client
+        .send(json!({"type": "presence:heartbeat"}))
+        .await;
+    assert!(handshake_closes(&server, "evicted").await >= 400);
+    assert_eq!(server.roster("doc").await, ["newcomer"]);
+}
