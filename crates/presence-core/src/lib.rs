@@ -17,6 +17,8 @@ mod input;
 mod remote;
 mod roster;
 mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timers;
 mod tracker;
 
