@@ -13,13 +13,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod binary;
+mod child;
 pub mod http;
-mod output;
 mod ports;
 mod presenced;
 mod redis;
 
 pub use binary::{presenced_binary, sibling_presenced};
+pub use child::Signal;
 pub use ports::free_port;
-pub use presenced::{Presenced, PresencedCommand, Signal, StartError};
+pub use presenced::{Presenced, PresencedCommand, StartError};
 pub use redis::{redis_server_available, Redis, RedisCluster, RedisError};

@@ -6,26 +6,20 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
+use tokio::process::Command;
 use tokio::time::Instant;
 
+use crate::child::{ChildProcess, Signal};
 use crate::http::{self, HttpError, Response};
-use crate::output::OutputTail;
 
 /// What `presenced` prints on standard output once it accepts connections.
 const LISTENING_PREFIX: &str = "listening on http://";
 
 /// How long a start may take by default before it counts as failed.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long a child that closed its output is given to exit, and its output to drain,
-/// before the error is reported without them.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// How often [`Presenced::wait_ready`] asks `/readyz`.
 const READY_POLL: Duration = Duration::from_millis(50);
@@ -171,35 +165,22 @@ impl PresencedCommand {
     async fn start_on(&self, listen: &str) -> Result<Presenced, StartError> {
         let program = self.program.display().to_string();
         let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .arg("--listen")
-            .arg(listen)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        command.args(&self.args).arg("--listen").arg(listen);
         let sets_log_level = self.envs.iter().any(|(name, _)| name == "RUST_LOG");
         if !sets_log_level && std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn");
         }
         command.envs(self.envs.iter().map(|(name, value)| (name, value)));
-        let mut child = command.spawn().map_err(|source| StartError::Spawn {
+        let spawn_error = |source| StartError::Spawn {
             program: program.clone(),
             source,
-        })?;
-        let output = OutputTail::default();
-        let stderr_done = child
-            .stderr
-            .take()
-            .map(|stderr| output.follow(BufReader::new(stderr).lines(), self.echo_stderr));
-        let Some(stdout) = child.stdout.take() else {
-            return Err(StartError::Spawn {
-                program,
-                source: io::Error::other("no pipe for standard output"),
-            });
         };
-        let mut stdout = BufReader::new(stdout).lines();
+        let mut process =
+            ChildProcess::spawn(&mut command, self.echo_stderr).map_err(spawn_error)?;
+        let Some(mut stdout) = process.take_stdout() else {
+            return Err(spawn_error(io::Error::other("no pipe for standard output")));
+        };
+        let output = process.output().clone();
         let listening = tokio::time::timeout(self.start_timeout, async {
             while let Ok(Some(line)) = stdout.next_line().await {
                 if let Some(addr) = line.strip_prefix(LISTENING_PREFIX) {
@@ -213,7 +194,7 @@ impl PresencedCommand {
         let addr = match listening {
             Ok(Some(addr)) => addr,
             Ok(None) => {
-                let status = exit_status(&mut child, stderr_done).await;
+                let status = process.wait_for_the_end().await;
                 return Err(StartError::Exited {
                     program,
                     status,
@@ -221,8 +202,8 @@ impl PresencedCommand {
                 });
             }
             Err(_) => {
-                let _ = child.kill().await;
-                finish(stderr_done).await;
+                process.kill().await;
+                process.wait_for_the_end().await;
                 return Err(StartError::Silent {
                     program,
                     timeout: self.start_timeout,
@@ -239,72 +220,20 @@ impl PresencedCommand {
         // Nothing else is expected on stdout, but keep reading so a stray line never
         // blocks the child on a full pipe.
         output.follow(stdout, self.echo_stderr);
-        let pid = child.id().unwrap_or_default();
         Ok(Presenced {
             command: self.clone(),
-            child,
+            process,
             addr,
-            pid,
-            output,
         })
     }
 }
 
-/// Waits briefly for a child that closed its output to exit, and for its standard error
-/// to be read to the end; returns how it ended.
-async fn exit_status(child: &mut Child, stderr_done: Option<JoinHandle<()>>) -> String {
-    let status = match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
-        Ok(Ok(status)) => status.to_string(),
-        Ok(Err(error)) => format!("unknown: {error}"),
-        Err(_) => "closed its output but is still running".to_owned(),
-    };
-    finish(stderr_done).await;
-    status
-}
-
-async fn finish(reader: Option<JoinHandle<()>>) {
-    if let Some(reader) = reader {
-        let _ = tokio::time::timeout(EXIT_GRACE, reader).await;
-    }
-}
-
-/// A signal to send to a child.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGTERM: a deploy's stop.
-    Term,
-    /// SIGINT: Ctrl-C.
-    Int,
-    /// SIGKILL: a crash.
-    Kill,
-}
-
-impl Signal {
-    fn name(self) -> &'static str {
-        match self {
-            Signal::Term => "TERM",
-            Signal::Int => "INT",
-            Signal::Kill => "KILL",
-        }
-    }
-}
-
 /// A running `presenced` this process started; killed (SIGKILL) when dropped.
+#[derive(Debug)]
 pub struct Presenced {
     command: PresencedCommand,
-    child: Child,
+    process: ChildProcess,
     addr: SocketAddr,
-    pid: u32,
-    output: OutputTail,
-}
-
-impl fmt::Debug for Presenced {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Presenced")
-            .field("addr", &self.addr)
-            .field("pid", &self.pid)
-            .finish()
-    }
 }
 
 impl Presenced {
@@ -325,50 +254,32 @@ impl Presenced {
 
     /// Its process id.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid()
     }
 
     /// The last lines it wrote, standard error and output interleaved.
     pub fn output(&self) -> Vec<String> {
-        self.output.lines()
+        self.process.output().lines()
     }
 
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
-    /// Sends `signal` (with `kill(1)`: the workspace forbids the `unsafe` of `libc::kill`).
+    /// Sends `signal`.
     pub fn signal(&self, signal: Signal) -> io::Result<()> {
-        // Until it is reaped the pid stays ours, even after it exits: no stranger is hit.
-        if self.child.id().is_none() {
-            return Err(io::Error::other("the process has already been waited for"));
-        }
-        let status = std::process::Command::new("kill")
-            .args(["-s", signal.name(), &self.pid.to_string()])
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "kill -s {} {} failed: {status}",
-                signal.name(),
-                self.pid
-            )))
-        }
+        self.process.signal(signal)
     }
 
     /// SIGKILL, as a crash would, and waits for it to be gone.
     pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        self.process.kill().await;
     }
 
     /// Waits up to `within` for it to exit; how it ended, or `None` if it still runs.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(within, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        self.process.wait_exit(within).await
     }
 
     /// Starts a new process with the same flags on the same address, once this one has
@@ -401,7 +312,7 @@ impl Presenced {
                         "it exited"
                     },
                     last,
-                    output: self.output.render(),
+                    output: self.process.output().render(),
                 });
             }
             tokio::time::sleep(READY_POLL).await;

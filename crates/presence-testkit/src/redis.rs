@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::output::OutputTail;
+use crate::child::ChildProcess;
 use crate::ports::{free_cluster_port, free_port};
 
 /// How long a started `redis-server` may take to answer `PING`, and a new cluster to
@@ -110,20 +110,10 @@ pub fn redis_server_available(test: &str) -> bool {
 
 /// A `redis-server` this process started on a loopback port, saving nothing to disk;
 /// killed when dropped.
+#[derive(Debug)]
 pub struct Redis {
-    child: Child,
+    process: ChildProcess,
     port: u16,
-    pid: u32,
-    output: OutputTail,
-}
-
-impl fmt::Debug for Redis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redis")
-            .field("port", &self.port)
-            .field("pid", &self.pid)
-            .finish()
-    }
 }
 
 impl Redis {
@@ -160,12 +150,8 @@ impl Redis {
         command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| {
+            .args(extra);
+        let mut process = ChildProcess::spawn(&mut command, false).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
                 RedisError::NotInstalled {
                     program: "redis-server",
@@ -177,25 +163,16 @@ impl Redis {
                 }
             }
         })?;
-        let output = OutputTail::default();
-        if let Some(stdout) = child.stdout.take() {
-            output.follow(BufReader::new(stdout).lines(), false);
+        if let Some(stdout) = process.take_stdout() {
+            process.output().follow(stdout, false);
         }
-        if let Some(stderr) = child.stderr.take() {
-            output.follow(BufReader::new(stderr).lines(), false);
-        }
-        let mut redis = Redis {
-            pid: child.id().unwrap_or_default(),
-            child,
-            port,
-            output,
-        };
+        let mut redis = Redis { process, port };
         if let Err(problem) = redis.wait_for_pong().await {
             redis.kill().await;
             return Err(RedisError::NotReady {
                 port,
                 problem,
-                output: redis.output.render(),
+                output: redis.process.output().render(),
             });
         }
         Ok(redis)
@@ -229,22 +206,22 @@ impl Redis {
 
     /// Its process id.
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid()
     }
 
     /// The last lines it wrote.
     pub fn output(&self) -> Vec<String> {
-        self.output.lines()
+        self.process.output().lines()
     }
 
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 
     /// SIGKILL, as a crash would, and waits until it is gone (its port is free again).
     pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        self.process.kill().await;
     }
 
     /// Sends one command and returns its answer as text: a simple or bulk string, or an
@@ -446,7 +423,7 @@ impl RedisCluster {
 impl Drop for RedisCluster {
     fn drop(&mut self) {
         for master in &mut self.masters {
-            let _ = master.child.start_kill();
+            master.process.start_kill();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
