@@ -1,16 +1,14 @@
 //! The server under test: one `presenced` child the bench started, one already running,
 //! or a cluster the bench started (its own `redis-server` and N `presenced` nodes on it).
+//! Starting and stopping the children is `presence-testkit`'s; this module adds what a
+//! measurement needs: round-robin URLs, `/proc` samples summed over the nodes, and the
+//! log tails for a report.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use presence_testkit::{Presenced, PresencedCommand, Redis, RedisError};
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 use crate::procfs::{self, ProcSample};
 use crate::BenchError;
@@ -18,24 +16,14 @@ use crate::BenchError;
 /// How long a started server may take to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// How long a started cluster node may take to answer `/readyz` with 200, and Redis to
-/// answer `PING`.
+/// How long a started cluster node may take to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// One `presenced` process.
+/// One `presenced` process: started by the bench, or attached to by URL and pid.
 struct Node {
     url: String,
     pid: u32,
-    child: Option<Child>,
-    log_tail: Arc<Mutex<VecDeque<String>>>,
-}
-
-/// The `redis-server` a cluster run started (killed on drop).
-struct Redis {
-    port: u16,
-    pid: u32,
-    child: Child,
-    log_tail: Arc<Mutex<VecDeque<String>>>,
+    process: Option<Presenced>,
 }
 
 /// The server being measured: one node, or N nodes sharing a Redis the bench started.
@@ -56,7 +44,7 @@ impl std::fmt::Debug for Server {
             .field("urls", &self.urls())
             .field("pids", &self.pids())
             .field("started_by_bench", &self.is_started_by_bench())
-            .field("redis_port", &self.redis.as_ref().map(|r| r.port))
+            .field("redis_port", &self.redis.as_ref().map(Redis::port))
             .finish()
     }
 }
@@ -76,232 +64,54 @@ pub struct NodeSample {
 
 /// The `presenced` next to the running executable (same target directory).
 pub fn sibling_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    // Test binaries live one level down, in target/<profile>/deps.
-    let candidates = [dir.join("presenced"), dir.join("../presenced")];
-    candidates
-        .iter()
-        .find(|path| path.exists())
-        .cloned()
-        .unwrap_or_else(|| candidates[0].clone())
-}
-
-fn push_line(tail: &Mutex<VecDeque<String>>, line: String) {
-    if let Ok(mut tail) = tail.lock() {
-        if tail.len() == 50 {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    }
-}
-
-/// Keeps the last lines of a child's output stream in `tail`, until the stream ends.
-fn follow(
-    stream: impl tokio::io::AsyncRead + Send + Unpin + 'static,
-    tail: &Arc<Mutex<VecDeque<String>>>,
-) {
-    let tail = tail.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            push_line(&tail, line);
-        }
-    });
-}
-
-fn lines_of(tail: &Mutex<VecDeque<String>>) -> Vec<String> {
-    tail.lock()
-        .map(|t| t.iter().cloned().collect())
-        .unwrap_or_default()
+    presence_testkit::sibling_presenced()
 }
 
 impl Node {
-    /// Starts `bin --listen 127.0.0.1:0 ARGS…` and waits for its `listening on` line.
+    /// Starts `bin ARGS… --listen 127.0.0.1:0` and waits for its `listening on` line.
     async fn start(bin: &Path, args: &[String]) -> Result<Node, BenchError> {
-        let start_error = |reason: String| BenchError::ServerStart {
-            path: bin.display().to_string(),
-            reason,
-        };
-        let mut command = Command::new(bin);
-        command
-            .arg("--listen")
-            .arg("127.0.0.1:0")
+        let process = PresencedCommand::new(bin)
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "warn");
-        }
-        let mut child = command
-            .spawn()
-            .map_err(|error| start_error(error.to_string()))?;
-        let pid = child
-            .id()
-            .ok_or_else(|| start_error("exited at once".to_owned()))?;
-        let log_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
-            follow(stderr, &log_tail);
-        }
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| start_error("no stdout".to_owned()))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
-        let url = match first {
-            Ok(Ok(Some(line))) => match line.strip_prefix("listening on ") {
-                Some(url) => url.trim().to_owned(),
-                None => return Err(start_error(format!("unexpected first line {line:?}"))),
-            },
-            Ok(_) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let tail = lines_of(&log_tail).join("\n");
-                return Err(start_error(format!("exited before listening:\n{tail}")));
-            }
-            Err(_) => {
-                return Err(start_error(format!(
-                    "no `listening on` line within {START_TIMEOUT:?}"
-                )))
-            }
-        };
-        // Keep reading stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .start_timeout(START_TIMEOUT)
+            .start()
+            .await
+            .map_err(|error| start_error(bin, error))?;
         Ok(Node {
-            url,
-            pid,
-            child: Some(child),
-            log_tail,
+            url: process.url(),
+            pid: process.pid(),
+            process: Some(process),
         })
     }
 
     /// Waits until `GET /readyz` answers 200 (the node's Redis subscription is up).
     async fn wait_ready(&mut self, bin: &Path) -> Result<(), BenchError> {
-        let until = Instant::now() + READY_TIMEOUT;
-        loop {
-            let last = match crate::http::get(&self.url, "/readyz").await {
-                Ok(_) => return Ok(()),
-                Err(error) => error.to_string(),
-            };
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|child| !matches!(child.try_wait(), Ok(None)));
-            if exited || Instant::now() >= until {
-                let tail = lines_of(&self.log_tail).join("\n");
-                return Err(BenchError::ServerStart {
-                    path: bin.display().to_string(),
-                    reason: format!(
-                        "node {} not ready within {READY_TIMEOUT:?} ({}; last answer: {last}):\n{tail}",
-                        self.url,
-                        if exited { "it exited" } else { "still running" },
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match &mut self.process {
+            Some(process) => process
+                .wait_ready(READY_TIMEOUT)
+                .await
+                .map_err(|error| start_error(bin, error)),
+            None => Ok(()),
         }
     }
 }
 
-impl Redis {
-    /// Starts `redis-server` on a free loopback port, without persistence, and waits
-    /// until it answers `PING`.
-    async fn start() -> Result<Redis, BenchError> {
-        let redis_error = |reason: String| BenchError::RedisStart { reason };
-        let mut last_error = String::new();
-        // A free port found by binding port 0 may be taken again before redis binds it;
-        // try a few.
-        for _ in 0..3 {
-            let port = {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-                listener.local_addr()?.port()
-            };
-            let mut command = Command::new("redis-server");
-            command
-                .args(["--bind", "127.0.0.1", "--port"])
-                .arg(port.to_string())
-                .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            let mut child = match command.spawn() {
-                Ok(child) => child,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(redis_error(
-                        "`redis-server` is not on PATH; --nodes N > 1 needs it (Debian/Ubuntu: \
-                         apt-get install redis-server)"
-                            .to_owned(),
-                    ))
-                }
-                Err(error) => return Err(redis_error(error.to_string())),
-            };
-            let pid = child
-                .id()
-                .ok_or_else(|| redis_error("exited at once".to_owned()))?;
-            let log_tail = Arc::new(Mutex::new(VecDeque::new()));
-            if let Some(stdout) = child.stdout.take() {
-                follow(stdout, &log_tail);
-            }
-            if let Some(stderr) = child.stderr.take() {
-                follow(stderr, &log_tail);
-            }
-            let mut redis = Redis {
-                port,
-                pid,
-                child,
-                log_tail,
-            };
-            match redis.wait_ready().await {
-                Ok(()) => return Ok(redis),
-                Err(reason) => {
-                    let _ = redis.child.kill().await;
-                    last_error = format!("{reason}:\n{}", lines_of(&redis.log_tail).join("\n"));
-                }
-            }
-        }
-        Err(redis_error(last_error))
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let until = Instant::now() + READY_TIMEOUT;
-        loop {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return Err(format!("redis-server on port {} exited", self.port));
-            }
-            if ping(self.port).await {
-                return Ok(());
-            }
-            if Instant::now() >= until {
-                return Err(format!(
-                    "redis-server on port {} did not answer PING within {READY_TIMEOUT:?}",
-                    self.port
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+fn start_error(bin: &Path, error: presence_testkit::StartError) -> BenchError {
+    BenchError::ServerStart {
+        path: bin.display().to_string(),
+        reason: error.to_string(),
     }
 }
 
-/// Whether a Redis on `127.0.0.1:port` answers `PING` with `+PONG`.
-async fn ping(port: u16) -> bool {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.write_all(b"PING\r\n").await?;
-        let mut answer = [0u8; 7];
-        stream.read_exact(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer.starts_with(b"+PONG"))
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), exchange).await,
-        Ok(Ok(true))
-    )
+/// Starts the cluster's `redis-server` on a free loopback port, without persistence.
+async fn start_redis() -> Result<Redis, BenchError> {
+    Redis::start()
+        .await
+        .map_err(|error| BenchError::RedisStart {
+            reason: match error {
+                RedisError::NotInstalled { .. } => format!("{error}; --nodes N > 1 needs it"),
+                error => error.to_string(),
+            },
+        })
 }
 
 impl Server {
@@ -329,7 +139,7 @@ impl Server {
         if nodes <= 1 {
             return Server::start(bin, args).await;
         }
-        let redis = Redis::start().await?;
+        let redis = start_redis().await?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -368,8 +178,7 @@ impl Server {
             nodes: vec![Node {
                 url,
                 pid,
-                child: None,
-                log_tail: Arc::new(Mutex::new(VecDeque::new())),
+                process: None,
             }],
             redis: None,
         })
@@ -398,7 +207,7 @@ impl Server {
 
     /// Whether the bench started this server (and so knows its flags).
     pub fn is_started_by_bench(&self) -> bool {
-        self.nodes.iter().all(|n| n.child.is_some())
+        self.nodes.iter().all(|n| n.process.is_some())
     }
 
     /// Reads the server's memory and CPU counters, summed over the nodes (peak RSS is
@@ -435,7 +244,7 @@ impl Server {
     /// The pid of the `redis-server` the bench started for a cluster, with its memory
     /// and CPU now.
     pub fn redis_sample(&self) -> Option<(u32, ProcSample)> {
-        let pid = self.redis.as_ref()?.pid;
+        let pid = self.redis.as_ref()?.pid();
         Some((pid, procfs::sample(pid).ok()?))
     }
 
@@ -452,36 +261,40 @@ impl Server {
 
     /// Whether every server process (and the bench's Redis) is still running.
     pub fn is_alive(&mut self) -> bool {
-        let nodes = self.nodes.iter_mut().all(|node| match &mut node.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
+        let nodes = self.nodes.iter_mut().all(|node| match &mut node.process {
+            Some(process) => process.is_running(),
             None => Path::new(&format!("/proc/{}", node.pid)).exists(),
         });
-        let redis = self
-            .redis
-            .as_mut()
-            .is_none_or(|redis| matches!(redis.child.try_wait(), Ok(None)));
+        let redis = self.redis.as_mut().is_none_or(Redis::is_running);
         nodes && redis
     }
 
-    /// The last lines the server wrote to standard error (only for a started server);
+    /// The last lines the server wrote, mostly its log (only for a started server);
     /// with several nodes each line says which node (and Redis) wrote it.
     pub fn log_tail(&self) -> Vec<String> {
+        let output = |node: &Node| {
+            node.process
+                .as_ref()
+                .map(Presenced::output)
+                .unwrap_or_default()
+        };
         if self.nodes.len() == 1 && self.redis.is_none() {
-            return lines_of(&self.nodes[0].log_tail);
+            return output(&self.nodes[0]);
         }
         let mut lines = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
             lines.extend(
-                lines_of(&node.log_tail)
+                output(node)
                     .into_iter()
                     .map(|line| format!("[node {i} {}] {line}", node.url)),
             );
         }
         if let Some(redis) = &self.redis {
             lines.extend(
-                lines_of(&redis.log_tail)
+                redis
+                    .output()
                     .into_iter()
-                    .map(|line| format!("[redis :{}] {line}", redis.port)),
+                    .map(|line| format!("[redis :{}] {line}", redis.port())),
             );
         }
         lines
@@ -491,12 +304,12 @@ impl Server {
     /// for an attached server.
     pub async fn stop(&mut self) {
         for node in &mut self.nodes {
-            if let Some(child) = &mut node.child {
-                let _ = child.kill().await;
+            if let Some(process) = &mut node.process {
+                process.kill().await;
             }
         }
         if let Some(redis) = &mut self.redis {
-            let _ = redis.child.kill().await;
+            redis.kill().await;
         }
     }
 }

@@ -7,26 +7,10 @@
 //! They need `redis-server` on PATH. Under `CI=true` a missing one fails the test;
 //! elsewhere the test prints "skipped" and passes.
 
-use std::path::PathBuf;
 use std::process::Command;
 
+use presence_testkit::{presenced_binary, redis_server_available, PresencedCommand};
 use serde_json::Value;
-
-/// The `presenced` next to the bench binary; built first if this package was tested alone.
-fn presenced() -> PathBuf {
-    let bench = PathBuf::from(env!("CARGO_BIN_EXE_presence-bench"));
-    let sibling = bench.with_file_name("presenced");
-    if !sibling.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "presence-server", "--bin", "presenced"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building presenced failed");
-    }
-    assert!(sibling.exists(), "no presenced at {}", sibling.display());
-    sibling
-}
 
 fn bench(args: &[&str]) -> Value {
     run(args)["report"].clone()
@@ -34,7 +18,10 @@ fn bench(args: &[&str]) -> Value {
 
 /// The whole JSON output (environment and report) of one run on a server it starts.
 fn run(args: &[&str]) -> Value {
-    let mut all = vec!["--server-bin".to_owned(), presenced().display().to_string()];
+    let mut all = vec![
+        "--server-bin".to_owned(),
+        presenced_binary().display().to_string(),
+    ];
     all.extend(args.iter().map(|arg| (*arg).to_owned()));
     let value = run_bench(&all);
     assert_eq!(value["environment"]["server_started_by_bench"], true);
@@ -85,26 +72,16 @@ fn idle_joins_everyone_and_measures_memory() {
     assert!(number(&report, "projected_connections_in_24_gib") > 0.0);
 }
 
-#[test]
-fn idle_measures_a_server_it_did_not_start() {
+#[tokio::test]
+async fn idle_measures_a_server_it_did_not_start() {
     // `--url` and `--server-pid`: the bench attaches to a running presenced, reads its
     // memory from /proc, and leaves it running.
-    let mut server = Command::new(presenced())
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    let mut server = PresencedCommand::new(presenced_binary())
+        .start()
+        .await
         .expect("presenced starts");
-    let mut line = String::new();
-    let stdout = server.stdout.take().expect("stdout");
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
-        .expect("listening line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("not a listening line: {line}"))
-        .to_owned();
-    let pid = server.id().to_string();
+    let url = server.url();
+    let pid = server.pid().to_string();
     let args = [
         "--url",
         &url,
@@ -117,11 +94,15 @@ fn idle_measures_a_server_it_did_not_start() {
         "5",
         "--settle",
         "200ms",
-    ];
-    let value = run_bench(&args.map(str::to_owned));
-    let still_running = matches!(server.try_wait(), Ok(None));
-    let _ = server.kill();
-    let _ = server.wait();
+    ]
+    .map(str::to_owned);
+    // The bench blocks this thread while it runs; the server's output is read meanwhile
+    // by the runtime, so it runs off it.
+    let value = tokio::task::spawn_blocking(move || run_bench(&args))
+        .await
+        .expect("the bench ran");
+    let still_running = server.is_running();
+    server.kill().await;
     assert_eq!(value["environment"]["server_started_by_bench"], false);
     assert_eq!(value["environment"]["server_pid"].to_string(), pid);
     let report = &value["report"];
@@ -237,24 +218,6 @@ fn rosters_of_150_arrive_whole() {
     assert_eq!(number(&report, "complete"), 150.0, "{report:#}");
     assert_eq!(number(&report, "user_entries_received"), 150.0 * 150.0);
     assert_eq!(number(&report, "connections_lost"), 0.0);
-}
-
-/// Whether `redis-server` can run here. Under `CI=true` its absence is a failure: the
-/// cluster runs must not silently stop being tested.
-fn redis_server_available(test: &str) -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !found {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !ci,
-            "{test}: redis-server is not on PATH, and CI=true: install it (apt-get install redis-server)"
-        );
-        eprintln!("{test}: skipped: redis-server is not on PATH");
-    }
-    found
 }
 
 /// Runs the bench with `--nodes 3` and checks that the environment shows three nodes

@@ -13,7 +13,8 @@ use presence_client::{
 use presence_protocol::{
     ClientMessage, Cursor, Join, JoinUser, RoomName, ServerMessage, State, User, UserId,
 };
-use support::{wait_for, TestServer, WAIT};
+use presence_testkit::{Presenced, Signal};
+use support::{start_server, wait_for, WAIT};
 
 fn room(name: &str) -> RoomName {
     RoomName::new(name).expect("room")
@@ -45,17 +46,17 @@ fn join_as(room: &RoomName, user: &str) -> ClientMessage {
     })
 }
 
-async fn client(server: &TestServer) -> (Client, Events) {
+async fn client(server: &Presenced) -> (Client, Events) {
     let config = ClientConfig {
         // Quick retries, so a restarted server is found again fast.
         backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
-        ..ClientConfig::new(server.url())
+        ..ClientConfig::new(server.ws_url())
     };
     Client::connect(config).await.expect("connect")
 }
 
 /// A client joined to `room` as `user`, with the join's own events consumed.
-async fn joined(server: &TestServer, room: &RoomName, user: &str) -> (Client, Events) {
+async fn joined(server: &Presenced, room: &RoomName, user: &str) -> (Client, Events) {
     let (client, mut events) = client(server).await;
     let options = JoinOptions::user(id(user), user.to_uppercase());
     tokio::time::timeout(WAIT, client.join(room, options))
@@ -79,7 +80,7 @@ fn is_user_left(event: &Event, who: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_share_one_roster() {
-    let server = TestServer::start(&[]);
+    let server = start_server(&[]).await;
     let lobby = room("lobby");
     let (alice, mut alice_events) = joined(&server, &lobby, "alice").await;
 
@@ -113,7 +114,7 @@ async fn two_clients_share_one_roster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursors_reach_the_others_and_never_echo() {
-    let server = TestServer::start(&["--cursor-interval", "20ms"]);
+    let server = start_server(&["--cursor-interval", "20ms"]).await;
     let board = room("board");
     let (alice, mut alice_events) = joined(&server, &board, "alice").await;
     let (bob, mut bob_events) = joined(&server, &board, "bob").await;
@@ -154,7 +155,7 @@ async fn cursors_reach_the_others_and_never_echo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_and_leaves_reach_the_others() {
-    let server = TestServer::start(&[]);
+    let server = start_server(&[]).await;
     let doc = room("doc-1");
     let (alice, mut alice_events) = joined(&server, &doc, "alice").await;
     let (bob, mut bob_events) = joined(&server, &doc, "bob").await;
@@ -191,7 +192,7 @@ async fn updates_and_leaves_reach_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_clients_follow_the_roster_through_diffs() {
-    let server = TestServer::start(&["--cursor-interval", "20ms"]);
+    let server = start_server(&["--cursor-interval", "20ms"]).await;
     let hall = room("hall");
     let (watcher, mut events) = client(&server).await;
     let options = JoinOptions {
@@ -227,7 +228,7 @@ async fn batch_clients_follow_the_roster_through_diffs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_socket_is_restored_and_nobody_sees_a_leave() {
-    let server = TestServer::start(&["--reconnect-grace", "10s"]);
+    let server = start_server(&["--reconnect-grace", "10s"]).await;
     let board = room("board");
     let (alice, mut alice_events) = joined(&server, &board, "alice").await;
     let (_bob, mut bob_events) = joined(&server, &board, "bob").await;
@@ -286,12 +287,16 @@ async fn a_dropped_socket_is_restored_and_nobody_sees_a_leave() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_is_survived_without_anyone_leaving() {
-    let mut server = TestServer::start(&["--reconnect-grace", "10s"]);
+    let mut server = start_server(&["--reconnect-grace", "10s"]).await;
     let board = room("board");
     let (alice, mut alice_events) = joined(&server, &board, "alice").await;
     let (bob, mut bob_events) = joined(&server, &board, "bob").await;
 
-    server.terminate();
+    server.signal(Signal::Term).expect("SIGTERM");
+    server
+        .wait_exit(WAIT)
+        .await
+        .expect("presenced exits after SIGTERM");
     for events in [&mut alice_events, &mut bob_events] {
         let (event, _) = wait_for(events, "the restart close", |e| {
             matches!(e, Event::Disconnected(_))
@@ -305,7 +310,10 @@ async fn a_server_restart_is_survived_without_anyone_leaving() {
             "a shutdown closes with 1012, got {event:?}"
         );
     }
-    server.restart();
+    server
+        .restart()
+        .await
+        .expect("presenced starts again on its address");
 
     // Both rejoin by themselves. A server with an in-memory backend has lost the sessions,
     // so each client may see the other join again; nobody may see anyone leave.
@@ -345,14 +353,14 @@ async fn a_server_restart_is_survived_without_anyone_leaving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_connections_bind_other_loopback_addresses() {
-    let server = TestServer::start(&[]);
+    let server = start_server(&[]).await;
     let bind: SocketAddr = "127.0.0.2:0".parse().expect("addr");
     let options = ConnectOptions {
         bind: Some(bind),
         timeout: Some(WAIT),
         ..ConnectOptions::default()
     };
-    let mut raw = Connection::connect(&server.url(), &options)
+    let mut raw = Connection::connect(&server.ws_url(), &options)
         .await
         .expect("connect");
     assert_eq!(raw.local_addr().expect("local").ip(), bind.ip());
@@ -395,7 +403,7 @@ async fn raw_connections_bind_other_loopback_addresses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
-    let server = TestServer::start(&[]);
+    let server = start_server(&[]).await;
     let notes = room("notes");
     let long = "x".repeat(3000);
     let (author, _events) = joined(&server, &notes, "author").await;
@@ -409,7 +417,7 @@ async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
         timeout: Some(WAIT),
         ..ConnectOptions::default()
     };
-    let mut reader = Connection::connect(&server.url(), &options)
+    let mut reader = Connection::connect(&server.ws_url(), &options)
         .await
         .expect("connect");
     let join = join_as(&notes, "reader");
@@ -434,25 +442,25 @@ async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_headers_are_sent_and_a_refusal_names_its_status() {
-    let server = TestServer::start(&["--allowed-origins", "https://app.example"]);
+    let server = start_server(&["--allowed-origins", "https://app.example"]).await;
     let with_origin = |origin: &str| ConnectOptions {
         headers: vec![("Origin".to_owned(), origin.to_owned())],
         timeout: Some(WAIT),
         ..ConnectOptions::default()
     };
-    let refused = Connection::connect(&server.url(), &with_origin("https://evil.example"))
+    let refused = Connection::connect(&server.ws_url(), &with_origin("https://evil.example"))
         .await
         .expect_err("a foreign origin is refused");
     assert_eq!(refused.refused_status(), Some(403), "{refused}");
 
-    let mut allowed = Connection::connect(&server.url(), &with_origin("https://app.example"))
+    let mut allowed = Connection::connect(&server.ws_url(), &with_origin("https://app.example"))
         .await
         .expect("the allowed origin connects");
     allowed.close().await.expect("close");
 
     let config = ClientConfig {
         headers: vec![("Origin".to_owned(), "https://evil.example".to_owned())],
-        ..ClientConfig::new(server.url())
+        ..ClientConfig::new(server.ws_url())
     };
     let refused = Client::connect(config).await.expect_err("refused");
     assert_eq!(refused.refused_status(), Some(403), "{refused}");

@@ -35,6 +35,8 @@ mod remote;
 mod roster;
 mod session;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timers;
 mod tracker;
 

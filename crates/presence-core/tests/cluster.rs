@@ -6,9 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use presence_core::{Fact, Input, NodeId};
+use presence_core::testing::{ms, node_id, secs, Harness, JoinSpec};
+use presence_core::{Fact, Input};
 use presence_protocol::ServerMessage;
-use support::{ms, secs, Harness, JoinSpec};
+use support::{announce_alive, deliver, FactChannel};
 
 const TTL: Duration = Duration::from_secs(5);
 const GRACE: Duration = Duration::from_secs(10);
@@ -17,6 +18,7 @@ struct Nodes {
     nodes: Vec<Harness>,
     /// Nodes whose facts are not delivered (killed, or cut off).
     muted: Vec<bool>,
+    channel: FactChannel,
     /// Every fact delivered so far, in channel order.
     log: Vec<Fact>,
 }
@@ -29,45 +31,26 @@ impl Nodes {
         Nodes {
             nodes,
             muted: vec![false; count],
+            channel: FactChannel::default(),
             log: Vec::new(),
         }
     }
 
-    fn id(i: usize) -> NodeId {
-        NodeId(i as u64 + 1)
-    }
-
-    /// Delivers every published fact to every other node, until nothing new is said.
+    /// Delivers every published fact to every node, until nothing new is said.
     fn pump(&mut self) {
-        loop {
-            let mut said = Vec::new();
-            for (i, node) in self.nodes.iter_mut().enumerate() {
-                let facts = std::mem::take(&mut node.published);
-                if !self.muted[i] {
-                    said.extend(facts);
-                }
-            }
-            if said.is_empty() {
-                return;
-            }
-            self.log.extend(said.iter().cloned());
-            for fact in said {
-                for node in &mut self.nodes {
-                    node.input(Input::Remote(fact.clone()));
-                }
+        let muted = &self.muted;
+        while self.channel.collect(&mut self.nodes, |i| !muted[i]) > 0 {
+            while let Some(fact) = self.channel.pop() {
+                deliver(&mut self.nodes, &fact, |_| true);
+                self.log.push(fact);
             }
         }
     }
 
     /// Every unmuted node says it is alive (the server's beat does this every ttl/3).
     fn beat(&mut self) {
-        for i in 0..self.nodes.len() {
-            if !self.muted[i] {
-                self.nodes[i]
-                    .published
-                    .push(Fact::Alive { node: Self::id(i) });
-            }
-        }
+        let muted = &self.muted;
+        announce_alive(&mut self.nodes, |i| !muted[i]);
         self.pump();
     }
 
@@ -275,7 +258,7 @@ fn a_draining_node_hands_its_sessions_over_silently() {
     // SIGTERM on node 0: it announces it leaves, closes its sockets (no leave), and exits.
     c.nodes[0]
         .published
-        .push(Fact::Leaving { node: Nodes::id(0) });
+        .push(Fact::Leaving { node: node_id(0) });
     c.nodes[0].close(alice);
     c.pump();
     c.muted[0] = true;
@@ -313,7 +296,7 @@ fn a_snapshot_heals_facts_lost_in_an_outage() {
     c.nodes[1].input(Input::BackendUp);
     let sessions = c.nodes[0].tracker.local_records();
     c.nodes[0].published.push(Fact::Snapshot {
-        node: Nodes::id(0),
+        node: node_id(0),
         sessions,
     });
     c.pump();
@@ -363,14 +346,14 @@ fn a_node_presumed_dead_that_speaks_again_is_revived_by_a_resync() {
     assert!(
         c.log
             .iter()
-            .any(|f| matches!(f, Fact::Resync { node } if *node == Nodes::id(1))),
+            .any(|f| matches!(f, Fact::Resync { node } if *node == node_id(1))),
         "hearing a node presumed dead asks for snapshots"
     );
     // The resync is answered by node 0's snapshot (the server's cluster task does this).
     let sessions = c.nodes[0].tracker.local_records();
     c.nodes[1].published.clear();
     c.nodes[0].published.push(Fact::Snapshot {
-        node: Nodes::id(0),
+        node: node_id(0),
         sessions,
     });
     c.pump();
@@ -416,7 +399,7 @@ fn when_two_nodes_both_claim_a_session_the_later_claim_owns_it_everywhere() {
     for i in 0..2 {
         let sessions = c.nodes[i].tracker.local_records();
         c.nodes[i].published.push(Fact::Snapshot {
-            node: Nodes::id(i),
+            node: node_id(i),
             sessions,
         });
     }

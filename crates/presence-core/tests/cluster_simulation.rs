@@ -7,15 +7,15 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use presence_core::{ConnId, Fact, Input, NodeId};
+use presence_core::testing::{ms, node_id, Harness, JoinSpec};
+use presence_core::{ConnId, Fact, Input};
 use presence_protocol::ServerMessage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::{ms, Harness, JoinSpec};
+use support::{announce_alive, deliver, for_each_seed, FactChannel};
 
 const NODES: usize = 3;
 const USERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
@@ -27,7 +27,7 @@ struct Sim {
     nodes: Vec<Harness>,
     alive: [bool; NODES],
     cut: [bool; NODES],
-    in_flight: VecDeque<Fact>,
+    channel: FactChannel,
     rng: StdRng,
     /// Live client connections: (node, conn) → user.
     conns: BTreeMap<(usize, ConnId), String>,
@@ -46,7 +46,7 @@ impl Sim {
             nodes,
             alive: [true; NODES],
             cut: [false; NODES],
-            in_flight: VecDeque::new(),
+            channel: FactChannel::default(),
             rng: StdRng::seed_from_u64(seed),
             conns: BTreeMap::new(),
             issued: Vec::new(),
@@ -58,32 +58,25 @@ impl Sim {
         self.alive[i] && !self.cut[i]
     }
 
-    /// Moves facts from the nodes onto the channel (dropping those of cut-off nodes).
-    fn collect(&mut self) {
-        for i in 0..NODES {
-            let facts = std::mem::take(&mut self.nodes[i].published);
-            if self.connected(i) {
-                self.in_flight.extend(facts);
-            }
-        }
+    /// [`Sim::connected`] as it stands now, for use while the nodes are borrowed.
+    fn connected_now(&self) -> impl Fn(usize) -> bool + Copy {
+        let (alive, cut) = (self.alive, self.cut);
+        move |i| alive[i] && !cut[i]
     }
 
-    /// Delivers up to `count` facts in channel order; a `Resync` is answered with
-    /// snapshots, as the server's cluster task does.
+    /// Delivers up to `count` facts in channel order (those of cut-off nodes are lost);
+    /// a `Resync` is answered with snapshots, as the server's cluster task does.
     fn deliver(&mut self, count: usize) {
+        let connected = self.connected_now();
         for _ in 0..count {
-            self.collect();
-            let Some(fact) = self.in_flight.pop_front() else {
+            self.channel.collect(&mut self.nodes, connected);
+            let Some(fact) = self.channel.pop() else {
                 return;
             };
             if matches!(fact, Fact::Resync { .. }) {
                 self.snapshots();
             }
-            for i in 0..NODES {
-                if self.connected(i) {
-                    self.nodes[i].input(Input::Remote(fact.clone()));
-                }
-            }
+            deliver(&mut self.nodes, &fact, connected);
             for node in &mut self.nodes {
                 node.take_all();
             }
@@ -94,8 +87,8 @@ impl Sim {
         for i in 0..NODES {
             if self.connected(i) {
                 let sessions = self.nodes[i].tracker.local_records();
-                self.in_flight.push_back(Fact::Snapshot {
-                    node: NodeId(i as u64 + 1),
+                self.channel.push(Fact::Snapshot {
+                    node: node_id(i),
                     sessions,
                 });
             }
@@ -111,12 +104,9 @@ impl Sim {
             if self.alive[i] {
                 self.nodes[i].advance(by);
             }
-            if self.connected(i) {
-                self.nodes[i].published.push(Fact::Alive {
-                    node: NodeId(i as u64 + 1),
-                });
-            }
         }
+        let connected = self.connected_now();
+        announce_alive(&mut self.nodes, connected);
         for node in &mut self.nodes {
             node.take_all();
         }
@@ -217,9 +207,9 @@ impl Sim {
     fn heal(&mut self, i: usize) {
         self.cut[i] = false;
         self.nodes[i].input(Input::BackendUp);
-        self.nodes[i].published.push(Fact::Resync {
-            node: NodeId(i as u64 + 1),
-        });
+        self.nodes[i]
+            .published
+            .push(Fact::Resync { node: node_id(i) });
     }
 
     fn join(&mut self) {
@@ -337,11 +327,7 @@ impl Sim {
 
 fn run(seed: u64) {
     let mut sim = Sim::new(seed);
-    for i in 0..NODES {
-        sim.nodes[i].published.push(Fact::Alive {
-            node: NodeId(i as u64 + 1),
-        });
-    }
+    announce_alive(&mut sim.nodes, |_| true);
     sim.deliver(100);
     for _ in 0..300 {
         sim.step();
@@ -351,18 +337,5 @@ fn run(seed: u64) {
 
 #[test]
 fn random_cluster_histories_converge_on_the_truth() {
-    let seeds: Vec<u64> = match std::env::var("PRESENCED_SEED") {
-        Ok(seed) => vec![seed.parse().expect("PRESENCED_SEED is a number")],
-        Err(_) => (0..100).collect(),
-    };
-    for seed in seeds {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(seed))) {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            panic!("seed {seed} failed: {reason}\nreplay with PRESENCED_SEED={seed}");
-        }
-    }
+    for_each_seed(100, run);
 }

@@ -1,11 +1,9 @@
 //! Presence stories stepped through virtual time: every semantic of the contract, one
 //! story each, checked by what each connection would receive.
 
-mod support;
-
+use presence_core::testing::{ms, room, secs, state, Harness, JoinSpec};
 use presence_core::{color_for, CloseReason, Config, ConnId, Input, PALETTE};
 use presence_protocol::{ErrorCode, ServerMessage};
-use support::{ms, room, secs, state, Harness, JoinSpec};
 
 fn harness() -> Harness {
     Harness::new(Config {

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use presence_core::{Fact, NodeId};
 use presence_protocol::RoomName;
 use presence_server::backend::{Backend, FactStream, RedisBackend};
+use presence_testkit::Redis;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -104,7 +105,7 @@ async fn facts_survive_the_wire_unchanged<B: Backend>(backend: B) {
     }
 }
 
-async fn redis_backend() -> Option<(RedisBackend, Option<support::RedisServer>)> {
+async fn redis_backend() -> Option<(RedisBackend, Option<Redis>)> {
     let prefix = format!(
         "contract{}:",
         std::time::SystemTime::now()
@@ -119,7 +120,7 @@ async fn redis_backend() -> Option<(RedisBackend, Option<support::RedisServer>)>
             None,
         ));
     }
-    let server = support::RedisServer::start()?;
+    let server = support::redis("the redis backend contract").await?;
     let backend = RedisBackend::connect(&server.url(), &prefix)
         .await
         .expect("private redis reachable");

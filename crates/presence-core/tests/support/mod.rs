@@ -1,287 +1,83 @@
-//! A test bench for the tracker: virtual time, numbered connections, and per-connection
-//! inboxes that receive exactly what the shell would deliver.
-#![allow(dead_code)]
+//! What the core's tests share besides `presence_core::testing::Harness`: the fact
+//! channel between the nodes of a test cluster, a client's view rebuilt from its frames,
+//! and the seed loop of the simulations.
+#![allow(dead_code)] // Each test binary uses a different part.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use presence_core::{
-    CloseReason, Cluster, Config, ConnId, Effect, Fact, Input, JoinRequest, NodeId, Now, Tracker,
-};
-use presence_protocol::{RoomName, ServerMessage, SessionId, State, User, UserId};
+use presence_core::testing::{node_id, Harness};
+use presence_core::{Fact, Input};
+use presence_protocol::{ServerMessage, User, UserId};
 
-pub fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
+/// The backend between test nodes: every node hears the facts in one order, as the
+/// server's backend delivers them.
+#[derive(Default)]
+pub struct FactChannel {
+    in_flight: VecDeque<Fact>,
 }
 
-pub fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-pub fn room(name: &str) -> RoomName {
-    RoomName::new(name).expect("valid room")
-}
-
-pub fn user_id(id: &str) -> UserId {
-    UserId::new(id).expect("valid user id")
-}
-
-pub fn state(json: &str) -> State {
-    serde_json::from_str(json).expect("state object")
-}
-
-pub struct Harness {
-    pub tracker: Tracker,
-    pub now: Now,
-    start: Instant,
-    inbox: HashMap<ConnId, Vec<ServerMessage>>,
-    pub subscriptions: HashMap<ConnId, BTreeSet<RoomName>>,
-    pub closed_by_server: Vec<(ConnId, CloseReason)>,
-    /// Facts announced for other nodes (cluster mode), in order.
-    pub published: Vec<Fact>,
-    next_conn: u64,
-    next_session: u64,
-    /// Server-made session ids start with this (distinct per node in cluster tests).
-    pub session_prefix: String,
-}
-
-/// How a test describes a join; `Default` is a plain join by `user`.
-#[derive(Default, Clone)]
-pub struct JoinSpec {
-    pub name: Option<String>,
-    pub session_id: Option<String>,
-    pub state: Option<State>,
-    pub batch: bool,
-}
-
-impl Harness {
-    pub fn new(config: Config) -> Self {
-        let start = Instant::now();
-        let now = Now {
-            instant: start,
-            unix_ms: 1_700_000_000_000,
-        };
-        Harness {
-            tracker: Tracker::new(config),
-            now,
-            start,
-            inbox: HashMap::new(),
-            subscriptions: HashMap::new(),
-            closed_by_server: Vec::new(),
-            published: Vec::new(),
-            next_conn: 0,
-            next_session: 0,
-            session_prefix: "fresh-".to_owned(),
-        }
-    }
-
-    /// Node `i` of a test cluster (node id `i + 1`), with server-made session ids of its
-    /// own so nodes never hand out the same one.
-    pub fn cluster_node(i: usize, node_ttl: Duration, reconnect_grace: Duration) -> Self {
-        let mut node = Harness::new(Config {
-            reconnect_grace,
-            cluster: Some(Cluster {
-                node: NodeId(i as u64 + 1),
-                node_ttl,
-            }),
-            ..Config::default()
-        });
-        node.session_prefix = format!("n{i}-");
-        node
-    }
-
-    pub fn connect(&mut self) -> ConnId {
-        self.next_conn += 1;
-        ConnId(self.next_conn)
-    }
-
-    /// Connects and joins; returns the connection.
-    pub fn join(&mut self, room_name: &str, user: &str) -> ConnId {
-        let conn = self.connect();
-        self.join_on(conn, room_name, user, JoinSpec::default());
-        conn
-    }
-
-    pub fn join_on(&mut self, conn: ConnId, room_name: &str, user: &str, spec: JoinSpec) {
-        self.next_session += 1;
-        let request = JoinRequest {
-            room: room(room_name),
-            user_id: user_id(user),
-            name: spec.name,
-            session_id: SessionId::new(
-                &spec
-                    .session_id
-                    .unwrap_or_else(|| format!("{}{}", self.session_prefix, self.next_session)),
-            )
-            .expect("session id"),
-            state: spec.state,
-            batch: spec.batch,
-        };
-        self.input(Input::Join {
-            conn,
-            request,
-            reference: None,
-        });
-    }
-
-    pub fn input(&mut self, input: Input) {
-        self.tracker.handle(input, self.now);
-        // The shell runs due work right after every input, as the driver does.
-        self.tracker.handle_timeout(self.now);
-        self.collect();
-    }
-
-    pub fn leave(&mut self, conn: ConnId, room_name: Option<&str>) {
-        self.input(Input::Leave {
-            conn,
-            room: room_name.map(room),
-            reference: None,
-        });
-    }
-
-    pub fn update(&mut self, conn: ConnId, room_name: &str, json: &str) {
-        self.input(Input::Update {
-            conn,
-            room: room(room_name),
-            state: state(json),
-            reference: None,
-        });
-    }
-
-    pub fn cursor(&mut self, conn: ConnId, room_name: &str, x: f64, y: f64) {
-        let room = room(room_name);
-        self.input(Input::Cursor {
-            conn,
-            room,
-            x,
-            y,
-            visible: true,
-            reference: None,
-        });
-    }
-
-    pub fn close(&mut self, conn: ConnId) {
-        self.input(Input::Closed { conn });
-    }
-
-    pub fn activity(&mut self, conn: ConnId) {
-        self.input(Input::Activity { conn });
-    }
-
-    /// Moves virtual time forward, running every deadline at its own instant.
-    pub fn advance(&mut self, by: Duration) {
-        let target = self.now.instant + by;
-        while let Some(deadline) = self.tracker.next_deadline() {
-            if deadline > target {
-                break;
-            }
-            self.set_time(deadline.max(self.now.instant));
-            self.tracker.handle_timeout(self.now);
-            self.collect();
-        }
-        self.set_time(target);
-        self.tracker.handle_timeout(self.now);
-        self.collect();
-    }
-
-    fn set_time(&mut self, instant: Instant) {
-        let elapsed = instant.duration_since(self.start);
-        self.now = Now {
-            instant,
-            unix_ms: 1_700_000_000_000 + elapsed.as_millis() as u64,
-        };
-    }
-
-    fn collect(&mut self) {
-        while let Some(effect) = self.tracker.poll_effect() {
-            match effect {
-                Effect::Send { conn, message } => self.inbox.entry(conn).or_default().push(message),
-                Effect::Broadcast {
-                    recipients,
-                    message,
-                } => {
-                    let mut seen = BTreeSet::new();
-                    for conn in recipients {
-                        assert!(
-                            seen.insert(conn),
-                            "{conn:?} is listed twice in one broadcast"
-                        );
-                        self.inbox.entry(conn).or_default().push(message.clone());
-                    }
-                }
-                Effect::Subscribed { conn, room } => {
-                    let fresh = self
-                        .subscriptions
-                        .entry(conn)
-                        .or_default()
-                        .insert(room.clone());
-                    assert!(fresh, "{conn:?} subscribed twice to {room}");
-                }
-                Effect::Unsubscribed { conn, room } => {
-                    let was = self.subscriptions.entry(conn).or_default().remove(&room);
-                    assert!(was, "{conn:?} unsubscribed from {room} without subscribing");
-                }
-                Effect::Cursors {
-                    room,
-                    cursors,
-                    recipients,
-                } => {
-                    let mut seen = BTreeSet::new();
-                    for (conn, own) in recipients {
-                        assert!(
-                            seen.insert(conn),
-                            "{conn:?} is listed twice in one cursor batch"
-                        );
-                        let mut cursors = cursors.clone();
-                        if let Some(index) = own {
-                            cursors.remove(index);
-                        }
-                        let message = ServerMessage::Cursors {
-                            room: room.clone(),
-                            cursors,
-                        };
-                        self.inbox.entry(conn).or_default().push(message);
-                    }
-                }
-                Effect::Close { conn, reason } => self.closed_by_server.push((conn, reason)),
-                Effect::Publish(fact) => self.published.push(fact),
+impl FactChannel {
+    /// Moves what each node published onto the channel, in node order. The facts of a
+    /// node for which `can_speak` is false are lost: it was killed or cut off. Returns
+    /// how many facts were added.
+    pub fn collect(&mut self, nodes: &mut [Harness], can_speak: impl Fn(usize) -> bool) -> usize {
+        let before = self.in_flight.len();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            let facts = std::mem::take(&mut node.published);
+            if can_speak(i) {
+                self.in_flight.extend(facts);
             }
         }
+        self.in_flight.len() - before
     }
 
-    /// Everything delivered to `conn` since the last call.
-    pub fn take(&mut self, conn: ConnId) -> Vec<ServerMessage> {
-        self.inbox.remove(&conn).unwrap_or_default()
+    /// Queues `fact` behind everything already on the channel.
+    pub fn push(&mut self, fact: Fact) {
+        self.in_flight.push_back(fact);
     }
 
-    /// Forgets everything delivered so far (for tests that only check end states).
-    pub fn take_all(&mut self) {
-        self.inbox.clear();
+    /// The next fact in channel order.
+    pub fn pop(&mut self) -> Option<Fact> {
+        self.in_flight.pop_front()
     }
+}
 
-    /// The message types delivered to `conn` since the last call.
-    pub fn kinds(&mut self, conn: ConnId) -> Vec<&'static str> {
-        self.take(conn)
-            .iter()
-            .map(ServerMessage::type_name)
-            .collect()
+/// Hands `fact` to every node for which `can_hear` is true.
+pub fn deliver(nodes: &mut [Harness], fact: &Fact, can_hear: impl Fn(usize) -> bool) {
+    for (i, node) in nodes.iter_mut().enumerate() {
+        if can_hear(i) {
+            node.input(Input::Remote(fact.clone()));
+        }
     }
+}
 
-    /// The user ids listed in the room, in arrival order.
-    pub fn roster(&self, room_name: &str) -> Vec<String> {
-        self.tracker
-            .roster(room_name)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|user| user.id.to_string())
-            .collect()
+/// Every node for which `can_speak` is true says it is alive, as the server's beat does
+/// every ttl/3.
+pub fn announce_alive(nodes: &mut [Harness], can_speak: impl Fn(usize) -> bool) {
+    for (i, node) in nodes.iter_mut().enumerate() {
+        if can_speak(i) {
+            node.published.push(Fact::Alive { node: node_id(i) });
+        }
     }
+}
 
-    pub fn user(&self, room_name: &str, id: &str) -> Option<User> {
-        self.tracker
-            .roster(room_name)?
-            .into_iter()
-            .find(|user| user.id.as_str() == id)
+/// Runs `run` once per seed: the one in `PRESENCED_SEED` when it is set, else each of
+/// `0..count`. A failing seed fails the test with its reason and how to replay it.
+pub fn for_each_seed(count: u64, run: impl Fn(u64)) {
+    let seeds: Vec<u64> = match std::env::var("PRESENCED_SEED") {
+        Ok(seed) => vec![seed.parse().expect("PRESENCED_SEED is a number")],
+        Err(_) => (0..count).collect(),
+    };
+    for seed in seeds {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(seed))) {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("seed {seed} failed: {reason}\nreplay with PRESENCED_SEED={seed}");
+        }
     }
 }
 

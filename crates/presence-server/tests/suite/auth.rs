@@ -50,7 +50,7 @@ async fn join_code(client: &mut Client, message: Value) -> String {
 
 #[tokio::test]
 async fn hs256_tokens_name_the_user_and_bad_ones_are_refused() {
-    let server = TestServer::start(&["--jwt-secret", SECRET]);
+    let server = TestServer::start(&["--jwt-secret", SECRET]).await;
     let mut client = server.client().await;
     let token = hs256(
         json!({"sub": "alice", "name": "Alice A.", "exp": later(), "rooms": ["doc-1", "team:*"]}),
@@ -110,7 +110,7 @@ async fn hs256_tokens_name_the_user_and_bad_ones_are_refused() {
 
 #[tokio::test]
 async fn the_token_may_come_in_the_url() {
-    let server = TestServer::start(&["--jwt-secret", SECRET]);
+    let server = TestServer::start(&["--jwt-secret", SECRET]).await;
     let token = hs256(json!({"sub": "carol"}));
     let mut client = Client::connect(&format!("{}?token={token}", server.ws_url())).await;
     client.send(json!({"type": "presence:join"})).await;
@@ -132,7 +132,7 @@ async fn public_keys_accept_their_own_algorithm_only() {
         ),
     ] {
         let key_path = format!("{}/{public}", keys_dir());
-        let server = TestServer::start(&["--jwt-public-key", &key_path]);
+        let server = TestServer::start(&["--jwt-public-key", &key_path]).await;
         let mut client = server.client().await;
         let good = signed(algorithm, private, json!({"sub": "dora", "exp": later()}));
         assert_eq!(
@@ -166,7 +166,8 @@ async fn disallowed_origins_are_refused_at_the_upgrade() {
     let server = TestServer::start(&[
         "--allowed-origins",
         "https://app.example,http://localhost:3000",
-    ]);
+    ])
+    .await;
     let url = server.ws_url();
     assert_eq!(
         Client::connect_with_headers(&url, &[("origin", "https://evil.example")])
@@ -187,7 +188,7 @@ async fn disallowed_origins_are_refused_at_the_upgrade() {
 
 #[tokio::test]
 async fn a_token_not_valid_yet_is_refused() {
-    let server = TestServer::start(&["--jwt-secret", SECRET]);
+    let server = TestServer::start(&["--jwt-secret", SECRET]).await;
     let mut client = server.client().await;
     let now = later() - 3600;
     let early = hs256(json!({"sub": "nina", "nbf": later(), "exp": later() + 60}));

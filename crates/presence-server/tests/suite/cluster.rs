@@ -3,14 +3,15 @@
 
 use std::time::{Duration, Instant};
 
+use presence_testkit::{Redis, Signal};
 use serde_json::json;
 
-use crate::support::{Client, Ended, RedisServer, TestServer, PATIENCE};
+use crate::support::{self, Client, Ended, TestServer, PATIENCE};
 
 const TTL: Duration = Duration::from_millis(1000);
 const GRACE: Duration = Duration::from_millis(1500);
 
-fn node(redis: &RedisServer, prefix: &str) -> TestServer {
+async fn node(redis: &Redis, prefix: &str) -> TestServer {
     let url = redis.url();
     TestServer::start(&[
         "--redis",
@@ -24,14 +25,14 @@ fn node(redis: &RedisServer, prefix: &str) -> TestServer {
         "--cursor-interval",
         "20ms",
     ])
+    .await
 }
 
-async fn ready(server: &TestServer) {
-    let deadline = Instant::now() + PATIENCE;
-    while server.get("/readyz", &[]).await.0 != 200 {
-        assert!(Instant::now() < deadline, "node never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn ready(server: &mut TestServer) {
+    server
+        .wait_ready(PATIENCE)
+        .await
+        .expect("node becomes ready");
 }
 
 /// Waits until the node lists exactly `expected` in `room`.
@@ -62,14 +63,14 @@ async fn join_as(
     (client, current)
 }
 
-async fn cluster(count: usize) -> Option<(RedisServer, Vec<TestServer>)> {
-    let redis = RedisServer::start()?;
+async fn cluster(count: usize) -> Option<(Redis, Vec<TestServer>)> {
+    let redis = support::redis("cluster tests").await?;
     let prefix = format!("t{}:", rand_suffix());
     let mut nodes = Vec::new();
     for _ in 0..count {
-        nodes.push(node(&redis, &prefix));
+        nodes.push(node(&redis, &prefix).await);
     }
-    for n in &nodes {
+    for n in &mut nodes {
         ready(n).await;
     }
     Some((redis, nodes))
@@ -216,9 +217,9 @@ async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
     let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
     alice.until("presence:userJoined").await;
 
-    nodes[0].signal(15);
+    nodes[0].signal(Signal::Term).expect("SIGTERM");
     assert_eq!(alice.closed().await, Ended::Closed(Some(1012)));
-    assert_eq!(nodes[0].wait_exit(PATIENCE), Some(0));
+    assert_eq!(nodes[0].exit_code(PATIENCE).await, Some(0));
     let mut again = nodes[1].client().await;
     again.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "alice", "sessionId": "tab-1"}})).await;
     again.expect("presence:restored").await;
@@ -233,16 +234,16 @@ async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
 
 #[tokio::test]
 async fn redis_restarting_mid_session_heals_the_shared_roster() {
-    let Some((mut redis, nodes)) = cluster(2).await else {
+    let Some((mut redis, mut nodes)) = cluster(2).await else {
         return;
     };
-    let port = redis.port;
+    let port = redis.port();
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
     roster_becomes(&nodes[1], "doc", &["alice"]).await;
     let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
     alice.until("presence:userJoined").await;
 
-    redis.kill();
+    redis.kill().await;
     let deadline = Instant::now() + PATIENCE;
     while nodes[0].get("/readyz", &[]).await.0 != 503 {
         assert!(
@@ -262,9 +263,9 @@ async fn redis_restarting_mid_session_heals_the_shared_roster() {
     tokio::time::sleep(TTL * 2).await;
     roster_becomes(&nodes[1], "doc", &["alice", "bob"]).await;
 
-    let _redis = RedisServer::start_on(port).expect("restart redis");
-    ready(&nodes[0]).await;
-    ready(&nodes[1]).await;
+    let _redis = Redis::start_on(port).await.expect("restart redis");
+    ready(&mut nodes[0]).await;
+    ready(&mut nodes[1]).await;
     roster_becomes(&nodes[1], "doc", &["bob", "carol"]).await;
     assert_eq!(bob.until("presence:userLeft").await["userId"], "alice");
     assert_eq!(

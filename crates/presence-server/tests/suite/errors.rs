@@ -6,7 +6,7 @@ use crate::support::{Ended, TestServer};
 
 #[tokio::test]
 async fn malformed_frames_get_the_contracts_codes_and_the_connection_stays_usable() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let mut client = server.client().await;
     client.send_text("this is not json").await;
     assert_eq!(client.error_code().await, "invalid_json");
@@ -58,7 +58,8 @@ async fn too_large_room_full_and_too_many_rooms() {
         "2",
         "--max-rooms-per-connection",
         "2",
-    ]);
+    ])
+    .await;
     let mut alice = server.joined("r1", "alice").await;
     alice
         .send(json!({"type": "presence:update", "room": "r1", "state": {"blob": "x".repeat(100)}}))
@@ -85,7 +86,7 @@ async fn too_large_room_full_and_too_many_rooms() {
 
 #[tokio::test]
 async fn flooding_is_rate_limited_without_disturbing_others() {
-    let server = TestServer::start(&["--max-messages-per-second", "20"]);
+    let server = TestServer::start(&["--max-messages-per-second", "20"]).await;
     let mut olga = server.joined("doc", "olga").await;
     let mut flood = server.joined("doc", "flood").await;
     olga.expect("presence:userJoined").await;
@@ -109,7 +110,7 @@ async fn flooding_is_rate_limited_without_disturbing_others() {
 
 #[tokio::test]
 async fn a_frame_over_the_limit_closes_with_1009_and_nothing_else_breaks() {
-    let server = TestServer::start(&["--max-message-bytes", "1024"]);
+    let server = TestServer::start(&["--max-message-bytes", "1024"]).await;
     let mut olga = server.joined("doc", "olga").await;
     let mut big = server.joined("doc", "big").await;
     olga.expect("presence:userJoined").await;
@@ -138,7 +139,8 @@ async fn pipelined_joins_never_pass_the_rooms_per_connection_limit() {
         "1000",
         "--max-members-per-room",
         "1",
-    ]);
+    ])
+    .await;
     let _owner = server.joined("full", "owner").await;
     let mut client = server.client().await;
     // A refused join (the room is full) must not keep the slot it reserved.

@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+use presence_testkit::PresencedCommand;
+
 use crate::support::TestServer;
 
 const TEXT: u8 = 0x1;
@@ -58,11 +60,11 @@ fn text(payload: &str) -> Vec<u8> {
 
 impl RawSocket {
     async fn connect(server: &TestServer) -> Self {
-        let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
+        let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            server.addr
+            server.addr()
         );
         stream.write_all(request.as_bytes()).await.expect("upgrade");
         let mut head = Vec::new();
@@ -185,7 +187,7 @@ async fn disconnects(server: &TestServer, reason: &str) -> u64 {
 
 #[tokio::test]
 async fn a_frame_far_over_the_limit_closes_with_1009_while_the_client_keeps_writing() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let mut socket = joined_raw(&server, "big").await;
     // 2 MiB against the 64 KiB limit, written in full while the server refuses it.
     let payload = vec![b'x'; 2 << 20];
@@ -212,7 +214,7 @@ async fn a_frame_far_over_the_limit_closes_with_1009_while_the_client_keeps_writ
 
 #[tokio::test]
 async fn sustained_rate_abuse_closes_with_1008_while_the_client_keeps_writing() {
-    let server = TestServer::start(&["--max-messages-per-second", "5"]);
+    let server = TestServer::start(&["--max-messages-per-second", "5"]).await;
     let mut socket = joined_raw(&server, "flood").await;
     // Far more than ten seconds' worth of excess, sent in one go.
     let heartbeat = text(r#"{"type":"presence:heartbeat"}"#);
@@ -225,7 +227,7 @@ async fn sustained_rate_abuse_closes_with_1008_while_the_client_keeps_writing() 
 
 #[tokio::test]
 async fn a_clients_close_is_answered_with_a_close_frame() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let mut socket = joined_raw(&server, "polite").await;
     socket
         .send(&frame(0x80 | CLOSE, &1000u16.to_be_bytes(), true))
@@ -237,7 +239,7 @@ async fn a_clients_close_is_answered_with_a_close_frame() {
 
 #[tokio::test]
 async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let cases: [(&str, Vec<u8>, u16); 6] = [
         (
             "invalid UTF-8",
@@ -266,7 +268,7 @@ async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
 
 #[tokio::test]
 async fn a_heartbeat_timeout_closes_the_silent_socket_with_1001() {
-    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]);
+    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]).await;
     let mut olga = server.joined("doc", "olga").await;
     // Alice joins, then neither reads nor answers pings.
     let mut alice = joined_raw(&server, "alice").await;
@@ -281,7 +283,7 @@ async fn a_heartbeat_timeout_closes_the_silent_socket_with_1001() {
 
 #[tokio::test]
 async fn a_connection_that_never_joins_is_closed_whether_it_answers_pings_or_not() {
-    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]);
+    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]).await;
     // One answers every ping, but joins nothing.
     let mut lurker = RawSocket::connect(&server).await;
     let code = tokio::time::timeout(PATIENCE, async {
@@ -317,8 +319,8 @@ async fn handshake_closes(server: &TestServer, reason: &str) -> u64 {
 
 #[tokio::test]
 async fn half_sent_requests_are_closed_at_the_handshake_timeout() {
-    let server = TestServer::start(&["--handshake-timeout", "300ms"]);
-    let mut slow = TcpStream::connect(&server.addr).await.expect("connect");
+    let server = TestServer::start(&["--handshake-timeout", "300ms"]).await;
+    let mut slow = TcpStream::connect(server.addr()).await.expect("connect");
     slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("half a request");
@@ -326,7 +328,10 @@ async fn half_sent_requests_are_closed_at_the_handshake_timeout() {
     let read = tokio::time::timeout(PATIENCE, slow.read(&mut rest))
         .await
         .expect("closed in time");
-    assert!(matches!(read, Ok(0) | Err(_)), "closed, not answered: {read:?}");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed, not answered: {read:?}"
+    );
     assert_eq!(handshake_closes(&server, "timeout").await, 1);
 }
 
@@ -335,14 +340,18 @@ async fn five_hundred_half_sent_requests_do_not_lock_out_a_new_client() {
     // With 300 file descriptors, 500 held connections would exhaust the node. The timeout is
     // far longer than the test waits: only the cap, closing the oldest pending connection
     // to make room, can let the new client in.
-    let mut command = std::process::Command::new("prlimit");
-    command.args(["--nofile=300:300", env!("CARGO_BIN_EXE_presenced")]);
-    command.args(["--listen", "127.0.0.1:0", "--handshake-timeout", "60s"]);
-    command.args(["--max-pending-connections", "100"]);
-    let server = TestServer::spawn(command);
+    let command = PresencedCommand::new("prlimit")
+        .args(["--nofile=300:300", env!("CARGO_BIN_EXE_presenced")])
+        .args([
+            "--handshake-timeout",
+            "60s",
+            "--max-pending-connections",
+            "100",
+        ]);
+    let server = TestServer::start_command(command).await;
     let mut held = Vec::new();
     for _ in 0..500 {
-        let mut stream = TcpStream::connect(&server.addr).await.expect("connect");
+        let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
         stream
             .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
             .await
@@ -352,9 +361,7 @@ async fn five_hundred_half_sent_requests_do_not_lock_out_a_new_client() {
     let mut client = tokio::time::timeout(PATIENCE, server.joined("doc", "newcomer"))
         .await
         .expect("a new client joins while 500 half-sent requests are held");
-    client
-        .send(json!({"type": "presence:heartbeat"}))
-        .await;
+    client.send(json!({"type": "presence:heartbeat"})).await;
     assert!(handshake_closes(&server, "evicted").await >= 400);
     assert_eq!(server.roster("doc").await, ["newcomer"]);
 }

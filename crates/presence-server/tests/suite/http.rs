@@ -6,7 +6,7 @@ use crate::support::TestServer;
 
 #[tokio::test]
 async fn health_and_the_demo_page_are_served() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     assert_eq!(server.get("/healthz", &[]).await.0, 200);
     let (status, page) = server.get("/", &[]).await;
     assert_eq!(status, 200);
@@ -19,7 +19,7 @@ async fn health_and_the_demo_page_are_served() {
 
 #[tokio::test]
 async fn the_rooms_api_lists_rooms_and_rosters() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let _a = server.joined("alpha", "alice").await;
     let _b = server.joined("alpha", "bob").await;
     let _c = server.joined("beta", "carol").await;
@@ -39,7 +39,7 @@ async fn the_rooms_api_lists_rooms_and_rosters() {
 
 #[tokio::test]
 async fn an_api_key_guards_the_api() {
-    let server = TestServer::start(&["--api-key", "k3y"]);
+    let server = TestServer::start(&["--api-key", "k3y"]).await;
     assert_eq!(server.get("/api/rooms", &[]).await.0, 401);
     assert_eq!(
         server
@@ -71,7 +71,7 @@ async fn an_api_key_guards_the_api() {
 
 #[tokio::test]
 async fn metrics_count_connections_messages_and_errors() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let mut alice = server.joined("doc", "alice").await;
     alice.send_text("nope").await;
     alice.error_code().await;
@@ -98,7 +98,7 @@ async fn metrics_count_connections_messages_and_errors() {
 
 #[tokio::test]
 async fn the_api_keys_scheme_is_matched_without_regard_to_case() {
-    let server = TestServer::start(&["--api-key", "k3y"]);
+    let server = TestServer::start(&["--api-key", "k3y"]).await;
     for header in ["bearer k3y", "BEARER k3y", "Bearer  k3y"] {
         let status = server
             .get("/api/rooms", &[("Authorization", header)])

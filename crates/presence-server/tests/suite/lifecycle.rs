@@ -8,7 +8,7 @@ use crate::support::{ids, TestServer};
 
 #[tokio::test]
 async fn explicit_leave_is_immediate() {
-    let server = TestServer::start(&["--reconnect-grace", "30s"]);
+    let server = TestServer::start(&["--reconnect-grace", "30s"]).await;
     let mut olga = server.joined("doc", "olga").await;
     let mut alice = server.joined("doc", "alice").await;
     olga.expect("presence:userJoined").await;
@@ -21,7 +21,7 @@ async fn explicit_leave_is_immediate() {
 #[tokio::test]
 async fn a_killed_client_stays_listed_for_the_grace_then_leaves() {
     let grace = Duration::from_millis(600);
-    let server = TestServer::start(&["--reconnect-grace", "600ms"]);
+    let server = TestServer::start(&["--reconnect-grace", "600ms"]).await;
     let mut olga = server.joined("doc", "olga").await;
     let alice = server.joined("doc", "alice").await;
     olga.expect("presence:userJoined").await;
@@ -41,7 +41,7 @@ async fn a_killed_client_stays_listed_for_the_grace_then_leaves() {
 
 #[tokio::test]
 async fn a_reconnect_within_the_grace_restores_without_a_leave_or_join() {
-    let server = TestServer::start(&["--reconnect-grace", "5s"]);
+    let server = TestServer::start(&["--reconnect-grace", "5s"]).await;
     let mut olga = server.joined("doc", "olga").await;
     let mut alice = server.client().await;
     let join = json!({"type": "presence:join", "room": "doc",
@@ -79,7 +79,7 @@ async fn a_reconnect_within_the_grace_restores_without_a_leave_or_join() {
 
 #[tokio::test]
 async fn another_user_cannot_restore_someone_elses_session() {
-    let server = TestServer::start(&["--reconnect-grace", "5s"]);
+    let server = TestServer::start(&["--reconnect-grace", "5s"]).await;
     let mut alice = server.client().await;
     alice.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "alice", "sessionId": "tab-1"}})).await;
     alice.expect("presence:currentUsers").await;
@@ -98,7 +98,8 @@ async fn another_user_cannot_restore_someone_elses_session() {
 
 #[tokio::test]
 async fn a_silent_connection_is_dropped_after_the_heartbeat_timeout() {
-    let server = TestServer::start(&["--heartbeat-timeout", "900ms", "--reconnect-grace", "30s"]);
+    let server =
+        TestServer::start(&["--heartbeat-timeout", "900ms", "--reconnect-grace", "30s"]).await;
     let mut olga = server.joined("doc", "olga").await;
     let alice = server.joined("doc", "alice").await;
     olga.expect("presence:userJoined").await;
@@ -118,7 +119,7 @@ async fn a_silent_connection_is_dropped_after_the_heartbeat_timeout() {
 
 #[tokio::test]
 async fn answering_pings_keeps_a_quiet_client_alive() {
-    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]);
+    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]).await;
     let mut alice = server.joined("doc", "alice").await;
     let mut olga = server.joined("doc", "olga").await;
     // Both only read (the library answers pings) across three timeouts, sending nothing.

@@ -6,7 +6,7 @@ use crate::support::{ids, TestServer};
 
 #[tokio::test]
 async fn the_seed_documents_client_flow_works_unchanged() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     // The seed's join: no room, a client-made sessionId.
     let mut alice = server.client().await;
     alice
@@ -52,7 +52,7 @@ async fn the_seed_documents_client_flow_works_unchanged() {
 
 #[tokio::test]
 async fn a_user_with_two_tabs_is_listed_once_with_two_sessions() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let mut olga = server.joined("doc", "olga").await;
     let _tab1 = server.joined("doc", "alice").await;
     olga.expect("presence:userJoined").await;
@@ -71,7 +71,7 @@ async fn a_user_with_two_tabs_is_listed_once_with_two_sessions() {
 
 #[tokio::test]
 async fn updates_merge_shallowly_and_delete_with_null() {
-    let server = TestServer::start(&[]);
+    let server = TestServer::start(&[]).await;
     let mut olga = server.joined("doc", "olga").await;
     let mut alice = server.client().await;
     alice
@@ -93,7 +93,7 @@ async fn updates_merge_shallowly_and_delete_with_null() {
 
 #[tokio::test]
 async fn cursors_are_batched_per_room_and_never_echoed() {
-    let server = TestServer::start(&["--cursor-interval", "100ms"]);
+    let server = TestServer::start(&["--cursor-interval", "100ms"]).await;
     let mut alice = server.joined("board", "alice").await;
     let mut bob = server.joined("board", "bob").await;
     alice.expect("presence:userJoined").await;
@@ -147,7 +147,7 @@ async fn one_paced_thread_delivers_every_cursor_too() {
 async fn movers_see_everyone_else_and_never_themselves(args: &[&str]) {
     // Movers' frames are the room's shared frame written around their own entry: the
     // first, a middle and the last entry each leave a well-formed frame behind.
-    let server = TestServer::start(args);
+    let server = TestServer::start(args).await;
     let names = ["ann", "ben", "cat", "wes"];
     let mut clients = Vec::new();
     for name in names {
@@ -189,7 +189,7 @@ async fn movers_see_everyone_else_and_never_themselves(args: &[&str]) {
 
 #[tokio::test]
 async fn batch_clients_get_diffs_instead_of_single_events() {
-    let server = TestServer::start(&["--cursor-interval", "50ms"]);
+    let server = TestServer::start(&["--cursor-interval", "50ms"]).await;
     let mut watcher = server.client().await;
     watcher
         .send(
@@ -211,7 +211,7 @@ async fn batch_clients_get_diffs_instead_of_single_events() {
 #[tokio::test]
 async fn rooms_are_separate() {
     // Also proves the server runs on a single worker thread.
-    let server = TestServer::start(&["--worker-threads", "1"]);
+    let server = TestServer::start(&["--worker-threads", "1"]).await;
     let mut a = server.joined("room-a", "alice").await;
     let _b = server.joined("room-b", "bob").await;
     assert!(
@@ -230,7 +230,8 @@ async fn a_roster_larger_than_the_socket_buffers_arrives_whole() {
         "600000",
         "--max-message-bytes",
         "1000000",
-    ]);
+    ])
+    .await;
     let note = "n".repeat(500_000);
     // The members below never read again, so the server's writes to them stall, and a
     // connection the server is writing to is not read either. The update at the end
@@ -277,21 +278,30 @@ async fn a_roster_larger_than_the_socket_buffers_arrives_whole() {
         .expect("the editor saw the late joiner and updated");
 }
 
-#[test]
-fn every_message_is_one_whole_text_frame() {
+#[tokio::test]
+async fn every_message_is_one_whole_text_frame() {
     // PROTOCOL.md: "One JSON object per text frame." An 80 KB roster must come as a single
     // final text frame, not as fragments, so this reads raw frames, not messages.
-    use std::io::{BufRead, Write};
-    use tungstenite::protocol::frame::coding::{Data, OpCode};
-    use tungstenite::protocol::frame::{Frame, FrameSocket};
-
     let server = TestServer::start(&[
         "--max-state-bytes",
         "100000",
         "--max-message-bytes",
         "200000",
-    ]);
-    let mut stream = std::net::TcpStream::connect(&server.addr).expect("connect");
+    ])
+    .await;
+    let addr = server.addr();
+    // Blocking sockets read the frames exactly as they arrive; they run off the runtime.
+    tokio::task::spawn_blocking(move || read_one_whole_frame(addr))
+        .await
+        .expect("the frame reader finished");
+}
+
+fn read_one_whole_frame(addr: std::net::SocketAddr) {
+    use std::io::{BufRead, Write};
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::{Frame, FrameSocket};
+
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(crate::support::PATIENCE))
         .expect("timeout");
@@ -299,7 +309,7 @@ fn every_message_is_one_whole_text_frame() {
         stream,
         "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr
+        addr
     )
     .expect("handshake");
     // Read the response head byte by byte, so no frame byte is taken with it.

@@ -3,30 +3,31 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use presence_testkit::Signal;
 use serde_json::json;
 
 use crate::support::{Ended, TestServer};
 
 #[tokio::test]
 async fn sigterm_closes_connections_with_1012_and_exits_promptly() {
-    let mut server = TestServer::start(&[]);
+    let mut server = TestServer::start(&[]).await;
     let mut alice = server.joined("doc", "alice").await;
     let mut bob = server.joined("doc", "bob").await;
     let started = Instant::now();
-    server.signal(15);
+    server.signal(Signal::Term).expect("SIGTERM");
     assert_eq!(alice.closed().await, Ended::Closed(Some(1012)));
     assert_eq!(bob.closed().await, Ended::Closed(Some(1012)));
-    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(server.exit_code(Duration::from_secs(10)).await, Some(0));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]
 async fn sigint_stops_it_too() {
-    let mut server = TestServer::start(&[]);
+    let mut server = TestServer::start(&[]).await;
     let mut alice = server.joined("doc", "alice").await;
-    server.signal(2);
+    server.signal(Signal::Int).expect("SIGINT");
     assert_eq!(alice.closed().await, Ended::Closed(Some(1012)));
-    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(server.exit_code(Duration::from_secs(10)).await, Some(0));
 }
 
 #[tokio::test]
@@ -38,7 +39,8 @@ async fn settings_come_from_the_environment_and_a_toml_file() {
     let server = TestServer::start_with_env(
         &["--config", file.to_str().expect("utf8")],
         &[("PRESENCED_MAX_STATE_BYTES", "32")],
-    );
+    )
+    .await;
     let mut alice = server.joined("doc", "alice").await;
     alice
         .send(json!({"type": "presence:update", "room": "doc", "state": {"k": "x".repeat(40)}}))
@@ -68,16 +70,10 @@ fn bad_settings_fail_fast_with_a_clear_message() {
     );
 }
 
-#[test]
-fn the_listening_line_carries_the_real_port() {
-    let server = TestServer::start(&[]);
-    let port: u16 = server
-        .addr
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    assert_ne!(port, 0);
+#[tokio::test]
+async fn the_listening_line_carries_the_real_port() {
+    let server = TestServer::start(&[]).await;
+    assert_ne!(server.addr().port(), 0);
 }
 
 #[test]

@@ -1,17 +1,15 @@
-//! Starts the real `presenced` binary on port 0 and speaks to it over real sockets,
-//! through `presence-client`'s [`Connection`].
-#![allow(dead_code)]
+//! Starts the real `presenced` binary on port 0 (through `presence-testkit`) and speaks
+//! to it over real sockets, through `presence-client`'s [`Connection`].
+#![allow(dead_code)] // Each test binary uses a different part of the support code.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use presence_client::{ConnectOptions, Connection, RecvError};
 use presence_protocol::ServerMessage;
+use presence_testkit::{redis_server_available, Presenced, PresencedCommand, Redis};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -19,57 +17,51 @@ use tokio_tungstenite::WebSocketStream;
 /// How long any single expected event may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A `presenced` started for one test (killed when dropped), with the requests the
+/// suite makes of it. Process control (`addr`, `signal`, `pid`, …) comes from the
+/// testkit's [`Presenced`].
 pub struct TestServer {
-    child: Child,
-    pub addr: String,
-    _stdout: std::thread::JoinHandle<()>,
+    process: Presenced,
+}
+
+impl Deref for TestServer {
+    type Target = Presenced;
+
+    fn deref(&self) -> &Presenced {
+        &self.process
+    }
+}
+
+impl DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut Presenced {
+        &mut self.process
+    }
 }
 
 impl TestServer {
-    pub fn start(args: &[&str]) -> Self {
-        Self::start_with_env(args, &[])
+    /// Starts `presenced ARGS --listen 127.0.0.1:0` and waits for its `listening on` line.
+    pub async fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[]).await
     }
 
-    /// Spawns `presenced --listen 127.0.0.1:0 ARGS` and waits for its `listening on` line.
-    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_presenced"));
-        command.args(["--listen", "127.0.0.1:0"]).args(args);
+    /// [`TestServer::start`] with extra environment variables.
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = PresencedCommand::new(env!("CARGO_BIN_EXE_presenced")).args(args);
         for (name, value) in env {
-            command.env(name, value);
+            command = command.env(name, value);
         }
-        Self::spawn(command)
+        Self::start_command(command).await
     }
 
-    pub fn spawn(mut command: Command) -> Self {
-        command
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("spawn presenced");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx
-            .recv_timeout(PATIENCE)
-            .expect("presenced printed no `listening on` line");
-        let addr = line
-            .strip_prefix("listening on http://")
-            .expect("the listening line")
-            .to_owned();
-        TestServer {
-            child,
-            addr,
-            _stdout: reader,
-        }
-    }
-
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+    /// Starts `command` (say, `presenced` under a wrapper) the way the suite does.
+    pub async fn start_command(command: PresencedCommand) -> Self {
+        let process = command
+            .start_timeout(PATIENCE)
+            .echo_stderr()
+            .start()
+            .await
+            .expect("presenced starts");
+        TestServer { process }
     }
 
     pub async fn client(&self) -> Client {
@@ -88,36 +80,22 @@ impl TestServer {
         client
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn signal(&self, signal: i32) {
-        // SAFETY-free: libc::kill on our own child's pid.
-        let pid = self.child.id() as i32;
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status();
-    }
-
-    /// Waits for the process to exit; returns its exit code.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            if std::time::Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Waits up to `within` for the process to exit; returns its exit code.
+    pub async fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        self.process
+            .wait_exit(within)
+            .await
+            .and_then(|status| status.code())
     }
 
     /// `GET path` with optional headers; returns status and body.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-        http_get(&self.addr, path, headers).await
+        let response = self
+            .process
+            .get(path, headers)
+            .await
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        (response.status, response.body)
     }
 
     pub async fn roster(&self, room: &str) -> Vec<String> {
@@ -133,60 +111,13 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A private `redis-server` on a free port (killed on drop), or `None` when it is not
+/// installed: then `test` prints "skipped", except under `CI=true`, where it fails.
+pub async fn redis(test: &str) -> Option<Redis> {
+    if !redis_server_available(test) {
+        return None;
     }
-}
-
-pub async fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .expect("http timeout")
-        .expect("read");
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    // Bodies may be chunked; tests only look for substrings or parse small JSON.
-    let body = if text
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(&body)
-    } else {
-        body
-    };
-    (status, body)
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
+    Some(Redis::start().await.expect("redis-server starts"))
 }
 
 /// A test's WebSocket: a `presence-client` [`Connection`] that reads frames as JSON, so
@@ -375,79 +306,4 @@ pub fn ids(users: &Value) -> Vec<String> {
         .iter()
         .map(|u| u["id"].as_str().unwrap_or("").to_owned())
         .collect()
-}
-
-/// A private `redis-server` on a free port, killed on drop.
-pub struct RedisServer {
-    child: Child,
-    pub port: u16,
-}
-
-impl RedisServer {
-    /// Starts one, or returns `None` (printing "skipped") when `redis-server` is not
-    /// installed. Under `CI=true` a missing Redis is a failure, never a skip.
-    pub fn start() -> Option<Self> {
-        let port = free_port();
-        Self::start_on(port)
-    }
-
-    pub fn start_on(port: u16) -> Option<Self> {
-        let spawned = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "redis-server is required under CI=true: {error}"
-                );
-                eprintln!(
-                    "skipped: redis-server not found ({error}); install it to run cluster tests"
-                );
-                return None;
-            }
-        };
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(RedisServer { child, port })
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Kills it at once (SIGKILL), as a crash would.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
