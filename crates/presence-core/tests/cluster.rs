@@ -278,7 +278,7 @@ fn a_snapshot_heals_facts_lost_in_an_outage() {
     let mut c = Nodes::new(2);
     c.beat();
     let alice = c.nodes[0].join("doc", "alice");
-    let carol = c.nodes[0].join("doc", "carol");
+    let _carol = c.nodes[0].join("doc", "carol");
     c.pump();
     let bob = c.nodes[1].join("doc", "bob");
     c.pump();
@@ -305,7 +305,6 @@ fn a_snapshot_heals_facts_lost_in_an_outage() {
         c.nodes[1].kinds(bob),
         ["presence:userLeft", "presence:userJoined"]
     );
-    let _ = carol;
 }
 
 #[test]

@@ -428,7 +428,7 @@ fn batch_sessions_get_one_diff_per_interval_instead_of_single_events() {
     h.leave(bob, None);
     h.update(alice, "doc", r#"{"x":1}"#);
     h.leave(alice, None);
-    let alice_again = h.join("doc", "alice");
+    let _alice_again = h.join("doc", "alice");
     assert!(
         h.take(watcher).is_empty(),
         "nothing before the interval ends"
@@ -449,7 +449,6 @@ fn batch_sessions_get_one_diff_per_interval_instead_of_single_events() {
     assert_eq!(joined, ["alice"]);
     assert_eq!(left, ["alice"]);
     assert!(updated.is_empty());
-    let _ = alice_again;
 }
 
 #[test]
