@@ -233,9 +233,9 @@ settings! {
         #[arg(value_name = "DUR")]
         handshake_timeout: Duration = Duration::from_secs(5),
         /// Most connections not yet upgraded to WebSockets; at the limit the oldest is closed
-        /// to make room [default: 1024].
+        /// to make room [default: 4096].
         #[arg(value_name = "N")]
-        max_pending_connections: usize = 1024,
+        max_pending_connections: usize = 4096,
         /// Worker threads [default: one per core]. One thread spends the least CPU per delivered
         /// update at moderate load (no cross-thread wake-ups); more threads add capacity.
         #[arg(value_name = "N")]
