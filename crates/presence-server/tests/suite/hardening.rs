@@ -365,3 +365,117 @@ async fn five_hundred_half_sent_requests_do_not_lock_out_a_new_client() {
     assert!(handshake_closes(&server, "evicted").await >= 400);
     assert_eq!(server.roster("doc").await, ["newcomer"]);
 }
+
+/// Sends raw bytes on a fresh TCP connection and reads until the server closes it.
+async fn http_exchange(server: &TestServer, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+    stream.write_all(request).await.expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closed in time")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn http_smuggling_pipelining_and_header_floods_are_handled() {
+    let server = TestServer::start(&[]).await;
+    // Content-Length and Transfer-Encoding together: refused and closed, so the request
+    // hidden in the body is never served.
+    let smuggled = http_exchange(
+        &server,
+        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(smuggled.matches("HTTP/1.1 ").count(), 1, "{smuggled}");
+    assert!(!smuggled.contains("presenced_"), "{smuggled}");
+    // Two pipelined requests: both answered, in order.
+    let pipelined = http_exchange(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(pipelined.matches("HTTP/1.1 200").count(), 2, "{pipelined}");
+    // A flood of headers: 431.
+    let mut flood = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for n in 0..500 {
+        flood.extend_from_slice(format!("X-Flood-{n}: y\r\n").as_bytes());
+    }
+    flood.extend_from_slice(b"\r\n");
+    let answer = http_exchange(&server, &flood).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(server.get("/healthz", &[]).await.0, 200, "still serving");
+}
+
+#[tokio::test]
+async fn origin_tricks_are_refused() {
+    let server = TestServer::start(&["--allowed-origins", "https://app.example"]).await;
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Origin: {origin}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    for trick in [
+        "null",
+        "https://app.example.evil",
+        "https://evil-app.example",
+        "http://app.example",
+        "https://app.exampl",
+        "https://APP.example.evil",
+    ] {
+        let answer = http_exchange(&server, upgrade(trick).as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{trick}: {answer}");
+    }
+    let mut allowed = TcpStream::connect(server.addr()).await.expect("connect");
+    allowed
+        .write_all(upgrade("https://app.example").as_bytes())
+        .await
+        .expect("request");
+    let mut head = [0u8; 12];
+    allowed.read_exact(&mut head).await.expect("answer");
+    assert_eq!(&head, b"HTTP/1.1 101");
+}
+
+#[tokio::test]
+async fn hostile_messages_get_an_error_and_the_connection_goes_on() {
+    let server = TestServer::start(&[]).await;
+    let mut socket = joined_raw(&server, "mallory").await;
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_state = format!(
+        r#"{{"type":"presence:update","room":"doc","state":{{"x":{}1{}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let cases: [Vec<u8>; 6] = [
+        text(&deep),
+        text(&deep_state),
+        text(r#"{"type":"presence:update","room":"doc","state":{"name":"\ud800"}}"#),
+        text(""),
+        frame(0x80 | 0x2, b"\x00\x01binary", true),
+        text(r#"["presence:join","r","room-x",{"id":"eve"}]"#),
+    ];
+    for case in cases {
+        socket.send(&case).await;
+        let (opcode, payload) = tokio::time::timeout(PATIENCE, socket.next_frame())
+            .await
+            .expect("answered in time")
+            .expect("no reset")
+            .expect("still open");
+        assert_eq!(opcode, TEXT);
+        let reply: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+        assert_eq!(reply["type"], "presence:error", "{reply}");
+        assert!(reply["code"].is_string(), "{reply}");
+    }
+    // Still joined, still heard.
+    assert_eq!(server.roster("doc").await, ["mallory"]);
+    socket
+        .send(&text(
+            r#"{"type":"presence:update","room":"doc","state":{"ok":true}}"#,
+        ))
+        .await;
+    assert_eq!(server.roster("doc").await, ["mallory"]);
+}
