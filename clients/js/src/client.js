@@ -67,6 +67,8 @@ export class PresenceClient extends Emitter {
   /** @type {ConnectionState} */ #connection = "disconnected";
   /** @type {WebSocketLike | null} */ #socket = null;
   #hasConnected = false;
+  /** closed by the server for joining no room: the next join() reconnects */
+  #waitingForJoin = false;
   #attempt = 0;
   /** @type {ReturnType<typeof setTimeout> | null} */ #retryTimer = null;
   /** @type {ReturnType<typeof setInterval> | null} */ #heartbeatTimer = null;
@@ -157,6 +159,7 @@ export class PresenceClient extends Emitter {
     const room = new Room(this.#host, name, options, this.#away);
     this.#rooms.set(name, room);
     if (this.#socket?.readyState === OPEN) room._sendJoin();
+    else if (this.#waitingForJoin) this.connect();
     return room;
   }
 
@@ -172,6 +175,7 @@ export class PresenceClient extends Emitter {
   /** Opens the connection, if it is not open or opening. Called by the constructor unless `autoConnect` is false. */
   connect() {
     if (this.#socket || this.#retryTimer !== null) return;
+    this.#waitingForJoin = false;
     this.#listen();
     this.#setConnection(this.#hasConnected ? "reconnecting" : "connecting");
     this.#open();
@@ -221,11 +225,19 @@ export class PresenceClient extends Emitter {
       for (const room of this.#rooms.values()) room._sendJoin();
     };
     socket.onmessage = (event) => this.#receive(event.data);
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       detach(socket);
       if (this.#socket !== socket) return;
       this.#socket = null;
       this.#stopHeartbeat();
+      if (event?.code === NO_JOIN_CLOSE && this.#rooms.size === 0) {
+        // The server closes a connection that joins no room within its heartbeat timeout.
+        // Reconnecting to join nothing would only be closed again: wait for a join.
+        this.#waitingForJoin = true;
+        this.#attempt = 0;
+        this.#setConnection("disconnected");
+        return;
+      }
       for (const room of this.#rooms.values()) room._connectionLost();
       this.#scheduleReconnect();
     };
@@ -392,6 +404,8 @@ export class PresenceClient extends Emitter {
 }
 
 const OPEN = 1;
+/** The close code of a connection that joined no room within the server's heartbeat timeout. */
+const NO_JOIN_CLOSE = 1008;
 
 /** @param {WebSocketLike} socket */
 function detach(socket) {

@@ -105,6 +105,21 @@ describe("joining", () => {
     expect(client.join("lobby")).toBe(client.join("lobby"));
   });
 
+  it("does not reconnect to join nothing, and reconnects at the next join", () => {
+    const { client } = setup();
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    first.serverClose(1008);
+    expect(client.connection).toBe("disconnected");
+    vi.advanceTimersByTime(120_000);
+    expect(FakeWebSocket.last).toBe(first);
+    client.join("later");
+    const second = FakeWebSocket.last;
+    expect(second).not.toBe(first);
+    second.serverOpen();
+    expect(second.sentOfType("presence:join").map((m) => m.room)).toEqual(["later"]);
+  });
+
   it("joins after connecting when join is called on an open connection", () => {
     const { client } = setup();
     FakeWebSocket.last.serverOpen();
