@@ -146,7 +146,7 @@ async fn upgrade(
         let Ok(upgraded) = upgraded.await else {
             return;
         };
-        if let Some(Handshake(guard)) = handshake {
+        if let Some(Handshake(Some(guard))) = handshake {
             guard.upgraded();
         }
         let socket =

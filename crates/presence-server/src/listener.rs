@@ -146,11 +146,13 @@ impl HandshakeGuard {
 
 /// Hands each request the guard of its connection (see `http::upgrade`).
 #[derive(Debug, Clone)]
-pub struct Handshake(pub Arc<HandshakeGuard>);
+pub struct Handshake(pub Option<Arc<HandshakeGuard>>);
 
 impl Connected<IncomingStream<'_, ResilientListener>> for Handshake {
     fn connect_info(stream: IncomingStream<'_, ResilientListener>) -> Self {
-        Handshake(stream.io().guard.clone())
+        // A connection is pending when its first request arrives, so its guard is there.
+        let guard = stream.io().pending.as_ref().map(|p| p.guard.clone());
+        Handshake(guard)
     }
 }
 
@@ -158,15 +160,23 @@ impl Connected<IncomingStream<'_, ResilientListener>> for Handshake {
 #[derive(Debug)]
 pub struct GuardedStream {
     inner: TcpStream,
+    /// Dropped at the first read after the upgrade: every idle WebSocket pays for this
+    /// field alone, one pointer.
+    pending: Option<Box<PendingState>>,
+}
+
+#[derive(Debug)]
+struct PendingState {
     guard: Arc<HandshakeGuard>,
-    /// Dropped at the first read after the upgrade: a WebSocket keeps no timer here.
-    deadline: Option<Pin<Box<Sleep>>>,
+    deadline: Pin<Box<Sleep>>,
     timeout: Duration,
 }
 
 impl Drop for GuardedStream {
     fn drop(&mut self) {
-        self.guard.settle();
+        if let Some(pending) = &self.pending {
+            pending.guard.settle();
+        }
     }
 }
 
@@ -177,20 +187,21 @@ impl AsyncRead for GuardedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if let Some(deadline) = this.deadline.as_mut() {
-            if this.guard.evicted.load(Ordering::Acquire) {
+        if let Some(pending) = this.pending.as_mut() {
+            let guard = &pending.guard;
+            if guard.evicted.load(Ordering::Acquire) {
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "closed to make room for newer connections",
                 )));
             }
-            if this.guard.settled.load(Ordering::Acquire) {
-                this.deadline = None;
+            if guard.settled.load(Ordering::Acquire) {
+                this.pending = None;
             } else {
-                this.guard.waker.register(cx.waker());
-                if deadline.as_mut().poll(cx).is_ready() {
-                    if this.guard.settle() {
-                        if let Some(pending) = this.guard.pending.upgrade() {
+                guard.waker.register(cx.waker());
+                if pending.deadline.as_mut().poll(cx).is_ready() {
+                    if guard.settle() {
+                        if let Some(pending) = guard.pending.upgrade() {
                             pending.metrics.handshake_closed("timeout");
                         }
                     }
@@ -205,6 +216,17 @@ impl AsyncRead for GuardedStream {
     }
 }
 
+impl GuardedStream {
+    /// The server wrote `n` bytes: a pending connection's next request gets a whole
+    /// timeout again.
+    fn answered(&mut self, n: usize) {
+        if let (Some(pending), true) = (self.pending.as_mut(), n > 0) {
+            let at = Instant::now() + pending.timeout;
+            pending.deadline.as_mut().reset(at);
+        }
+    }
+}
+
 impl AsyncWrite for GuardedStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -213,11 +235,8 @@ impl AsyncWrite for GuardedStream {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let (Poll::Ready(Ok(n)), Some(deadline)) = (&written, this.deadline.as_mut()) {
-            if *n > 0 {
-                // The server answered: the next request gets a whole timeout again.
-                deadline.as_mut().reset(Instant::now() + this.timeout);
-            }
+        if let Poll::Ready(Ok(n)) = &written {
+            this.answered(*n);
         }
         written
     }
@@ -229,10 +248,8 @@ impl AsyncWrite for GuardedStream {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let (Poll::Ready(Ok(n)), Some(deadline)) = (&written, this.deadline.as_mut()) {
-            if *n > 0 {
-                deadline.as_mut().reset(Instant::now() + this.timeout);
-            }
+        if let Poll::Ready(Ok(n)) = &written {
+            this.answered(*n);
         }
         written
     }
@@ -263,9 +280,11 @@ impl axum::serve::Listener for ResilientListener {
                     let _ = stream.set_nodelay(true);
                     let guarded = GuardedStream {
                         inner: stream,
-                        guard: self.pending.admit(),
-                        deadline: Some(Box::pin(tokio::time::sleep(self.handshake_timeout))),
-                        timeout: self.handshake_timeout,
+                        pending: Some(Box::new(PendingState {
+                            guard: self.pending.admit(),
+                            deadline: Box::pin(tokio::time::sleep(self.handshake_timeout)),
+                            timeout: self.handshake_timeout,
+                        })),
                     };
                     return (guarded, addr);
                 }

@@ -268,7 +268,9 @@ async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
 
 #[tokio::test]
 async fn a_heartbeat_timeout_closes_the_silent_socket_with_1001() {
-    let server = TestServer::start(&["--heartbeat-timeout", "600ms"]).await;
+    // Olga reads (and so answers pings) only while she waits below: a second keeps her
+    // safe while Alice joins on a loaded machine.
+    let server = TestServer::start(&["--heartbeat-timeout", "1s"]).await;
     let mut olga = server.joined("doc", "olga").await;
     // Alice joins, then neither reads nor answers pings.
     let mut alice = joined_raw(&server, "alice").await;
