@@ -175,14 +175,19 @@ async fn joined_raw(server: &TestServer, user: &str) -> RawSocket {
     }
 }
 
-async fn disconnects(server: &TestServer, reason: &str) -> u64 {
+/// The value of the counter `name{reason="REASON"}` in `/metrics`.
+async fn counted(server: &TestServer, name: &str, reason: &str) -> u64 {
     let (_, metrics) = server.get("/metrics", &[]).await;
-    let line = format!("presenced_disconnects_total{{reason=\"{reason}\"}} ");
+    let line = format!("{name}{{reason=\"{reason}\"}} ");
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&line))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {line} in /metrics"))
+}
+
+async fn disconnects(server: &TestServer, reason: &str) -> u64 {
+    counted(server, "presenced_disconnects_total", reason).await
 }
 
 #[tokio::test]
@@ -310,13 +315,7 @@ async fn a_connection_that_never_joins_is_closed_whether_it_answers_pings_or_not
 }
 
 async fn handshake_closes(server: &TestServer, reason: &str) -> u64 {
-    let (_, metrics) = server.get("/metrics", &[]).await;
-    let line = format!("presenced_handshake_closes_total{{reason=\"{reason}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in /metrics"))
+    counted(server, "presenced_handshake_closes_total", reason).await
 }
 
 #[tokio::test]
