@@ -228,6 +228,10 @@ settings! {
         /// Most simultaneous WebSocket connections [default: 100000].
         #[arg(value_name = "N")]
         max_connections: usize = 100_000,
+        /// A write to a client that blocks this long means it stopped reading: the
+        /// connection is closed with 1013 [default: 10s].
+        #[arg(value_name = "DUR")]
+        write_timeout: Duration = Duration::from_secs(10),
         /// How long a connection that is not yet a WebSocket may take to send each request
         /// (its headers, or the next one after an answer) before it is closed [default: 5s].
         #[arg(value_name = "DUR")]
@@ -486,6 +490,9 @@ impl Config {
                 "must be more than zero and at most 60s",
             );
         }
+        if self.write_timeout < Duration::from_millis(100) {
+            return invalid("write-timeout", "must be at least 100ms");
+        }
         if self.max_pending_connections == 0 {
             return invalid("max-pending-connections", "must be at least 1");
         }
@@ -694,6 +701,9 @@ mod tests {
                 c.max_messages_per_second = 20
             }),
             sample("max-connections", "500", "500", |c| c.max_connections = 500),
+            sample("write-timeout", "3s", "\"3s\"", |c| {
+                c.write_timeout = Duration::from_secs(3)
+            }),
             sample("handshake-timeout", "2s", "\"2s\"", |c| {
                 c.handshake_timeout = Duration::from_secs(2)
             }),

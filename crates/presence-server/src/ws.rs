@@ -32,9 +32,6 @@ use crate::outbox::{Condemned, Frame, Outbox};
 use crate::rate_limit::{Admission, RateLimiter};
 use crate::AppState;
 
-/// A write that takes longer than this means the client stopped reading.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// tungstenite's write buffer, which only ever holds control frames (pings, pongs, the
 /// close): data frames bypass it (see `write_frames`).
 pub const CONTROL_BUFFER_BYTES: usize = 256;
@@ -91,7 +88,7 @@ pub async fn serve(
                 // The queue's own buffer, freed after the write: nothing is kept idle.
                 let (frames, condemned) = outbox.drain();
                 if !frames.is_empty() {
-                    let written = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut socket, &frames))).await;
+                    let written = Box::pin(tokio::time::timeout(state.config.write_timeout, write_frames(&mut socket, &frames))).await;
                     match written {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break Disconnect::WriteFailed,
@@ -136,7 +133,7 @@ pub async fn serve(
                 if !outbox.has_joined() && opened_at.elapsed() >= timeout {
                     break Disconnect::NoJoin;
                 }
-                let sent = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default())))).await;
+                let sent = Box::pin(tokio::time::timeout(state.config.write_timeout, socket.send(Message::Ping(Default::default())))).await;
                 match sent {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break Disconnect::WriteFailed,

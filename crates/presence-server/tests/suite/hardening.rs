@@ -60,7 +60,17 @@ fn text(payload: &str) -> Vec<u8> {
 
 impl RawSocket {
     async fn connect(server: &TestServer) -> Self {
-        let mut stream = TcpStream::connect(server.addr()).await.expect("connect");
+        Self::connect_with_receive_buffer(server, None).await
+    }
+
+    /// With a small receive buffer the server's writes block after a few frames unread.
+    async fn connect_with_receive_buffer(server: &TestServer, bytes: Option<u32>) -> Self {
+        let address = server.addr();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(bytes) = bytes {
+            socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        }
+        let mut stream = socket.connect(address).await.expect("connect");
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -160,7 +170,10 @@ fn parse(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
 }
 
 async fn joined_raw(server: &TestServer, user: &str) -> RawSocket {
-    let mut socket = RawSocket::connect(server).await;
+    join_raw(RawSocket::connect(server).await, user).await
+}
+
+async fn join_raw(mut socket: RawSocket, user: &str) -> RawSocket {
     let join = json!({"type": "presence:join", "room": "doc", "user": {"id": user}});
     socket.send(&text(&join.to_string())).await;
     loop {
@@ -479,4 +492,40 @@ async fn hostile_messages_get_an_error_and_the_connection_goes_on() {
         ))
         .await;
     assert_eq!(server.roster("doc").await, ["mallory"]);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_at_the_write_timeout_and_counted() {
+    let server = TestServer::start(&[
+        "--write-timeout",
+        "500ms",
+        "--max-state-bytes",
+        "60000",
+        "--max-messages-per-second",
+        "1000",
+    ])
+    .await;
+    // The sleeper joins, then never reads again: its small buffers fill and writes block.
+    let sleeper = RawSocket::connect_with_receive_buffer(&server, Some(4096)).await;
+    let _sleeper = join_raw(sleeper, "sleeper").await;
+    let mut writer = server.joined("doc", "writer").await;
+    let blob = "x".repeat(50_000);
+    for n in 0..150 {
+        writer
+            .send(
+                json!({"type": "presence:update", "room": "doc", "state": {"n": n, "blob": blob}}),
+            )
+            .await;
+    }
+    // The writer's own connection is untouched; the sleeper is cut and counted as slow.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while disconnects(&server, "write_timeout").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no write timeout");
+        writer.sync("doc", "writer").await;
+    }
+    let (_, metrics) = server.get("/metrics", &[]).await;
+    assert!(
+        metrics.contains("presenced_slow_client_disconnects_total 1"),
+        "{metrics}"
+    );
 }
