@@ -129,7 +129,20 @@ impl Driver {
                 }
                 Outcome::Lost(reason) => {
                     drop(connection);
+                    // The server closes a connection that joins no room within its
+                    // heartbeat timeout; reconnecting to join nothing would be closed again.
+                    let idle = self.rooms.is_empty()
+                        && matches!(
+                            reason,
+                            Disconnect::ClosedByServer {
+                                code: NO_JOIN_CLOSE,
+                                ..
+                            }
+                        );
                     self.emit(Event::Disconnected(reason)).await;
+                    if idle && !self.wait_for_a_room().await {
+                        break;
+                    }
                 }
             }
             connection = match self.reconnect().await {
@@ -318,6 +331,20 @@ impl Driver {
     }
 
     /// Waits out the backoff and reconnects, serving commands meanwhile. `None`: stop.
+    /// Offline and in no room: waits until a join is asked for. False when the client is
+    /// closed or dropped meanwhile.
+    async fn wait_for_a_room(&mut self) -> bool {
+        while self.rooms.is_empty() {
+            let Some(command) = self.commands.recv().await else {
+                return false;
+            };
+            if !self.offline(command) {
+                return false;
+            }
+        }
+        true
+    }
+
     async fn reconnect(&mut self) -> Option<Connection> {
         let mut last_error = None;
         loop {
@@ -472,6 +499,9 @@ impl Driver {
         lock_views(&self.shared)
     }
 }
+
+/// The close code of a connection that joined no room within the server's heartbeat timeout.
+const NO_JOIN_CLOSE: u16 = 1008;
 
 async fn feed(connection: &mut Connection, text: String) -> Result<(), Disconnect> {
     connection.feed_text(text).await.map_err(network)

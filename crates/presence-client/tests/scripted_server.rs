@@ -344,3 +344,25 @@ async fn dropping_every_handle_closes_without_leaving() {
         "expected a close frame and no leave, got {next:?}"
     );
 }
+
+#[tokio::test]
+async fn closed_for_joining_no_room_the_client_waits_for_a_join_to_reconnect() {
+    let server = Scripted::start().await;
+    let (client, mut events, mut peer) = connect(&server).await;
+    let frame = CloseFrame {
+        code: CloseCode::Policy,
+        reason: "no room joined within the heartbeat timeout".into(),
+    };
+    peer.ws.close(Some(frame)).await.expect("close");
+    wait_for(&mut events, |e| matches!(e, Event::Disconnected(_))).await;
+    // Its backoff is 10–50 ms: a client that reconnected would have done so many times over.
+    let reconnected = timeout(Duration::from_millis(500), server.listener.accept()).await;
+    assert!(reconnected.is_err(), "reconnected to join nothing");
+
+    let (joined, _) = tokio::join!(client.join(&ROOM, JoinOptions::default()), async {
+        let mut peer = server.accept().await;
+        peer.accept_join("s-2").await;
+        peer
+    });
+    assert_eq!(joined.expect("joined").me.session_id.as_str(), "s-2");
+}
