@@ -1,8 +1,11 @@
 //! Messages from client to server, and how a text frame becomes one.
 
 use std::borrow::Cow;
+use std::fmt;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::map::Entry;
 use serde_json::value::RawValue;
 
 use crate::error::{DecodeError, ErrorCode};
@@ -148,87 +151,90 @@ pub struct Cursor {
 }
 
 /// Every field any client message may carry, each left raw until its `type` says what it
-/// must be. Unknown fields are ignored, as JSON protocols conventionally do.
-#[derive(Deserialize)]
+/// must be. Unknown fields are skipped unread, as JSON protocols conventionally do.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(rename = "type", borrow)]
     kind: Option<&'a RawValue>,
-    #[serde(rename = "ref", borrow)]
     reference: Option<&'a RawValue>,
-    #[serde(borrow)]
     room: Option<&'a RawValue>,
-    #[serde(borrow)]
     user: Option<&'a RawValue>,
-    #[serde(borrow)]
     state: Option<&'a RawValue>,
-    #[serde(borrow)]
     token: Option<&'a RawValue>,
-    #[serde(borrow)]
     batch: Option<&'a RawValue>,
-    #[serde(borrow)]
     x: Option<&'a RawValue>,
-    #[serde(borrow)]
     y: Option<&'a RawValue>,
-    #[serde(borrow)]
     visible: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl<'a> Fields<'a> for Envelope<'a> {
+    fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<&'a RawValue>)> {
+        Some(match key {
+            "type" => ("type", &mut self.kind),
+            "ref" => ("ref", &mut self.reference),
+            "room" => ("room", &mut self.room),
+            "user" => ("user", &mut self.user),
+            "state" => ("state", &mut self.state),
+            "token" => ("token", &mut self.token),
+            "batch" => ("batch", &mut self.batch),
+            "x" => ("x", &mut self.x),
+            "y" => ("y", &mut self.y),
+            "visible" => ("visible", &mut self.visible),
+            _ => return None,
+        })
+    }
+}
+
+/// The `user` object of a join, raw like the [`Envelope`].
+#[derive(Default)]
 struct RawJoinUser<'a> {
-    #[serde(borrow)]
     id: Option<&'a RawValue>,
-    #[serde(borrow)]
     name: Option<&'a RawValue>,
-    #[serde(borrow)]
     session_id: Option<&'a RawValue>,
+}
+
+impl<'a> Fields<'a> for RawJoinUser<'a> {
+    fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<&'a RawValue>)> {
+        Some(match key {
+            "id" => ("user.id", &mut self.id),
+            "name" => ("user.name", &mut self.name),
+            "sessionId" => ("user.sessionId", &mut self.session_id),
+            _ => return None,
+        })
+    }
 }
 
 /// Reads one text frame.
 ///
 /// Text that is not JSON is `invalid_json`; JSON that is not an object with a string
-/// `type`, or has a field of the wrong kind, is `invalid_message`; an unknown `type` is
-/// `unknown_type`. A `null` optional field counts as absent.
+/// `type`, has a field of the wrong kind, or repeats a key the protocol defines is
+/// `invalid_message`; an unknown `type` is `unknown_type`. A `null` optional field
+/// counts as absent. Every error carries the frame's `ref` if it could be read, even
+/// when the text breaks off after it.
 pub fn decode(text: &str) -> Result<Request, DecodeError> {
-    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|error| {
-        let (code, message) = match error.classify() {
-            serde_json::error::Category::Data => (
-                ErrorCode::InvalidMessage,
-                "a message must be a JSON object with a string \"type\"".to_owned(),
-            ),
-            _ => (ErrorCode::InvalidJson, format!("not valid JSON: {error}")),
-        };
-        DecodeError {
-            code,
-            message,
-            reference: None,
-        }
-    })?;
-
-    let reference = match present(envelope.reference) {
-        None => None,
-        Some(raw) => Some(field::<Reference>(
-            raw,
-            "ref",
-            "a string or a number",
-            None,
-        )?),
-    };
-    let fail = |message: String| DecodeError {
-        code: ErrorCode::InvalidMessage,
-        message,
-        reference: reference.clone(),
-    };
+    let mut envelope = Envelope::default();
+    let mut duplicate = None;
+    let read = read_object(text, &mut envelope, &mut duplicate);
+    // The envelope keeps whatever was read before a fault, so the `ref` is known before
+    // anything else is judged.
+    let reference = present(envelope.reference).map(reference).transpose();
+    if read.is_err() {
+        return Err(unreadable(text, reference.ok().flatten()));
+    }
+    let reference = reference?;
+    let fail = |message: String| invalid(message, &reference);
+    if let Some(key) = duplicate {
+        return Err(fail(format!("duplicate key \"{key}\"")));
+    }
 
     let kind = match present(envelope.kind) {
         None => return Err(fail("a message needs a string \"type\"".to_owned())),
-        Some(raw) => text_field(raw, "type", reference.clone())?,
+        Some(raw) => text_field(raw, "type", &reference)?,
     };
     let room = |r: Option<&RawValue>| -> Result<Option<RoomName>, DecodeError> {
         match present(r) {
             None => Ok(None),
             Some(raw) => {
-                let name = text_field(raw, "room", reference.clone())?;
+                let name = text_field(raw, "room", &reference)?;
                 RoomName::new(&name)
                     .map(Some)
                     .map_err(|e| fail(e.to_string()))
@@ -242,33 +248,19 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         "presence:join" => {
             let user = match present(envelope.user) {
                 None => JoinUser::default(),
-                Some(raw) => {
-                    let raw_user: RawJoinUser<'_> =
-                        field(raw, "user", "an object", reference.clone())?;
-                    join_user(raw_user, reference.clone())?
-                }
+                Some(raw) => join_user(raw, &reference)?,
             };
             let state = match present(envelope.state) {
                 None => None,
-                Some(raw) => Some(field::<State>(
-                    raw,
-                    "state",
-                    "an object",
-                    reference.clone(),
-                )?),
+                Some(raw) => Some(state(raw, &reference)?),
             };
             let token = match present(envelope.token) {
                 None => None,
-                Some(raw) => Some(field::<String>(
-                    raw,
-                    "token",
-                    "a string",
-                    reference.clone(),
-                )?),
+                Some(raw) => Some(text_field(raw, "token", &reference)?.into_owned()),
             };
             let batch = match present(envelope.batch) {
                 None => false,
-                Some(raw) => field::<bool>(raw, "batch", "a boolean", reference.clone())?,
+                Some(raw) => field::<bool>(raw, "batch", JsonKind::Boolean, &reference)?,
             };
             ClientMessage::Join(Join {
                 room: room_or_default(envelope.room)?,
@@ -285,7 +277,7 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
         "presence:update" => {
             let state = match present(envelope.state) {
                 None => return Err(fail("presence:update needs a \"state\" object".to_owned())),
-                Some(raw) => field::<State>(raw, "state", "an object", reference.clone())?,
+                Some(raw) => state(raw, &reference)?,
             };
             ClientMessage::Update(Update {
                 room: room_or_default(envelope.room)?,
@@ -308,7 +300,7 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
             let y = coordinate(envelope.y, "y")?;
             let visible = match present(envelope.visible) {
                 None => true,
-                Some(raw) => field::<bool>(raw, "visible", "a boolean", reference.clone())?,
+                Some(raw) => field::<bool>(raw, "visible", JsonKind::Boolean, &reference)?,
             };
             ClientMessage::Cursor(Cursor {
                 room: room_or_default(envelope.room)?,
@@ -329,35 +321,73 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
     Ok(Request { message, reference })
 }
 
-fn join_user(raw: RawJoinUser<'_>, reference: Option<Reference>) -> Result<JoinUser, DecodeError> {
-    let fail = |message: String| DecodeError {
-        code: ErrorCode::InvalidMessage,
-        message,
-        reference: reference.clone(),
+/// The error for a frame that is not a readable JSON object.
+fn unreadable(text: &str, reference: Option<Reference>) -> DecodeError {
+    // A value of another kind is refused as soon as it starts, so only a pass over the
+    // whole text tells "not an object" from "not JSON", and finds the real syntax fault.
+    // This runs on failures alone, and skipping a value uses no recursion however deep
+    // it nests.
+    let error = match serde_json::from_str::<IgnoredAny>(text) {
+        Ok(_) => {
+            let found = JsonKind::of(text.trim_start_matches(JSON_WHITESPACE));
+            return DecodeError {
+                code: ErrorCode::InvalidMessage,
+                message: format!(
+                    "a message must be a JSON object with a string \"type\", not {}",
+                    found.with_article()
+                ),
+                reference: None,
+            };
+        }
+        Err(error) => error,
     };
-    let id = match present(raw.id) {
+    let message = if text.starts_with('\u{feff}') {
+        "not valid JSON: the frame starts with a byte order mark (U+FEFF)".to_owned()
+    } else if text.trim_matches(JSON_WHITESPACE).is_empty() {
+        "not valid JSON: the frame is empty".to_owned()
+    } else {
+        format!("not valid JSON: {error}")
+    };
+    DecodeError {
+        code: ErrorCode::InvalidJson,
+        message,
+        reference,
+    }
+}
+
+fn join_user(raw: &RawValue, reference: &Option<Reference>) -> Result<JoinUser, DecodeError> {
+    let fail = |message: String| invalid(message, reference);
+    expect_kind(raw, "user", JsonKind::Object, reference)?;
+    let mut user = RawJoinUser::default();
+    let mut duplicate = None;
+    read_object(raw.get(), &mut user, &mut duplicate)
+        .map_err(|error| fail(format!("\"user\" cannot be read: {}", reason(&error))))?;
+    if let Some(key) = duplicate {
+        return Err(fail(format!("duplicate key \"{key}\"")));
+    }
+    let id = match present(user.id) {
         None => None,
         Some(raw) => {
-            let id: String = field(raw, "user.id", "a string", reference.clone())?;
+            let id = text_field(raw, "user.id", reference)?;
             Some(UserId::new(&id).map_err(|e| fail(e.to_string()))?)
         }
     };
-    let name = match present(raw.name) {
+    let name = match present(user.name) {
         None => None,
         Some(raw) => {
-            let name: String = field(raw, "user.name", "a string", reference.clone())?;
+            let name = text_field(raw, "user.name", reference)?;
             if name.chars().count() > MAX_NAME_CHARS {
                 return Err(fail(format!(
                     "user.name must be at most {MAX_NAME_CHARS} characters"
                 )));
             }
-            Some(name)
+            Some(name.into_owned())
         }
     };
-    let session_id = match present(raw.session_id) {
+    let session_id = match present(user.session_id) {
         None => None,
         Some(raw) => {
-            let id: String = field(raw, "user.sessionId", "a string", reference.clone())?;
+            let id = text_field(raw, "user.sessionId", reference)?;
             Some(SessionId::new(&id).map_err(|e| fail(e.to_string()))?)
         }
     };
@@ -368,21 +398,100 @@ fn join_user(raw: RawJoinUser<'_>, reference: Option<Reference>) -> Result<JoinU
     })
 }
 
+/// A `state` object. Its own keys are the ones the server merges and interprets (`away`),
+/// so a repeated one is refused rather than silently resolved; the values below them are
+/// the client's data and are read as serde_json reads any JSON, nesting limit included.
+fn state(raw: &RawValue, reference: &Option<Reference>) -> Result<State, DecodeError> {
+    expect_kind(raw, "state", JsonKind::Object, reference)?;
+    let mut duplicate = None;
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    let state = StateReader {
+        duplicate: &mut duplicate,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|state| deserializer.end().map(|()| state))
+    .map_err(|error| {
+        invalid(
+            format!("\"state\" cannot be read: {}", reason(&error)),
+            reference,
+        )
+    })?;
+    match duplicate {
+        None => Ok(state),
+        Some(key) => {
+            let shown: String = key.chars().take(64).collect();
+            Err(invalid(
+                format!("duplicate key \"state.{shown}\""),
+                reference,
+            ))
+        }
+    }
+}
+
+/// A `ref`: a string or a number.
+fn reference(raw: &RawValue) -> Result<Reference, DecodeError> {
+    match JsonKind::of(raw.get()) {
+        JsonKind::String => text_field(raw, "ref", &None).map(|text| Reference::Text(text.into())),
+        JsonKind::Number => raw
+            .get()
+            .parse::<serde_json::Number>()
+            .map(Reference::Number)
+            .map_err(|error| invalid(format!("\"ref\" cannot be read: {}", reason(&error)), &None)),
+        found => Err(invalid(
+            format!(
+                "\"ref\" must be a string or a number, not {}",
+                found.with_article()
+            ),
+            &None,
+        )),
+    }
+}
+
 /// A field that is absent or `null` is treated alike: not given.
 fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|raw| raw.get() != "null")
 }
 
+fn invalid(message: String, reference: &Option<Reference>) -> DecodeError {
+    DecodeError {
+        code: ErrorCode::InvalidMessage,
+        message,
+        reference: reference.clone(),
+    }
+}
+
+fn expect_kind(
+    raw: &RawValue,
+    name: &str,
+    kind: JsonKind,
+    reference: &Option<Reference>,
+) -> Result<(), DecodeError> {
+    let found = JsonKind::of(raw.get());
+    if found == kind {
+        return Ok(());
+    }
+    Err(invalid(
+        format!(
+            "\"{name}\" must be {}, not {}",
+            kind.with_article(),
+            found.with_article()
+        ),
+        reference,
+    ))
+}
+
 fn field<'a, T: Deserialize<'a>>(
     raw: &'a RawValue,
     name: &str,
-    kind: &str,
-    reference: Option<Reference>,
+    kind: JsonKind,
+    reference: &Option<Reference>,
 ) -> Result<T, DecodeError> {
-    serde_json::from_str(raw.get()).map_err(|_| DecodeError {
-        code: ErrorCode::InvalidMessage,
-        message: format!("\"{name}\" must be {kind}"),
-        reference,
+    expect_kind(raw, name, kind, reference)?;
+    serde_json::from_str(raw.get()).map_err(|error| {
+        invalid(
+            format!("\"{name}\" cannot be read: {}", reason(&error)),
+            reference,
+        )
     })
 }
 
@@ -391,11 +500,190 @@ fn field<'a, T: Deserialize<'a>>(
 fn text_field<'a>(
     raw: &'a RawValue,
     name: &str,
-    reference: Option<Reference>,
+    reference: &Option<Reference>,
 ) -> Result<Cow<'a, str>, DecodeError> {
     match serde_json::from_str::<&str>(raw.get()) {
         Ok(text) => Ok(Cow::Borrowed(text)),
-        Err(_) => field::<String>(raw, name, "a string", reference).map(Cow::Owned),
+        Err(_) => field::<String>(raw, name, JsonKind::String, reference).map(Cow::Owned),
+    }
+}
+
+/// Why a field whose JSON is well formed still cannot be read, in the client's terms.
+///
+/// serde_json's own wording ("unexpected end of hex escape") is translated where it is
+/// known, and its position dropped: it counts from the field's start, not the frame's.
+fn reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let fault = text
+        .rfind(" at line ")
+        .map_or(text.as_str(), |end| &text[..end]);
+    match fault {
+        "recursion limit exceeded" => "it nests deeper than 128 levels".to_owned(),
+        "number out of range" => "a number is beyond the range of a 64-bit float".to_owned(),
+        "lone leading surrogate in hex escape"
+        | "unexpected end of hex escape"
+        | "invalid unicode code point" => {
+            "a \\u escape is a lone UTF-16 surrogate, which is not a character".to_owned()
+        }
+        other => other.to_owned(),
+    }
+}
+
+/// The whitespace JSON allows between tokens (RFC 8259); nothing else, not even a BOM.
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// What kind of JSON value a piece of text starts with, to say what a client sent
+/// instead of what a field needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonKind {
+    Null,
+    Boolean,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonKind {
+    /// The kind of the value `text` starts with (no leading whitespace). Text that is not
+    /// JSON never gets this far, so anything unexpected counts as a number.
+    fn of(text: &str) -> JsonKind {
+        match text.as_bytes().first() {
+            Some(b'n') => JsonKind::Null,
+            Some(b't' | b'f') => JsonKind::Boolean,
+            Some(b'"') => JsonKind::String,
+            Some(b'[') => JsonKind::Array,
+            Some(b'{') => JsonKind::Object,
+            _ => JsonKind::Number,
+        }
+    }
+
+    fn with_article(self) -> &'static str {
+        match self {
+            JsonKind::Null => "null",
+            JsonKind::Boolean => "a boolean",
+            JsonKind::Number => "a number",
+            JsonKind::String => "a string",
+            JsonKind::Array => "an array",
+            JsonKind::Object => "an object",
+        }
+    }
+}
+
+/// The keys an object of the protocol defines, each with a place for its raw value.
+trait Fields<'a> {
+    /// Where `key`'s value goes, and the key's name in error messages; `None` for a key
+    /// the protocol does not define, whose value is skipped unread.
+    fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<&'a RawValue>)>;
+}
+
+/// Reads `text`, which must be one JSON object and nothing more, into `fields`.
+///
+/// serde's derived `Deserialize` would also take an array and assign its items by
+/// position, and stops at a repeated key before reading the rest of the frame, so the
+/// object is walked here instead: only an object is accepted, the first value of a
+/// repeated key is kept and the key noted in `duplicate`, and everything read before a
+/// fault stays in `fields`.
+fn read_object<'a, F: Fields<'a>>(
+    text: &'a str,
+    fields: &mut F,
+    duplicate: &mut Option<&'static str>,
+) -> Result<(), serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    ObjectReader { fields, duplicate }.deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+struct ObjectReader<'r, F> {
+    fields: &'r mut F,
+    duplicate: &'r mut Option<&'static str>,
+}
+
+impl<'de, F: Fields<'de>> DeserializeSeed<'de> for ObjectReader<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: Fields<'de>> Visitor<'de> for ObjectReader<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Keys are taken raw: a key serde_json cannot turn into a string (a lone UTF-16
+        // surrogate) is no key of ours, and is skipped like any other unknown key.
+        while let Some(key) = map.next_key::<&'de RawValue>()? {
+            match key_text(key).and_then(|key| self.fields.slot(&key)) {
+                Some((name, slot)) => {
+                    let value = map.next_value::<&'de RawValue>()?;
+                    if slot.is_none() {
+                        *slot = Some(value);
+                    } else if self.duplicate.is_none() {
+                        *self.duplicate = Some(name);
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The text of a raw object key, borrowed when it has no escapes; `None` when it does
+/// not decode to a string.
+fn key_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let quoted = raw.get();
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+}
+
+/// Reads a `state` object like serde_json's own map, except that a repeated key is noted
+/// in `duplicate` (first value kept) instead of the last value silently winning.
+struct StateReader<'r> {
+    duplicate: &'r mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for StateReader<'_> {
+    type Value = State;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<State, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StateReader<'_> {
+    type Value = State;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<State, A::Error> {
+        let mut state = State::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value::<serde_json::Value>()?;
+            match state.entry(key) {
+                Entry::Vacant(entry) => {
+                    entry.insert(value);
+                }
+                Entry::Occupied(entry) => {
+                    if self.duplicate.is_none() {
+                        *self.duplicate = Some(entry.key().clone());
+                    }
+                }
+            }
+        }
+        Ok(state)
     }
 }
 

@@ -9,6 +9,8 @@
 //! `#[serde(tag = "type")]` derive, because the contract tells apart text that is
 //! not JSON (`invalid_json`), JSON of the wrong shape (`invalid_message`) and an
 //! unknown `type` (`unknown_type`), and echoes the client's `ref` on every error.
+//! It also walks each object itself: serde's derive would read an array into a struct
+//! by position, and give up on a repeated key before the `ref` was known.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
