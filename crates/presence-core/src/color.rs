@@ -36,6 +36,10 @@ impl ColorUse {
     }
 
     /// Takes the color another node already gave the user, so every node shows the same.
+    /// Only a palette color is taken as given: anything else (a forged fact, a buggy
+    /// node) is replaced as `assign` would. A palette color already held in the room is
+    /// taken too, since every node must list what the owner said; the owner of the later
+    /// arrival moves it (see `Tracker::settle_shared_color`).
     pub(crate) fn adopt(&mut self, user_id: &str, color: &str) -> usize {
         match PALETTE.iter().position(|&c| c == color) {
             Some(index) => {
@@ -44,6 +48,16 @@ impl ColorUse {
             }
             None => self.assign(user_id),
         }
+    }
+
+    /// Whether more than one user of the room holds the color at `index`.
+    pub(crate) fn is_shared(&self, index: usize) -> bool {
+        self.0.get(index).is_some_and(|&count| count > 1)
+    }
+
+    /// Whether some palette color is held by nobody in the room.
+    pub(crate) fn has_free(&self) -> bool {
+        self.0.contains(&0)
     }
 
     pub(crate) fn release(&mut self, index: usize) {
@@ -101,5 +115,21 @@ mod tests {
         );
         used.release(second);
         assert_eq!(used.assign("alice"), second);
+    }
+
+    #[test]
+    fn only_palette_colors_are_adopted_and_sharing_one_is_visible() {
+        let mut used = ColorUse::default();
+        assert_eq!(used.adopt("mallory", "#FFFF00"), color_for("mallory"));
+        let taken = used.adopt("bob", PALETTE[3]);
+        assert_eq!(taken, 3);
+        assert!(!used.is_shared(3));
+        assert_eq!(used.adopt("carol", PALETTE[3]), 3, "as the owner said");
+        assert!(used.is_shared(3));
+        assert!(used.has_free());
+        for color in PALETTE {
+            used.adopt("dave", color);
+        }
+        assert!(!used.has_free());
     }
 }

@@ -86,7 +86,9 @@ pub enum Fact {
         cursors: Vec<CursorEntry>,
     },
     /// The node is draining: its sessions wait out the grace for their clients to restore
-    /// elsewhere, starting now rather than after the node TTL.
+    /// elsewhere, starting now rather than after the node TTL. A node that really leaves
+    /// says nothing after it, so one heard from again (or one that hears this in its own
+    /// name) never left: the `Leaving` was forged or replayed, and a `Resync` heals it.
     Leaving {
         /// Who.
         node: NodeId,

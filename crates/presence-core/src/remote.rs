@@ -6,7 +6,12 @@
 //! - a session belongs to exactly one node at a time, and the newest `Session` fact names it
 //!   (a restore on another node is a claim, never a leave and a join);
 //! - a node silent for the node TTL, or announcing that it leaves, orphans its sessions:
-//!   they stay visible for the reconnect grace, then leave on every node;
+//!   they stay visible for the reconnect grace, then leave on every node. A node heard
+//!   from again after either was never gone (it was slow, cut off, or the `Leaving` was
+//!   forged or replayed): the node that hears it asks everyone for a snapshot, which
+//!   revives its sessions. A node that hears a `Leaving` in its own name does the same;
+//! - a remote user's color obeys the palette rule as a local one does (see
+//!   [`Tracker::settle_shared_color`]);
 //! - a `Snapshot` replaces everything held for its node, which heals whatever facts were
 //!   lost while the channel was down.
 
@@ -93,7 +98,13 @@ impl Tracker {
         };
         let from = fact.node();
         if from == cluster.node {
-            // Our own facts come back on the shared channel; we applied them already.
+            // Our own facts come back on the shared channel; we applied them already. But
+            // a `Leaving` in our name while we run is forged or replayed (the server keeps
+            // its own real one from us), and every other node has just orphaned our
+            // sessions: ask for snapshots, and ours revives them within their grace.
+            if matches!(fact, Fact::Leaving { .. }) {
+                self.publish(Fact::Resync { node: cluster.node });
+            }
             return;
         }
         self.heard_from(from, now);
@@ -136,6 +147,10 @@ impl Tracker {
             }
             Fact::Leaving { node } => {
                 self.nodes.remove(&node);
+                // A node that really leaves says nothing more. If this one speaks again,
+                // the `Leaving` was forged or replayed: `heard_from` then resyncs, as for
+                // a node presumed dead, so nobody's users stay erased.
+                self.dead_nodes.insert(node);
                 self.orphan(node, now);
             }
             Fact::Snapshot { node, sessions } => {
@@ -213,9 +228,12 @@ impl Tracker {
                         let color_index = roster
                             .colors
                             .adopt(record.user.id.as_str(), &record.user.color);
-                        let user = record.user.clone();
+                        let mut user = record.user.clone();
+                        // What clients are shown is the palette's color, never the fact's.
+                        user.color = PALETTE[color_index].to_owned();
                         let stamp = record.stamp;
                         self.add_member(&room, user, color_index, key, stamp, None, now);
+                        self.settle_shared_color(&room, &record.user.id, now);
                         return;
                     }
                 }
@@ -229,6 +247,7 @@ impl Tracker {
     fn apply_user_data(&mut self, record: &SessionRecord, count_changed: bool, now: Now) {
         let room = &record.room;
         let mut changed = false;
+        let mut recolored = false;
         let Some(roster) = self.rosters.get_mut(room) else {
             return;
         };
@@ -256,6 +275,7 @@ impl Tracker {
                     member.user.color = PALETTE[member.color_index].to_owned();
                     member.user.joined_at = record.user.joined_at;
                     changed = true;
+                    recolored = true;
                 }
             }
             member.user.last_seen = member.user.last_seen.max(record.user.last_seen);
@@ -263,6 +283,9 @@ impl Tracker {
         let away_changed = self.refresh_away(room, &record.user.id);
         if changed || away_changed || count_changed {
             self.user_updated(room, &record.user.id, None, now);
+        }
+        if recolored {
+            self.settle_shared_color(room, &record.user.id, now);
         }
         // A node that owns a session of this user and knows newer data says so, so the
         // sender (and everyone) converges without waiting for the next change.
@@ -275,6 +298,56 @@ impl Tracker {
             if let Some(key) = self.local_session_of(room, &record.user.id) {
                 self.announce(key);
             }
+        }
+    }
+
+    /// Two users of a room hold one color while the palette has a free one. That happens
+    /// only when two nodes colored them at once (or a partition healed): each node gave
+    /// the color that was free in its own view. Every node lists what the owners said, so
+    /// all nodes agree; the node owning a session of the later arrival (earlier `joinedAt`
+    /// keeps the color, then the smaller user id) moves it to a free color and announces
+    /// that, and the newer stamp carries the move to every node. A user no live node owns
+    /// keeps what it was given: nothing could tell the others of a move.
+    pub(crate) fn settle_shared_color(&mut self, room: &RoomName, user_id: &UserId, now: Now) {
+        let Some(roster) = self.rosters.get(room) else {
+            return;
+        };
+        let Some(index) = roster.member(user_id).map(|m| m.color_index) else {
+            return;
+        };
+        if !roster.colors.is_shared(index) || !roster.colors.has_free() {
+            return;
+        }
+        let mut holders: Vec<(u64, UserId)> = roster
+            .members
+            .iter()
+            .filter(|(_, member)| member.color_index == index)
+            .map(|(id, member)| (member.user.joined_at, id.clone()))
+            .collect();
+        holders.sort();
+        for (_, later) in holders.into_iter().skip(1) {
+            if self.local_session_of(room, &later).is_some() {
+                self.recolor(room, &later, now);
+            }
+        }
+    }
+
+    /// Moves one of this node's users to a free color, tells its room and the other nodes.
+    fn recolor(&mut self, room: &RoomName, user_id: &UserId, now: Now) {
+        let node = self.config.cluster.map(|c| c.node);
+        let Some(roster) = self.rosters.get_mut(room) else {
+            return;
+        };
+        let Some(member) = roster.members.get_mut(user_id) else {
+            return;
+        };
+        roster.colors.release(member.color_index);
+        member.color_index = roster.colors.assign(user_id.as_str());
+        member.user.color = PALETTE[member.color_index].to_owned();
+        member.stamp = next_stamp(member.stamp, now, node);
+        self.user_updated(room, user_id, None, now);
+        if let Some(key) = self.local_session_of(room, user_id) {
+            self.announce(key);
         }
     }
 

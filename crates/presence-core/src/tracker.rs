@@ -53,7 +53,8 @@ pub struct Tracker {
     pub(crate) nodes: HashMap<NodeId, NodeBeat>,
     /// Whether the cluster channel is reachable; silence proves nothing while it is not.
     pub(crate) backend_up: bool,
-    /// Nodes presumed dead; hearing from one again means our view of it is stale.
+    /// Nodes presumed dead, or that said they leave; hearing from one again means our view
+    /// of it is stale.
     pub(crate) dead_nodes: HashSet<NodeId>,
 }
 

@@ -10,6 +10,11 @@
 //!   `Resync` with this node's own snapshot; that is how a Redis restart or a lost
 //!   subscription heals without anyone seeing a leave.
 //! - The beat publishes `Alive` and refreshes this node's key every third of the node TTL.
+//! - Arriving payloads the backend refused (unsigned, badly signed, undecodable) are
+//!   counted by reason in `presenced_facts_rejected_total` and never reach a shard.
+//! - Once this node has announced `Leaving` it publishes nothing more: the others take a
+//!   node heard from after its `Leaving` for one that never left, and resync. A `Leaving`
+//!   in this node's own name that it did not send goes to a shard, which asks for a resync.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use presence_core::{Fact, Input, NodeId, SessionRecord};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, RejectedFact};
 use crate::driver::{ShardMessage, Shards};
 use crate::metrics::Metrics;
 
@@ -33,6 +38,24 @@ pub struct ClusterLink {
     pub ready: Arc<AtomicBool>,
     /// Facts to publish, in order.
     pub outbox: mpsc::Sender<Fact>,
+    /// Whether this node has announced that it leaves.
+    pub departure: Arc<Departure>,
+}
+
+/// Whether this node has said it leaves, and the lock that orders that `Leaving` after
+/// every batch already on its way.
+#[derive(Debug, Default)]
+pub struct Departure {
+    announced: AtomicBool,
+    /// Held while a batch is published, so the `Leaving` never overtakes one.
+    publishing: tokio::sync::Mutex<()>,
+}
+
+impl Departure {
+    /// Whether `Leaving` was announced (or is being announced) by this node.
+    pub fn is_announced(&self) -> bool {
+        self.announced.load(Ordering::Acquire)
+    }
 }
 
 /// Starts the publisher, subscriber and beat tasks.
@@ -45,7 +68,19 @@ pub fn start<B: Backend + Clone>(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    tokio::spawn(publish(backend.clone(), facts, metrics.clone()));
+    for reason in RejectedFact::ALL {
+        // Present at zero from the start, so an alert can watch them.
+        let _ = metrics
+            .cluster
+            .facts_rejected
+            .get_or_create(&vec![("reason", reason.label())]);
+    }
+    tokio::spawn(publish(
+        backend.clone(),
+        facts,
+        link.departure.clone(),
+        metrics.clone(),
+    ));
     tokio::spawn(subscribe(
         backend.clone(),
         link.clone(),
@@ -56,10 +91,21 @@ pub fn start<B: Backend + Clone>(
     tokio::spawn(beat(backend, link, node_ttl, metrics, stop));
 }
 
-async fn publish<B: Backend>(backend: B, mut facts: mpsc::Receiver<Fact>, metrics: Arc<Metrics>) {
+async fn publish<B: Backend>(
+    backend: B,
+    mut facts: mpsc::Receiver<Fact>,
+    departure: Arc<Departure>,
+    metrics: Arc<Metrics>,
+) {
     let mut batch = Vec::with_capacity(256);
     // Whatever piled up while the last batch was in flight goes in the next one.
     while facts.recv_many(&mut batch, 256).await > 0 {
+        let _publishing = departure.publishing.lock().await;
+        if departure.is_announced() {
+            // Said to be gone: a word more would look like a forged `Leaving` to the others.
+            batch.clear();
+            continue;
+        }
         match backend.publish_all(&batch).await {
             Ok(()) => {
                 metrics.cluster.facts_published.inc_by(batch.len() as u64);
@@ -96,7 +142,8 @@ async fn subscribe<B: Backend>(
                     tokio::select! {
                         () = stop.cancelled() => return,
                         fact = stream.next() => match fact {
-                            Some(fact) => route(fact, &link, &shards, &metrics).await,
+                            Some(Ok(fact)) => route(fact, &link, &shards, &metrics).await,
+                            Some(Err(rejected)) => count_rejected(rejected, &metrics),
                             None => break,
                         },
                     }
@@ -116,6 +163,22 @@ async fn subscribe<B: Backend>(
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Counts a refused payload; says so in the log for the first and every hundredth.
+fn count_rejected(rejected: RejectedFact, metrics: &Metrics) {
+    let before = metrics
+        .cluster
+        .facts_rejected
+        .get_or_create(&vec![("reason", rejected.label())])
+        .inc();
+    if before % 100 == 0 {
+        tracing::warn!(
+            reason = rejected.label(),
+            total = before + 1,
+            "dropped a cluster fact: is another cluster, or someone without the secret, publishing on this channel?"
+        );
     }
 }
 
@@ -151,6 +214,17 @@ async fn route(fact: Fact, link: &ClusterLink, shards: &Shards, metrics: &Metric
         }
         fact => {
             if fact.node() == link.node {
+                // Our own facts come back; the shards applied them already. A `Leaving` in
+                // our name that we did not send is forged or replayed, and the others are
+                // orphaning our sessions: one shard is enough to ask for a node-wide resync.
+                if matches!(fact, Fact::Leaving { .. }) && !link.departure.is_announced() {
+                    tracing::warn!(
+                        "heard a Leaving in this node's name that it did not send; resyncing"
+                    );
+                    shards
+                        .send_to(0, ShardMessage::Remote(Input::Remote(fact)))
+                        .await;
+                }
                 return;
             }
             match fact.room().map(|room| shards.index_for_room(room)) {
@@ -212,13 +286,19 @@ async fn beat<B: Backend>(
     }
 }
 
-/// Tells the other nodes this one is draining, so its sessions' grace starts now.
-pub async fn announce_leaving<B: Backend>(backend: &B, node: NodeId) {
-    let fact = Fact::Leaving { node };
-    if tokio::time::timeout(Duration::from_secs(1), backend.publish(&fact))
-        .await
-        .is_err()
-    {
+/// Tells the other nodes this one is draining, so its sessions' grace starts now. Nothing
+/// is published after it: a batch in flight goes first, later facts are dropped.
+pub async fn announce_leaving<B: Backend>(backend: &B, link: &ClusterLink) {
+    link.departure.announced.store(true, Ordering::Release);
+    let fact = Fact::Leaving { node: link.node };
+    let announce = async {
+        let _publishing = link.departure.publishing.lock().await;
+        backend.publish(&fact).await
+    };
+    if !matches!(
+        tokio::time::timeout(Duration::from_secs(1), announce).await,
+        Ok(Ok(()))
+    ) {
         tracing::warn!("could not announce leaving; other nodes will notice after the node TTL");
     }
 }

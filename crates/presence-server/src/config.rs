@@ -201,12 +201,17 @@ settings! {
         /// Comma-separated browser origins allowed to connect (default: any).
         #[arg(value_name = "LIST")]
         allowed_origins: Vec<String> = Vec::new(),
-        /// Redis URL: share rooms with other nodes.
-        #[arg(value_name = "URL")]
+        /// Redis URL: share rooms with other nodes (`rediss://` for TLS, `user:password@`
+        /// for an ACL user).
+        #[arg(value_name = "URL", hide_env_values = true)]
         redis: Option<String> = None,
         /// Prefix of Redis keys and channels [default: presenced:].
         #[arg(value_name = "PREFIX")]
         redis_prefix: String = "presenced:".to_owned(),
+        /// Secret every node of the cluster shares: facts are signed with it (HMAC-SHA256)
+        /// and facts not signed with it are dropped. Without it facts go unsigned.
+        #[arg(value_name = "SECRET", hide_env_values = true)]
+        cluster_secret: Option<String> = None,
         /// Silence after which another node is presumed dead [default: 5s].
         #[arg(value_name = "DUR")]
         node_ttl: Duration = Duration::from_secs(5),
@@ -512,6 +517,13 @@ impl Config {
                 "is empty, which would accept tokens anyone can sign; give a secret of at least 32 bytes, or none to trust clients",
             );
         }
+        if self.cluster_secret.as_deref().is_some_and(str::is_empty) {
+            // As with the JWT secret: an empty key signs facts anyone could sign.
+            return invalid(
+                "cluster-secret",
+                "is empty, which would accept facts anyone can sign; give a secret of at least 32 bytes, or none to leave facts unsigned",
+            );
+        }
         if self.api_key.as_deref().is_some_and(str::is_empty) {
             return invalid(
                 "api-key",
@@ -684,6 +696,9 @@ mod tests {
             sample("redis-prefix", "staging:", "\"staging:\"", |c| {
                 c.redis_prefix = "staging:".to_owned()
             }),
+            sample("cluster-secret", "c1uster", "\"c1uster\"", |c| {
+                c.cluster_secret = Some("c1uster".to_owned())
+            }),
             sample("node-ttl", "2s", "\"2s\"", |c| {
                 c.node_ttl = Duration::from_secs(2)
             }),
@@ -823,7 +838,8 @@ mod tests {
                 hidden.push(long);
             }
         }
-        assert_eq!(hidden, ["jwt-secret", "api-key"]);
+        // The Redis URL may carry an ACL user's password.
+        assert_eq!(hidden, ["jwt-secret", "api-key", "redis", "cluster-secret"]);
     }
 
     /// The environment is the process's, so this test sets it on a copy of itself: the
@@ -878,7 +894,13 @@ mod tests {
         let mut command = Cli::command();
         let help = command.render_long_help().to_string();
         // Off unless given: there is no default to state.
-        let without_default = ["jwt-secret", "jwt-public-key", "api-key", "redis"];
+        let without_default = [
+            "jwt-secret",
+            "jwt-public-key",
+            "api-key",
+            "redis",
+            "cluster-secret",
+        ];
         for name in SETTING_NAMES {
             assert!(
                 help.contains(&format!("--{name} ")),

@@ -95,7 +95,9 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     match config.redis.clone() {
         Some(url) => {
-            let backend = RedisBackend::connect(&url, &config.redis_prefix).await?;
+            let backend = RedisBackend::connect(&url, &config.redis_prefix)
+                .await?
+                .with_cluster_secret(config.cluster_secret.as_deref());
             tracing::info!(prefix = %config.redis_prefix, "cluster mode through Redis");
             serve(listener, config, Some(backend), shutdown, serving).await
         }
@@ -173,6 +175,7 @@ pub async fn serve<B: Backend + Clone>(
                 node,
                 ready: ready.clone(),
                 outbox: facts_tx,
+                departure: Arc::default(),
             };
             tracing::info!(%node, "this node's id");
             cluster::start(
@@ -207,14 +210,14 @@ pub async fn serve<B: Backend + Clone>(
         state.config.max_pending_connections,
     );
     let stop = state.shutdown.clone();
-    let leaving = backend.clone().zip(link.map(|l| l.node));
+    let leaving = backend.clone().zip(link);
     let app = app.into_make_service_with_connect_info::<listener::Handshake>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            if let Some((backend, node)) = leaving {
+            if let Some((backend, link)) = leaving {
                 // Others start the grace now; our clients restore on them within it.
-                cluster::announce_leaving(&backend, node).await;
+                cluster::announce_leaving(&backend, &link).await;
             }
             tracing::info!("shutting down: closing connections with 1012");
             stop.cancel();

@@ -80,6 +80,8 @@ pub struct ClusterMetrics {
     pub facts_received: Counter,
     /// Facts the shards produced that could not even be queued for publishing.
     pub facts_dropped: Counter,
+    /// Arriving facts dropped, by `reason` (see `backend::RejectedFact`).
+    pub facts_rejected: Family<Labels, Counter>,
     /// Failed backend calls.
     pub backend_errors: Counter,
 }
@@ -243,6 +245,11 @@ impl Metrics {
             "facts_dropped",
             "Cluster facts dropped before publishing",
             cluster.facts_dropped.clone(),
+        );
+        registry.register(
+            "facts_rejected",
+            "Cluster facts dropped on arrival: unsigned, bad signature or undecodable",
+            cluster.facts_rejected.clone(),
         );
         registry.register(
             "backend_errors",

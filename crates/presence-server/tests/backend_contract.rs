@@ -21,6 +21,7 @@ async fn next(stream: &mut FactStream) -> Fact {
         .await
         .expect("a fact in time")
         .expect("stream open")
+        .expect("a fact the backend accepts")
 }
 
 fn cursor_fact(node: u64, n: u64) -> Fact {

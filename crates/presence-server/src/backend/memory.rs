@@ -2,7 +2,8 @@
 //!
 //! Use it for tests and for embedding several nodes in one binary; a single `presenced`
 //! without `--redis` needs no backend at all. It keeps the same contract as Redis,
-//! including liveness that expires, so the contract tests run unchanged on both.
+//! including liveness that expires, so the contract tests run unchanged on both. Facts
+//! never leave the process as bytes here, so there is nothing to sign or check.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,7 +65,7 @@ impl Backend for MemoryBackend {
         // A subscriber that lagged behind lost facts: end the stream so it resynchronises.
         Ok(Box::pin(stream::unfold(
             receiver,
-            |mut receiver| async move { receiver.recv().await.ok().map(|fact| (fact, receiver)) },
+            |mut receiver| async move { receiver.recv().await.ok().map(|fact| (Ok(fact), receiver)) },
         )))
     }
 }

@@ -7,10 +7,13 @@
 //! - `refresh(node, ttl)` keeps `node` in `nodes()` for `ttl`; a node that stops
 //!   refreshing drops out by itself, so a killed node leaves no ghosts behind;
 //! - a subscription's stream ends when the subscription is lost, so the caller knows to
-//!   resubscribe and resynchronise instead of silently missing facts.
+//!   resubscribe and resynchronise instead of silently missing facts;
+//! - a payload that arrives but cannot be trusted or read is reported, not applied, and
+//!   does not end the stream (see [`signing`] for the wire shape and the cluster secret).
 
 pub mod memory;
 pub mod redis;
+pub mod signing;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,9 +24,10 @@ use presence_core::{Fact, NodeId};
 
 pub use self::memory::MemoryBackend;
 pub use self::redis::RedisBackend;
+pub use self::signing::{FactCodec, RejectedFact};
 
-/// Facts as they arrive, until the subscription is lost.
-pub type FactStream = Pin<Box<dyn Stream<Item = Fact> + Send>>;
+/// Facts as they arrive, each one or why it was dropped, until the subscription is lost.
+pub type FactStream = Pin<Box<dyn Stream<Item = Result<Fact, RejectedFact>> + Send>>;
 
 /// Why a backend call failed; the caller retries with backoff and resynchronises.
 #[derive(Debug, thiserror::Error)]

@@ -2,12 +2,19 @@
 //! Redis (pub/sub plus keys with expiry). Use it with `--redis URL`.
 //!
 //! What lives in Redis (with the default prefix `presenced:`):
-//! - channel `presenced:facts`: every fact, JSON, one channel so all nodes see one order;
+//! - channel `presenced:facts`: every fact, JSON (signed with `--cluster-secret`, see
+//!   [`super::signing`]), one channel so all nodes see one order;
 //! - key `presenced:node:<id>` (`SET … PX ttl`): present while the node refreshes it.
 //!
 //! Nothing else is stored: rosters live in the nodes and are rebuilt from facts, and a node
 //! that reconnects asks every node for a snapshot. So a Redis restart loses nothing that
 //! the nodes cannot re-assert, and a dead node's key simply expires.
+//!
+//! The URL may name an ACL user (`redis://user:password@host:6379/`); that user needs the
+//! commands `publish subscribe set scan`, the keys `presenced:*` and the channels
+//! `presenced:*` (with the default prefix). `rediss://` speaks TLS (rustls) and trusts the
+//! system's roots: a private CA is trusted by adding it to the system store, or by pointing
+//! `SSL_CERT_FILE` at a PEM bundle that holds it (that file then replaces the system store).
 
 use std::time::Duration;
 
@@ -16,7 +23,7 @@ use presence_core::{Fact, NodeId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
-use super::{Backend, BackendError, FactStream};
+use super::{Backend, BackendError, FactCodec, FactStream};
 
 /// A connection for commands (reconnects by itself) and the settings to subscribe.
 #[derive(Clone)]
@@ -24,7 +31,11 @@ pub struct RedisBackend {
     client: redis::Client,
     commands: ConnectionManager,
     prefix: String,
+    codec: FactCodec,
 }
+
+/// A cluster secret shorter than this is warned about, as the JWT secret is.
+const MIN_SECRET_BYTES: usize = 32;
 
 impl From<redis::RedisError> for BackendError {
     fn from(error: redis::RedisError) -> Self {
@@ -40,7 +51,8 @@ impl RedisBackend {
     /// The command connection reconnects by itself; it fails fast while Redis is down so
     /// a publish never stalls the node (facts lost meanwhile are healed by a resync).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BackendError> {
-        let client = redis::Client::open(url)?;
+        let client = redis::Client::open(url)
+            .map_err(|error| BackendError::Unavailable(format!("{}: {error}", redacted(url))))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(CONNECT_TIMEOUT)
             .set_response_timeout(CONNECT_TIMEOUT)
@@ -51,12 +63,30 @@ impl RedisBackend {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| BackendError::Unavailable(format!("no answer from {url}")))??;
+        .map_err(|_| BackendError::Unavailable(format!("no answer from {}", redacted(url))))??;
         Ok(RedisBackend {
             client,
             commands,
             prefix: prefix.to_owned(),
+            codec: FactCodec::new(None),
         })
+    }
+
+    /// Signs every published fact with `secret` and drops every arriving one not signed
+    /// with it. Without a secret, facts go unsigned and anyone who can publish to the
+    /// channel can add or erase users: that is said in the log.
+    pub fn with_cluster_secret(mut self, secret: Option<&str>) -> Self {
+        match secret {
+            None => tracing::warn!(
+                "no --cluster-secret: cluster facts are unsigned, so anyone who can publish to the Redis channel can add or erase users"
+            ),
+            Some(secret) if secret.len() < MIN_SECRET_BYTES => tracing::warn!(
+                "--cluster-secret is shorter than {MIN_SECRET_BYTES} bytes: facts signed with it can be forged by brute force"
+            ),
+            Some(_) => tracing::info!("cluster facts are signed and checked"),
+        }
+        self.codec = FactCodec::new(secret);
+        self
     }
 
     fn channel(&self) -> String {
@@ -70,7 +100,7 @@ impl RedisBackend {
 
 impl Backend for RedisBackend {
     async fn publish(&self, fact: &Fact) -> Result<(), BackendError> {
-        let payload = serde_json::to_string(fact)?;
+        let payload = self.codec.encode(fact)?;
         let mut commands = self.commands.clone();
         let _: i64 = commands.publish(self.channel(), payload).await?;
         Ok(())
@@ -83,7 +113,7 @@ impl Backend for RedisBackend {
             pipeline
                 .cmd("PUBLISH")
                 .arg(self.channel())
-                .arg(serde_json::to_string(fact)?)
+                .arg(self.codec.encode(fact)?)
                 .ignore();
         }
         let mut commands = self.commands.clone();
@@ -131,11 +161,47 @@ impl Backend for RedisBackend {
             .await
             .map_err(|_| BackendError::Unavailable("subscribe timed out".into()))??;
         pubsub.subscribe(self.channel()).await?;
-        // The stream ends when the connection drops; undecodable payloads are skipped (a
-        // newer node's fact kind, say) rather than ending the subscription.
-        let stream = pubsub.into_on_message().filter_map(|message| async move {
-            serde_json::from_slice::<Fact>(message.get_payload_bytes()).ok()
-        });
+        // The stream ends when the connection drops; a payload that is refused (unsigned,
+        // forged, or a newer node's fact kind) is reported rather than ending it.
+        let codec = self.codec.clone();
+        let stream = pubsub
+            .into_on_message()
+            .map(move |message| codec.decode(message.get_payload_bytes()));
         Ok(Box::pin(stream))
+    }
+}
+
+/// `url` without its user and password, for messages and logs.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn credentials_never_reach_a_message() {
+        assert_eq!(
+            redacted("rediss://presenced:s3cr3t@redis.internal:6380/0"),
+            "rediss://***@redis.internal:6380/0"
+        );
+        assert_eq!(
+            redacted("redis://:p@ss@host/"),
+            "redis://***@host/",
+            "the last @ of the authority ends the password"
+        );
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+        assert_eq!(redacted("not a url"), "not a url");
     }
 }

@@ -1,5 +1,6 @@
 mod auth;
 mod cluster;
+mod cluster_hardening;
 mod errors;
 mod hardening;
 mod http;
