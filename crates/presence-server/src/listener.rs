@@ -96,8 +96,12 @@ impl Pending {
             }
         }
         queue.push_back(Arc::downgrade(&guard));
-        if queue.len() > self.max * 2 {
-            // Upgraded and closed connections leave dead entries; sweep them now and then.
+        // Upgraded and closed connections leave entries behind, and each keeps its guard's
+        // allocation alive: sweep once they outnumber the pending twice over. Each sweep
+        // at least halves the queue, so admitting stays O(1) amortized, and an idle node
+        // keeps a few entries, not one per connection it ever accepted.
+        let pending = self.count.load(Ordering::Acquire);
+        if queue.len() > 2 * pending.max(16) {
             queue.retain(|g| {
                 g.upgrade()
                     .is_some_and(|g| !g.settled.load(Ordering::Acquire))

@@ -76,7 +76,6 @@ pub async fn serve(
     // Any frame is a sign of life. The core watches the connections that hold a session;
     // here the others are closed when silent for the heartbeat timeout, and any that has
     // joined no room within it.
-    let timeout = state.config.heartbeat_timeout;
     let opened_at = Instant::now();
     let mut heard_at = opened_at;
     let disconnect: Disconnect = loop {
@@ -127,6 +126,7 @@ pub async fn serve(
             _ = ping.tick() => {
                 // A connection holding sessions is the core's to judge: it ends them with
                 // no grace and has this socket closed. This catches the ones it never sees.
+                let timeout = state.config.heartbeat_timeout;
                 if outbox.rooms() == 0 && heard_at.elapsed() >= timeout {
                     break Disconnect::HeartbeatTimeout;
                 }
