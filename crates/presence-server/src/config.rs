@@ -421,15 +421,20 @@ fn split_list(text: &str) -> Vec<String> {
 
 impl FileSettings {
     fn read(path: &Path) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
-        };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        Self::parse(&text, path)
+    }
+
+    /// The settings in `text`, the contents of the file at `path`.
+    fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        };
+        let table: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         // Keys are spelled as the flags, and `max_state_bytes` is accepted for
         // `max-state-bytes` too: people write TOML in the style of their other files.
         let mut settings = toml::Table::new();
@@ -619,6 +624,71 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Cases per property; `PRESENCED_FUZZ_CASES=N` runs more.
+    fn fuzz_cases() -> u32 {
+        std::env::var("PRESENCED_FUZZ_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256)
+    }
+
+    /// A TOML value of any type, some of them absurd for any setting.
+    fn toml_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            any::<bool>().prop_map(|b| b.to_string()),
+            "[0-9]{0,4}(ms|s|m|h|d|y|)".prop_map(|d| format!("{d:?}")),
+            ".{0,12}".prop_map(|s| format!("{s:?}")),
+            proptest::collection::vec(".{0,6}", 0..3).prop_map(|v| format!("{v:?}")),
+            Just("{ a = 1 }".to_owned()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(fuzz_cases()))]
+
+        /// Random text is read as a config file or refused with an error, never a panic.
+        #[test]
+        fn any_file_text_is_read_or_refused(text in "\\PC{0,200}") {
+            if let Err(error) = FileSettings::parse(&text, Path::new("fuzz.toml")) {
+                proptest::prop_assert!(error.to_string().contains("fuzz.toml"), "{error}");
+            }
+        }
+
+        /// Every setting, in either spelling, with a value of any type: the file is refused
+        /// or settles into a config that passes validation; it never panics.
+        #[test]
+        fn any_setting_with_any_value_settles_or_is_refused(
+            rows in proptest::collection::vec(
+                (0..SETTING_NAMES.len() + 1, proptest::bool::ANY, toml_value()),
+                0..8,
+            )
+        ) {
+            let mut text = String::new();
+            for (index, snake, value) in rows {
+                let name = SETTING_NAMES.get(index).copied().unwrap_or("not-a-setting");
+                let key = if snake { name.replace('-', "_") } else { name.to_owned() };
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+            let settled = FileSettings::parse(&text, Path::new("fuzz.toml"))
+                .and_then(|file| merge(Cli::parse_from(["presenced"]), file))
+                .and_then(|config| config.validate().map(|()| config));
+            match settled {
+                // What validation promises the rest of the server.
+                Ok(config) => {
+                    proptest::prop_assert!(config.heartbeat_timeout >= Duration::from_millis(30));
+                    proptest::prop_assert!(!config.cursor_interval.is_zero());
+                    proptest::prop_assert!(config.min_wake_interval <= MAX_WAKE_INTERVAL);
+                    proptest::prop_assert!(config.max_message_bytes >= 256);
+                    proptest::prop_assert!(config.jwt_secret.as_deref() != Some(""));
+                }
+                Err(error) => proptest::prop_assert!(!error.to_string().is_empty()),
+            }
+        }
     }
 
     #[test]
