@@ -1,4 +1,4 @@
-//! Issue 12 (hardening), cluster findings: what a node does with facts that are wrong or
+//! What a node does with facts that are wrong or
 //! hostile. Remote colors obey the palette rule, and a `Leaving` for a node that is in fact
 //! alive (forged, or a stale replay) erases nobody: the nodes resync, as they do for a
 //! node presumed dead that speaks again.

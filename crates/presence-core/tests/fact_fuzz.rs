@@ -1,4 +1,4 @@
-//! Randomized cluster facts (issue 12): a node decodes whatever arrives on the cluster
+//! Randomized cluster facts: a node decodes whatever arrives on the cluster
 //! channel without panicking, the way the Redis backend does (`serde_json::from_slice`),
 //! and every fact a node publishes decodes to itself.
 //!

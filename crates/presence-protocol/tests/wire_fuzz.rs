@@ -1,4 +1,4 @@
-//! Randomized frames (issue 12): decoding a client frame never panics and answers with a
+//! Randomized frames: decoding a client frame never panics and answers with a
 //! message or a classified error, whatever the text; every valid request and every server
 //! message survives encode → decode unchanged.
 //!

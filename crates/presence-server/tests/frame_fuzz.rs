@@ -1,4 +1,4 @@
-//! Randomized bytes from a WebSocket client (issue 12): the frame decoder the server runs,
+//! Randomized bytes from a WebSocket client: the frame decoder the server runs,
 //! a server-side tokio-tungstenite `WebSocketStream` with the limits `presenced` sets in
 //! `http.rs`, never panics, never hands over a message above the limit, and stops as soon
 //! as a frame declares more than the limit, before reading it. Well-formed frames come

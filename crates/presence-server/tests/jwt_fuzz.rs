@@ -1,4 +1,4 @@
-//! Randomized tokens against `auth::Verifier` (issue 12): whatever a client puts in
+//! Randomized tokens against `auth::Verifier`: whatever a client puts in
 //! `token` or `?token=`, verification answers without panicking, and a token that was
 //! tampered with in any way (truncated, one bit flipped, re-signed with `alg: none` or
 //! another algorithm, claims swapped under the old signature) is never accepted.

@@ -1,4 +1,4 @@
-//! Issue 12 (hardening), cluster findings, against the real binary and a real Redis: facts
+//! Cluster hardening, against the real binary and a real Redis: facts
 //! signed with `--cluster-secret` (a forged `leaving` erases nobody and is counted), a
 //! replayed `leaving` heals, a Redis ACL user in the URL, and `rediss://` with a
 //! certificate that is really verified.
@@ -152,7 +152,7 @@ async fn publish(redis_url: &str, channel: &str, payload: Vec<u8>) {
 }
 
 #[tokio::test]
-async fn r12_a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
+async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
     let Some(redis) = redis("cluster_hardening").await else {
         return;
     };
@@ -204,7 +204,7 @@ async fn r12_a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
 }
 
 #[tokio::test]
-async fn r12_a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
+async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     let Some(redis) = redis("cluster_hardening").await else {
         return;
     };
@@ -239,7 +239,7 @@ async fn r12_a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
 }
 
 #[test]
-fn r12_an_empty_cluster_secret_is_refused_from_the_flag_and_from_the_environment() {
+fn an_empty_cluster_secret_is_refused_from_the_flag_and_from_the_environment() {
     for (args, env) in [
         (&["--cluster-secret", ""][..], &[][..]),
         (&[][..], &[("PRESENCED_CLUSTER_SECRET", "")][..]),
@@ -284,7 +284,7 @@ fn fails_to_start(args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 #[tokio::test]
-async fn r12_nodes_share_rooms_as_an_acl_user_with_only_the_rights_they_need() {
+async fn nodes_share_rooms_as_an_acl_user_with_only_the_rights_they_need() {
     let Some(redis) = redis("cluster_hardening").await else {
         return;
     };
@@ -457,7 +457,7 @@ impl Drop for TlsRedis {
 }
 
 #[tokio::test]
-async fn r12_nodes_share_rooms_over_rediss_and_check_the_certificate() {
+async fn nodes_share_rooms_over_rediss_and_check_the_certificate() {
     let Some(redis) = TlsRedis::start() else {
         return;
     };
