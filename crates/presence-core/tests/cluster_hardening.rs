@@ -139,7 +139,7 @@ fn same_preference_as(user: &str) -> String {
 }
 
 #[test]
-fn r12_a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
+fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
     let mut c = Channel::new(1);
     let alice = c.nodes[0].join("doc", "alice");
     c.nodes[0].take(alice);
@@ -184,7 +184,7 @@ fn r12_a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
 }
 
 #[test]
-fn r12_two_users_colored_at_once_on_two_nodes_end_with_distinct_colors_everywhere() {
+fn two_users_colored_at_once_on_two_nodes_end_with_distinct_colors_everywhere() {
     let mut c = Channel::new(2);
     c.advance(TTL / 3);
     let twin = same_preference_as("alice");
@@ -220,7 +220,7 @@ fn r12_two_users_colored_at_once_on_two_nodes_end_with_distinct_colors_everywher
 }
 
 #[test]
-fn r12_a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
+fn a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
     let mut c = Channel::new(2);
     c.advance(TTL / 3);
     let _alice = c.nodes[0].join("doc", "alice");
@@ -256,7 +256,7 @@ fn r12_a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
 }
 
 #[test]
-fn r12_a_node_that_hears_a_leaving_in_its_own_name_asks_for_a_resync() {
+fn a_node_that_hears_a_leaving_in_its_own_name_asks_for_a_resync() {
     let mut c = Channel::new(2);
     c.advance(TTL / 3);
     let _alice = c.nodes[0].join("doc", "alice");
@@ -288,7 +288,7 @@ fn r12_a_node_that_hears_a_leaving_in_its_own_name_asks_for_a_resync() {
 }
 
 #[test]
-fn r12_a_node_that_really_left_still_has_its_users_leave_after_the_grace() {
+fn a_node_that_really_left_still_has_its_users_leave_after_the_grace() {
     let mut c = Channel::new(2);
     c.advance(TTL / 3);
     let alice = c.nodes[0].join("doc", "alice");
@@ -315,7 +315,7 @@ fn r12_a_node_that_really_left_still_has_its_users_leave_after_the_grace() {
 }
 
 #[test]
-fn r12_many_users_colored_at_once_on_three_nodes_settle_on_distinct_shared_colors() {
+fn many_users_colored_at_once_on_three_nodes_settle_on_distinct_shared_colors() {
     let mut c = Channel::new(3);
     c.advance(TTL / 3);
     // Four rounds of three simultaneous joins, one per node, by users who all prefer the
