@@ -361,11 +361,17 @@ export class PresenceClient extends Emitter {
   #onOnline = () => this.#retryNow();
 
   // A reload fires pagehide too, and a reload must never look like a leave to the
-  // others. So pagehide sends no presence:leave: it only stores the session ids so that
-  // the next load in this tab restores them. A tab that is really closed is removed by
-  // the server when its reconnect grace ends. Only leave() and close() leave at once.
-  #onPageHide = () => {
+  // others. So pagehide stores the session ids, for the next load in this tab to restore,
+  // and sends a leave with reason "unload": the server holds those sessions for its
+  // unload grace (2 s by default), so a reload restores them unseen and a closed tab
+  // leaves within seconds. A page kept in the back/forward cache (persisted) may come
+  // back, so it sends nothing. Only leave() and close() leave at once.
+  /** @param {Event & { persisted?: boolean }} [event] */
+  #onPageHide = (event) => {
     for (const room of this.#rooms.values()) room._persistSession();
+    if (!event?.persisted && this.#rooms.size > 0) {
+      this.#send({ type: "presence:leave", reason: "unload" });
+    }
   };
 
   /** @param {Event} event */
@@ -399,7 +405,11 @@ export class PresenceClient extends Emitter {
     this.#away = away;
     // Each session says only whether *this* tab is away; the server shows the user as
     // away while all of its sessions say so, and active as soon as one does not.
-    for (const room of this.#rooms.values()) room.update({ away: away ? true : null });
+    for (const room of this.#rooms.values()) {
+      room.update({ away: away ? true : null });
+      // Nobody is pointing from an away tab: its cursor must not stay frozen on the board.
+      if (away) room._hideCursorIfShown();
+    }
   }
 }
 

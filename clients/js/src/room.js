@@ -94,6 +94,7 @@ export class Room extends Emitter {
 
   /** @type {CursorPosition | null} */ #pendingCursor = null;
   /** @type {{ x: number, y: number } | null} */ #lastCursor = null;
+  #cursorShown = false;
   /** @type {ReturnType<typeof setTimeout> | null} */ #cursorTimer = null;
 
   /** @type {ReadonlyArray<PresenceUser> | null} */ #usersSnapshot = null;
@@ -292,6 +293,14 @@ export class Room extends Emitter {
       this.#cursorTimer = null;
     }
     if (this.#status !== "left") this.#setStatus("joining");
+  }
+
+  /**
+   * The tab went away: hide this user's cursor if the others can see it.
+   * @internal
+   */
+  _hideCursorIfShown() {
+    if (this.#cursorShown || this.#pendingCursor?.visible) this.hideCursor();
   }
 
   /**
@@ -547,6 +556,7 @@ export class Room extends Emitter {
     if (!cursor || !this.#joinSent) return; // sent after the next join
     this.#pendingCursor = null;
     this.#lastCursor = { x: cursor.x, y: cursor.y };
+    this.#cursorShown = cursor.visible;
     this.#host.send({ type: "presence:cursor", room: this.#name, x: cursor.x, y: cursor.y, visible: cursor.visible });
     this.#cursorTimer = setTimeout(() => this.#flushCursor(), this.#host.cursorIntervalMs);
   }

@@ -470,7 +470,8 @@ describe("page lifecycle", () => {
     answerJoin(socket, "lobby", [wireUser("ada")], { sessionId: "s-42" });
 
     window.dispatchEvent(new Event("pagehide"));
-    expect(socket.sentOfType("presence:leave")).toEqual([]); // a reload is not a leave
+    // Not a leave for the others: the server holds the session for its unload grace.
+    expect(socket.sentOfType("presence:leave")).toEqual([{ type: "presence:leave", reason: "unload" }]);
     expect(JSON.parse(storage.getItem("presenced:session:lobby") ?? "null")).toEqual({
       sessionId: "s-42",
       userId: "ada",
@@ -490,6 +491,17 @@ describe("page lifecycle", () => {
     expect(FakeWebSocket.last.sentOfType("presence:join")[0].user).toEqual({ id: "ada", name: "Ada", sessionId: "s-42" });
     // Claimed: a duplicated tab (a copy of this storage) would start a new session.
     expect(storage.getItem("presenced:session:lobby")).toBeNull();
+  });
+
+  it("sends nothing on pagehide when the page is kept in the back/forward cache", () => {
+    const { client, window } = setup();
+    client.join("lobby");
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(socket, "lobby", [wireUser("ada")], { sessionId: "s-42" });
+    const kept = Object.assign(new Event("pagehide"), { persisted: true });
+    window.dispatchEvent(kept);
+    expect(socket.sentOfType("presence:leave")).toEqual([]);
   });
 
   it("does not restore another user's stored session", () => {
@@ -552,6 +564,21 @@ describe("away", () => {
     document.setVisibility("visible");
     expect(socket.sentOfType("presence:update").at(-1)?.state).toEqual({ away: null });
     expect(client.away).toBe(false);
+  });
+
+  it("hides a shown cursor when the tab goes away, and sends none when none was shown", () => {
+    const { document, socket, room } = joinedRoom();
+    room.moveCursor(0.5, 0.25);
+    expect(socket.sentOfType("presence:cursor").at(-1)).toMatchObject({ visible: true });
+    document.setVisibility("hidden");
+    vi.advanceTimersByTime(60_000);
+    vi.advanceTimersByTime(1_000); // past the cursor interval
+    expect(socket.sentOfType("presence:cursor").at(-1)).toMatchObject({ x: 0.5, y: 0.25, visible: false });
+
+    const other = joinedRoom();
+    other.document.setVisibility("hidden");
+    vi.advanceTimersByTime(61_000);
+    expect(other.socket.sentOfType("presence:cursor")).toEqual([]);
   });
 
   it("does nothing for a short glance away", () => {

@@ -77,6 +77,11 @@ export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
      */
     _connectionLost(): void;
     /**
+     * The tab went away: hide this user's cursor if the others can see it.
+     * @internal
+     */
+    _hideCursorIfShown(): void;
+    /**
      * The page is going away (maybe a reload): let the next load in this tab restore.
      * @internal
      */

@@ -124,6 +124,7 @@ fn join_into_a_big_room(c: &mut Criterion) {
                         Input::Leave {
                             conn,
                             room: None,
+                            unload: false,
                             reference: None,
                         },
                         bench.now,

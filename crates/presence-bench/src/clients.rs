@@ -109,6 +109,7 @@ pub fn cursor_frame(room: &RoomName, x: f64, y: f64) -> Utf8Bytes {
 pub fn leave_frame(room: &RoomName) -> Utf8Bytes {
     let message = ClientMessage::Leave(Leave {
         room: Some(room.clone()),
+        reason: None,
     });
     Utf8Bytes::from(message.encode())
 }

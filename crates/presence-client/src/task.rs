@@ -268,13 +268,19 @@ impl Driver {
             }
             Command::Leave(room) => {
                 self.forget(&room);
-                let leave = ClientMessage::Leave(Leave { room: Some(room) });
+                let leave = ClientMessage::Leave(Leave {
+                    room: Some(room),
+                    reason: None,
+                });
                 feed(connection, leave.encode()).await?;
             }
             Command::DropConnection => return Ok(Some(Outcome::Lost(Disconnect::Dropped))),
             Command::Close(done) => {
                 if !self.rooms.is_empty() {
-                    let leave = ClientMessage::Leave(Leave { room: None });
+                    let leave = ClientMessage::Leave(Leave {
+                        room: None,
+                        reason: None,
+                    });
                     // The close goes ahead even if this fails: the server would then hold
                     // the sessions for its grace, which is the best left to do.
                     let _ = feed(connection, leave.encode()).await;

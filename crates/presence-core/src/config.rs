@@ -10,6 +10,8 @@ use crate::fact::NodeId;
 pub struct Config {
     /// How long a closed connection's sessions stay visible, waiting for a restore.
     pub reconnect_grace: Duration,
+    /// How long sessions left with `reason: "unload"` wait for the reload that restores them.
+    pub unload_grace: Duration,
     /// How long a connection may show no sign of life before its sessions are dropped.
     pub heartbeat_timeout: Duration,
     /// At most one `presence:cursors` and one `presence:diff` per room per interval.
@@ -35,6 +37,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             reconnect_grace: Duration::from_secs(10),
+            unload_grace: Duration::from_secs(2),
             heartbeat_timeout: Duration::from_secs(60),
             cursor_interval: Duration::from_millis(50),
             max_state_bytes: 4096,

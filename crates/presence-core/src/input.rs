@@ -59,6 +59,9 @@ pub enum Input {
         conn: ConnId,
         /// Which room, or all.
         room: Option<RoomName>,
+        /// Sent as the page unloads: the sessions wait out the unload grace, so that a
+        /// reload restores them unseen, instead of leaving at once.
+        unload: bool,
         /// The message's `ref`.
         reference: Option<Reference>,
     },

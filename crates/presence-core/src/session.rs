@@ -110,6 +110,20 @@ impl Tracker {
         });
     }
 
+    /// A page unloads: the session lets go of its connection and waits out the unload
+    /// grace, so that the reload's join restores it with no event for anyone, while a
+    /// closed tab leaves within seconds rather than after the reconnect grace.
+    pub(crate) fn hold_for_reload(&mut self, conn: ConnId, key: SessionKey, now: Now) {
+        let grace_ends_at = now.instant + self.config.unload_grace;
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        session.attachment = Attachment::Detached { grace_ends_at };
+        let room = session.room.clone();
+        self.detach_from(conn, key, &room);
+        self.timers.push(grace_ends_at, Timer::GraceEnd(key));
+    }
+
     pub(crate) fn remove_session(&mut self, key: SessionKey, now: Now) {
         let Some(session) = self.sessions.remove(key) else {
             return;

@@ -175,6 +175,17 @@ impl Harness {
         self.input(Input::Leave {
             conn,
             room: room_name.map(room),
+            unload: false,
+            reference: None,
+        });
+    }
+
+    /// `presence:leave` with `reason: "unload"`, of every room, as a page sends on `pagehide`.
+    pub fn unload(&mut self, conn: ConnId) {
+        self.input(Input::Leave {
+            conn,
+            room: None,
+            unload: true,
             reference: None,
         });
     }

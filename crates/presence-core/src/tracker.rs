@@ -93,8 +93,9 @@ impl Tracker {
             Input::Leave {
                 conn,
                 room,
+                unload,
                 reference,
-            } => self.leave(conn, room, reference, now),
+            } => self.leave(conn, room, unload, reference, now),
             Input::Update {
                 conn,
                 room,
@@ -415,23 +416,26 @@ impl Tracker {
         &mut self,
         conn: ConnId,
         room: Option<RoomName>,
+        unload: bool,
         reference: Option<Reference>,
         now: Now,
     ) {
-        match room {
+        let keys = match room {
             Some(room) => match self.session_of(conn, &room) {
-                Some(key) => self.remove_session(key, now),
-                None => self.not_joined(conn, &room, reference),
+                Some(key) => vec![key],
+                None => return self.not_joined(conn, &room, reference),
             },
-            None => {
-                let keys = self
-                    .connections
-                    .get(&conn)
-                    .map(|c| c.sessions.clone())
-                    .unwrap_or_default();
-                for key in keys {
-                    self.remove_session(key, now);
-                }
+            None => self
+                .connections
+                .get(&conn)
+                .map(|c| c.sessions.clone())
+                .unwrap_or_default(),
+        };
+        for key in keys {
+            if unload {
+                self.hold_for_reload(conn, key, now);
+            } else {
+                self.remove_session(key, now);
             }
         }
     }

@@ -590,3 +590,41 @@ fn compaction_forgets_stale_deadlines_and_keeps_live_ones() {
     h.advance(secs(1));
     assert!(h.roster("doc").is_empty(), "and still fires at the timeout");
 }
+
+#[test]
+fn a_page_that_unloads_is_restored_by_its_reload_unseen() {
+    let mut h = harness();
+    let observer = h.join("lobby", "olga");
+    let alice = h.connect();
+    h.join_on(alice, "lobby", "alice", spec_session("tab-1"));
+    h.take_all();
+    // pagehide: a leave with reason "unload", then the socket goes.
+    h.unload(alice);
+    h.close(alice);
+    h.advance(ms(1500));
+    let reloaded = h.connect();
+    h.join_on(reloaded, "lobby", "alice", spec_session("tab-1"));
+    let kinds: Vec<&str> = h.kinds(reloaded);
+    assert_eq!(kinds, ["presence:restored", "presence:currentUsers"]);
+    h.advance(secs(30));
+    assert!(
+        h.kinds(observer).is_empty(),
+        "others see no leave and no join"
+    );
+    assert_eq!(h.roster("lobby"), ["olga", "alice"]);
+}
+
+#[test]
+fn a_closed_tab_leaves_at_the_unload_grace_not_the_reconnect_grace() {
+    let mut h = harness();
+    let observer = h.join("lobby", "olga");
+    let alice = h.join("lobby", "alice");
+    h.take_all();
+    h.unload(alice);
+    h.close(alice);
+    h.advance(ms(1999));
+    assert!(h.kinds(observer).is_empty(), "held for the unload grace");
+    h.advance(ms(1));
+    assert_eq!(h.kinds(observer), ["presence:userLeft"]);
+    assert_eq!(h.roster("lobby"), ["olga"]);
+}

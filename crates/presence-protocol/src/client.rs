@@ -126,6 +126,17 @@ pub struct Leave {
     /// The room to leave; `None` leaves every room this connection joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room: Option<RoomName>,
+    /// Why, when it matters to the server: `unload` holds the sessions for the unload grace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<LeaveReason>,
+}
+
+/// Why a client leaves (protocol 1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaveReason {
+    /// Sent from `pagehide`: a reload may restore the sessions within the unload grace.
+    Unload,
 }
 
 /// `presence:update`.
@@ -164,6 +175,7 @@ struct Envelope<'a> {
     x: Option<&'a RawValue>,
     y: Option<&'a RawValue>,
     visible: Option<&'a RawValue>,
+    reason: Option<&'a RawValue>,
 }
 
 impl<'a> Fields<'a> for Envelope<'a> {
@@ -179,6 +191,7 @@ impl<'a> Fields<'a> for Envelope<'a> {
             "x" => ("x", &mut self.x),
             "y" => ("y", &mut self.y),
             "visible" => ("visible", &mut self.visible),
+            "reason" => ("reason", &mut self.reason),
             _ => return None,
         })
     }
@@ -270,9 +283,20 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
                 batch,
             })
         }
-        "presence:leave" => ClientMessage::Leave(Leave {
-            room: room(envelope.room)?,
-        }),
+        "presence:leave" => {
+            let reason = match present(envelope.reason) {
+                None => None,
+                // Reasons this server does not know leave at once, as a plain leave does.
+                Some(raw) => match text_field(raw, "reason", &reference)?.as_ref() {
+                    "unload" => Some(LeaveReason::Unload),
+                    _ => None,
+                },
+            };
+            ClientMessage::Leave(Leave {
+                room: room(envelope.room)?,
+                reason,
+            })
+        }
         "presence:heartbeat" => ClientMessage::Heartbeat,
         "presence:update" => {
             let state = match present(envelope.state) {
@@ -830,7 +854,13 @@ mod tests {
                 ClientMessage::Heartbeat,
                 Some(Reference::Text("beat-1".into())),
             ),
-            (ClientMessage::Leave(Leave { room: None }), None),
+            (
+                ClientMessage::Leave(Leave {
+                    room: None,
+                    reason: None,
+                }),
+                None,
+            ),
         ];
         for (message, reference) in requests {
             let request = Request { message, reference };

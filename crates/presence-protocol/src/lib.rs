@@ -20,7 +20,7 @@ mod names;
 mod server;
 
 pub use client::{
-    decode, ClientMessage, Cursor, Join, JoinUser, Leave, Reference, Request, Update,
+    decode, ClientMessage, Cursor, Join, JoinUser, Leave, LeaveReason, Reference, Request, Update,
 };
 pub use error::{DecodeError, ErrorCode};
 pub use names::{InvalidName, RoomName, SessionId, UserId, MAX_ID_CHARS, MAX_NAME_CHARS};

@@ -8,8 +8,8 @@
 
 use presence_protocol::{
     decode, ClientMessage, Cursor, CursorEntry, CursorFrames, CursorPosition, DecodeError,
-    ErrorCode, Join, JoinUser, Leave, Reference, Request, RoomName, SelfInfo, ServerMessage,
-    SessionId, State, Update, User, UserId,
+    ErrorCode, Join, JoinUser, Leave, LeaveReason, Reference, Request, RoomName, SelfInfo,
+    ServerMessage, SessionId, State, Update, User, UserId,
 };
 use std::fmt;
 
@@ -278,7 +278,12 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         });
     prop_oneof![
         join,
-        prop::option::of(room()).prop_map(|room| ClientMessage::Leave(Leave { room })),
+        (prop::option::of(room()), any::<bool>()).prop_map(|(room, unload)| {
+            ClientMessage::Leave(Leave {
+                room,
+                reason: unload.then_some(LeaveReason::Unload),
+            })
+        }),
         Just(ClientMessage::Heartbeat),
         (room(), state()).prop_map(|(room, state)| ClientMessage::Update(Update { room, state })),
         cursor,

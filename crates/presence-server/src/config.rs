@@ -186,6 +186,10 @@ settings! {
         /// How long a dropped connection's sessions wait for a restore [default: 10s].
         #[arg(value_name = "DUR")]
         reconnect_grace: Duration = Duration::from_secs(10),
+        /// How long sessions left as their page unloads wait for the reload that restores
+        /// them [default: 2s].
+        #[arg(value_name = "DUR")]
+        unload_grace: Duration = Duration::from_secs(2),
         /// Cursor and diff batching interval [default: 50ms].
         #[arg(value_name = "DUR")]
         cursor_interval: Duration = Duration::from_millis(50),
@@ -733,6 +737,9 @@ mod tests {
             }),
             sample("reconnect-grace", "3s", "\"3s\"", |c| {
                 c.reconnect_grace = Duration::from_secs(3)
+            }),
+            sample("unload-grace", "500ms", "\"500ms\"", |c| {
+                c.unload_grace = Duration::from_millis(500)
             }),
             // The pacing follows the cursor interval unless given.
             sample("cursor-interval", "20ms", "\"20ms\"", |c| {

@@ -140,6 +140,7 @@ pub async fn serve<B: Backend + Clone>(
     let metrics = Arc::new(Metrics::new(shard_count));
     let core_config = presence_core::Config {
         reconnect_grace: config.reconnect_grace,
+        unload_grace: config.unload_grace,
         heartbeat_timeout: config.heartbeat_timeout,
         cursor_interval: config.cursor_interval,
         max_state_bytes: config.max_state_bytes,

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use presence_core::{ConnId, Input};
-use presence_protocol::{decode, ClientMessage, ErrorCode, ServerMessage};
+use presence_protocol::{decode, ClientMessage, ErrorCode, LeaveReason, ServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -336,27 +336,32 @@ impl Connection {
                     }
                 }
             }
-            ClientMessage::Leave(leave) => match leave.room {
-                Some(room) => {
-                    self.to_room(
-                        &room.clone(),
-                        Input::Leave {
+            ClientMessage::Leave(leave) => {
+                let unload = leave.reason == Some(LeaveReason::Unload);
+                match leave.room {
+                    Some(room) => {
+                        self.to_room(
+                            &room.clone(),
+                            Input::Leave {
+                                conn,
+                                room: Some(room),
+                                unload,
+                                reference,
+                            },
+                        )
+                        .await
+                    }
+                    None => {
+                        self.to_all_shards(Input::Leave {
                             conn,
-                            room: Some(room),
+                            room: None,
+                            unload,
                             reference,
-                        },
-                    )
-                    .await
+                        })
+                        .await
+                    }
                 }
-                None => {
-                    self.to_all_shards(Input::Leave {
-                        conn,
-                        room: None,
-                        reference,
-                    })
-                    .await
-                }
-            },
+            }
             ClientMessage::Heartbeat => self.to_all_shards(Input::Activity { conn }).await,
             ClientMessage::Update(update) => {
                 let room = update.room.clone();

@@ -133,3 +133,37 @@ async fn answering_pings_keeps_a_quiet_client_alive() {
     );
     assert_eq!(server.roster("doc").await, ["alice", "olga"]);
 }
+
+#[tokio::test]
+async fn an_unloading_page_is_restored_by_its_reload_and_a_closed_tab_leaves_in_seconds() {
+    // The reconnect grace is far longer than the test waits: only the unload grace can end
+    // the closed tab's session in time.
+    let server = TestServer::start(&["--reconnect-grace", "60s", "--unload-grace", "1s"]).await;
+    let mut olga = server.joined("doc", "olga").await;
+    let join = json!({"type": "presence:join", "room": "doc",
+        "user": {"id": "alice", "sessionId": "tab-1"}});
+    let unload = json!({"type": "presence:leave", "reason": "unload"});
+
+    // A reload: the old page unloads, the new one restores within the unload grace.
+    let mut page = server.client().await;
+    page.send(join.clone()).await;
+    page.expect("presence:currentUsers").await;
+    olga.expect("presence:userJoined").await;
+    page.send(unload.clone()).await;
+    page.drop_abruptly();
+    let mut reloaded = server.client().await;
+    reloaded.send(join).await;
+    reloaded.expect("presence:restored").await;
+    reloaded.expect("presence:currentUsers").await;
+    assert!(
+        olga.sync("doc", "olga").await.is_empty(),
+        "olga saw nothing"
+    );
+
+    // A closed tab: nobody restores it, and it leaves after the unload grace.
+    reloaded.send(unload).await;
+    reloaded.drop_abruptly();
+    let left = olga.until("presence:userLeft").await;
+    assert_eq!(left["userId"], "alice");
+    assert_eq!(server.roster("doc").await, ["olga"]);
+}
