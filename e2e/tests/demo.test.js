@@ -1,6 +1,7 @@
 // Proves the demo page at `/` in a real headless Chromium against the real presenced
 // binary: two visitors see each other, cursors land where the pointer is, a reload is
-// never seen as a leave, a closed tab leaves after the grace, and a server restart shows
+// never seen as a leave, a closed tab leaves after the grace (the unload grace when the
+// page could say it was closing), and a server restart shows
 // "reconnecting" and then everyone again. Screenshots go to e2e/artifacts/.
 
 import { after, before, describe, it } from "node:test";
@@ -42,14 +43,14 @@ function freshRoom(label) {
  * demo open in `room`, joined.
  * @param {string} room
  */
-async function visit(room) {
+async function visit(room, target = server) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   /** @type {string[]} */
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
-  await page.goto(`${server.httpUrl}/?room=${encodeURIComponent(room)}`);
+  await page.goto(`${target.httpUrl}/?room=${encodeURIComponent(room)}`);
   await waitJoined(page);
   const self = await page.evaluate(() => {
     const user = /** @type {any} */ (window).presence.room.self;
@@ -218,6 +219,27 @@ describe("the demo page", () => {
     await screenshot(ada.page, "05-after-close");
     assertNoPageErrors([ada]);
     await ada.context.close();
+  });
+
+  it("removes a tab closed by its visitor within the unload grace, not the reconnect grace", async () => {
+    // A minute of reconnect grace: only the leave the page sends on pagehide can make bob
+    // go within the wait below.
+    const patient = await startPresenced({ reconnectGrace: "60s", args: ["--unload-grace", "1s"] });
+    try {
+      const room = freshRoom("unload");
+      const ada = await visit(room, patient);
+      const bob = await visit(room, patient);
+      await avatarOf(ada.page, bob.id).waitFor();
+
+      await bob.page.close({ runBeforeUnload: true });
+      await avatarOf(ada.page, bob.id).waitFor({ state: "detached", timeout: 20_000 });
+      assert.equal(await ada.page.locator('[data-testid="activity"] li[data-kind="left"]').count(), 1);
+      assertNoPageErrors([ada]);
+      await ada.context.close();
+      await bob.context.close();
+    } finally {
+      await patient.stop();
+    }
   });
 
   it("shows 'reconnecting' while the server is gone and both visitors again once it is back", async () => {
