@@ -385,6 +385,8 @@ export class PresenceClient extends Emitter {
     const doc = this.#document;
     if (!doc) return;
     if (doc.visibilityState === "hidden") {
+      // Nobody points from a hidden tab: its cursor must not stay frozen on the board.
+      for (const room of this.#rooms.values()) room._hideCursorIfShown();
       const awayAfterMs = this.#options.awayAfterMs;
       if (this.#awayTimer === null && !this.#away && Number.isFinite(awayAfterMs)) {
         this.#awayTimer = setTimeout(() => {
@@ -405,11 +407,7 @@ export class PresenceClient extends Emitter {
     this.#away = away;
     // Each session says only whether *this* tab is away; the server shows the user as
     // away while all of its sessions say so, and active as soon as one does not.
-    for (const room of this.#rooms.values()) {
-      room.update({ away: away ? true : null });
-      // Nobody is pointing from an away tab: its cursor must not stay frozen on the board.
-      if (away) room._hideCursorIfShown();
-    }
+    for (const room of this.#rooms.values()) room.update({ away: away ? true : null });
   }
 }
 

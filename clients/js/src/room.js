@@ -296,7 +296,7 @@ export class Room extends Emitter {
   }
 
   /**
-   * The tab went away: hide this user's cursor if the others can see it.
+   * The tab was hidden: hide this user's cursor if the others can see it.
    * @internal
    */
   _hideCursorIfShown() {

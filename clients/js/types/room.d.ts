@@ -77,7 +77,7 @@ export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
      */
     _connectionLost(): void;
     /**
-     * The tab went away: hide this user's cursor if the others can see it.
+     * The tab was hidden: hide this user's cursor if the others can see it.
      * @internal
      */
     _hideCursorIfShown(): void;
