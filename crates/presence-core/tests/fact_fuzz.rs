@@ -7,18 +7,11 @@
 //! `PRESENCED_FUZZ_CASES=100000 cargo test -p presence-core --test fact_fuzz`.
 
 use presence_core::{Fact, NodeId, SessionRecord, Stamp};
-use presence_protocol::{CursorEntry, CursorPosition, RoomName, SessionId, State, User, UserId};
+use presence_protocol::arbitrary::{
+    config, cursor_entry, room, same_json, session_id, user, user_id,
+};
 use proptest::prelude::*;
-use serde_json::{json, Value};
-
-/// Cases per property: `default`, or `PRESENCED_FUZZ_CASES` when it is set.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PRESENCED_FUZZ_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
+use serde_json::Value;
 
 /// What a node does with a payload from the channel.
 fn receive(bytes: &[u8]) -> Option<Fact> {
@@ -45,107 +38,12 @@ fn check_accepted(fact: &Fact) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => {
-                    x == y || (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON
-                }
-                _ => false,
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(key, x)| y.get(key).is_some_and(|y| same_json(x, y)))
-        }
-        _ => a == b,
-    }
-}
-
-fn any_text(max: usize) -> impl Strategy<Value = String> {
-    prop::string::string_regex(&format!("(?s).{{0,{max}}}")).expect("regex")
-}
-
-/// A float that JSON text carries exactly.
-fn exact_float() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        any::<i32>().prop_map(|n| f64::from(n) / 256.0),
-        Just(0.0),
-        Just(1e300),
-    ]
-}
-
-fn exact_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        exact_float().prop_map(|f| json!(f)),
-        any_text(12).prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(any_text(8), inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-fn state() -> impl Strategy<Value = State> {
-    prop::collection::btree_map(any_text(10), exact_json(), 0..4)
-        .prop_map(|m| m.into_iter().collect())
-}
-
-fn room() -> impl Strategy<Value = RoomName> {
-    "[A-Za-z0-9._:/-]{1,128}".prop_map(|name| RoomName::new(&name).expect("valid room"))
-}
-
-fn user_id() -> impl Strategy<Value = UserId> {
-    "(?s).{1,128}".prop_map(|id| UserId::new(&id).expect("valid id"))
-}
-
-fn session_id() -> impl Strategy<Value = SessionId> {
-    "(?s).{1,128}".prop_map(|id| SessionId::new(&id).expect("valid id"))
-}
-
 fn node() -> impl Strategy<Value = NodeId> {
     any::<u64>().prop_map(NodeId)
 }
 
 fn stamp() -> impl Strategy<Value = Stamp> {
     (any::<u64>(), any::<u64>()).prop_map(|(unix_ms, node)| Stamp { unix_ms, node })
-}
-
-fn user() -> impl Strategy<Value = User> {
-    let cursor = (exact_float(), exact_float(), any::<bool>())
-        .prop_map(|(x, y, visible)| CursorPosition { x, y, visible });
-    (
-        user_id(),
-        any_text(32),
-        "#[0-9a-f]{6}",
-        (any::<u64>(), any::<u64>()),
-        cursor,
-        state(),
-        any::<u32>(),
-    )
-        .prop_map(
-            |(id, name, color, (joined_at, last_seen), cursor, state, sessions)| User {
-                id,
-                name,
-                color,
-                joined_at,
-                last_seen,
-                cursor,
-                state,
-                sessions,
-            },
-        )
 }
 
 fn record() -> impl Strategy<Value = SessionRecord> {
@@ -167,17 +65,6 @@ fn record() -> impl Strategy<Value = SessionRecord> {
                 claim,
             },
         )
-}
-
-fn cursor_entry() -> impl Strategy<Value = CursorEntry> {
-    (user_id(), exact_float(), exact_float(), any::<bool>()).prop_map(|(user_id, x, y, visible)| {
-        CursorEntry {
-            user_id,
-            x,
-            y,
-            visible,
-        }
-    })
 }
 
 fn fact() -> impl Strategy<Value = Fact> {

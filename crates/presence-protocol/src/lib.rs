@@ -14,6 +14,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary;
 mod client;
 mod error;
 mod names;

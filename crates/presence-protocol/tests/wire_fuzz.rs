@@ -6,10 +6,13 @@
 //! `PRESENCED_FUZZ_CASES=N` to run N cases per property instead, for a longer search:
 //! `PRESENCED_FUZZ_CASES=100000 cargo test -p presence-protocol --test wire_fuzz`.
 
+use presence_protocol::arbitrary::{
+    any_json, any_text, config, cursor_entry, exact_float, room, same_json, session_id, state,
+    user, user_id,
+};
 use presence_protocol::{
-    decode, ClientMessage, Cursor, CursorEntry, CursorFrames, CursorPosition, DecodeError,
-    ErrorCode, Join, JoinUser, Leave, LeaveReason, Reference, Request, RoomName, SelfInfo,
-    ServerMessage, SessionId, State, Update, User, UserId,
+    decode, ClientMessage, Cursor, CursorFrames, DecodeError, ErrorCode, Join, JoinUser, Leave,
+    LeaveReason, Reference, Request, SelfInfo, ServerMessage, Update,
 };
 use std::fmt;
 
@@ -18,15 +21,6 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-
-/// Cases per property: `default`, or `PRESENCED_FUZZ_CASES` when it is set.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PRESENCED_FUZZ_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
 
 /// The keys a client message may carry; anything else is an unknown field.
 const KNOWN_KEYS: [&str; 13] = [
@@ -90,31 +84,6 @@ fn check_accepted(text: &str, request: &Request) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// JSON equality, except that floats may differ in the last place: without its
-/// `float_roundtrip` feature serde_json parses a float to within one unit in the last
-/// place, so a float that is not short (a mutated `ref` or `x`) may move on each trip.
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => {
-                    x == y || (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON
-                }
-                _ => false,
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(key, x)| y.get(key).is_some_and(|y| same_json(x, y)))
-        }
-        _ => a == b,
-    }
-}
-
 /// A JSON object's members in order, raw, repeated keys included (serde_json's `Value`
 /// keeps only the last of them, and refuses a key with a lone surrogate).
 struct Members(Vec<(Box<RawValue>, Box<RawValue>)>);
@@ -157,77 +126,6 @@ fn check_ref(text: &str, error: &DecodeError) -> Result<(), TestCaseError> {
         .map(|r| serde_json::to_value(r).expect("ref"));
     prop_assert_eq!(echoed, readable_ref(text), "{:?} for {:?}", error, text);
     Ok(())
-}
-
-/// A float that JSON text carries exactly (serde_json's default parsing is correct to
-/// within one unit in the last place, not always exact).
-fn exact_float() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        any::<i32>().prop_map(|n| f64::from(n) / 256.0),
-        Just(0.0),
-        Just(1e300),
-        Just(-2.5e-300),
-    ]
-}
-
-fn any_text(max: usize) -> impl Strategy<Value = String> {
-    prop::string::string_regex(&format!("(?s).{{0,{max}}}")).expect("regex")
-}
-
-/// JSON whose numbers survive a trip through text unchanged.
-fn exact_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<u64>().prop_map(|n| json!(n)),
-        exact_float().prop_map(|f| json!(f)),
-        any_text(12).prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(any_text(8), inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// Any JSON at all, floats of every kind included.
-fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
-        any_text(20).prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(any_text(8), inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-fn state() -> impl Strategy<Value = State> {
-    prop::collection::btree_map(any_text(10), exact_json(), 0..5)
-        .prop_map(|m| m.into_iter().collect())
-}
-
-fn room() -> impl Strategy<Value = RoomName> {
-    "[A-Za-z0-9._:/-]{1,128}".prop_map(|name| RoomName::new(&name).expect("valid room"))
-}
-
-fn user_id() -> impl Strategy<Value = UserId> {
-    "(?s).{1,128}".prop_map(|id| UserId::new(&id).expect("valid id"))
-}
-
-fn session_id() -> impl Strategy<Value = SessionId> {
-    "(?s).{1,128}".prop_map(|id| SessionId::new(&id).expect("valid id"))
 }
 
 fn reference() -> impl Strategy<Value = Reference> {
@@ -293,44 +191,6 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
 fn request() -> impl Strategy<Value = Request> {
     (client_message(), prop::option::of(reference()))
         .prop_map(|(message, reference)| Request { message, reference })
-}
-
-fn user() -> impl Strategy<Value = User> {
-    let cursor = (exact_float(), exact_float(), any::<bool>())
-        .prop_map(|(x, y, visible)| CursorPosition { x, y, visible });
-    (
-        user_id(),
-        any_text(32),
-        "#[0-9a-f]{6}",
-        any::<u64>(),
-        any::<u64>(),
-        cursor,
-        state(),
-        any::<u32>(),
-    )
-        .prop_map(
-            |(id, name, color, joined_at, last_seen, cursor, state, sessions)| User {
-                id,
-                name,
-                color,
-                joined_at,
-                last_seen,
-                cursor,
-                state,
-                sessions,
-            },
-        )
-}
-
-fn cursor_entry() -> impl Strategy<Value = CursorEntry> {
-    (user_id(), exact_float(), exact_float(), any::<bool>()).prop_map(|(user_id, x, y, visible)| {
-        CursorEntry {
-            user_id,
-            x,
-            y,
-            visible,
-        }
-    })
 }
 
 fn server_message() -> impl Strategy<Value = ServerMessage> {

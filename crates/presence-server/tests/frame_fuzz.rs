@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use presence_protocol::arbitrary::config;
 use presence_server::Config;
 use proptest::prelude::*;
 use tokio::io::{AsyncWriteExt, DuplexStream};
@@ -20,15 +21,6 @@ use tokio_tungstenite::WebSocketStream;
 
 /// The smallest `--max-message-bytes` the server accepts: random frames cross it often.
 const SMALL_LIMIT: usize = 256;
-
-/// Cases per property: `default`, or `PRESENCED_FUZZ_CASES` when it is set.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PRESENCED_FUZZ_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
 
 /// The configuration `http.rs` gives every connection, for `--max-message-bytes` `max`.
 /// It is built inline there, so it is repeated here; keep the two alike.

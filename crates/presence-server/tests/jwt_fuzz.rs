@@ -10,6 +10,7 @@
 use std::sync::OnceLock;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use presence_protocol::arbitrary::{any_json, any_text, config};
 use presence_server::auth::Verifier;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -17,15 +18,6 @@ use serde_json::{json, Value};
 const SECRET: &str = "jwt-fuzz-secret";
 /// Far enough ahead that no test run sees these tokens expire (2096).
 const EXP: u64 = 4_000_000_000;
-
-/// Cases per property: `default`, or `PRESENCED_FUZZ_CASES` when it is set.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PRESENCED_FUZZ_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
 
 fn keys_dir() -> String {
     format!("{}/tests/fixtures/keys", env!("CARGO_MANIFEST_DIR"))
@@ -99,27 +91,6 @@ fn public_key_verifiers() -> &'static [KeyedVerifier] {
             KeyedVerifier { verifier, token }
         })
         .collect()
-    })
-}
-
-fn any_text(max: usize) -> impl Strategy<Value = String> {
-    prop::string::string_regex(&format!("(?s).{{0,{max}}}")).expect("regex")
-}
-
-fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<u64>().prop_map(|n| json!(n)),
-        any_text(12).prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(any_text(8), inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
     })
 }
 
