@@ -121,18 +121,7 @@ async fn upgrade(
         ));
     }
     let conn = ConnId(state.next_conn.fetch_add(1, Ordering::Relaxed));
-    let max = state.config.max_message_bytes;
-    let config = WebSocketConfig::default()
-        // The library's 128 KiB default read buffer would cost ~138 KB per idle
-        // connection. Client frames are tiny (a cursor move is ~90 bytes): 256 bytes
-        // read one or a few per syscall, and a larger frame grows the buffer on demand.
-        .read_buffer_size(256)
-        // Data frames are written by ws.rs straight to the socket; this buffer only
-        // carries pings, pongs and the close, so it stays small.
-        .write_buffer_size(crate::ws::CONTROL_BUFFER_BYTES)
-        .max_write_buffer_size(64 * 1024)
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max));
+    let config = websocket_config(state.config.max_message_bytes);
     let handshake = request
         .extensions()
         .get::<ConnectInfo<Handshake>>()
@@ -161,6 +150,21 @@ async fn upgrade(
         .header(header::SEC_WEBSOCKET_ACCEPT, accept)
         .body(Body::empty())
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))
+}
+
+/// How every connection's WebSocket is set up, for `--max-message-bytes` `max`.
+pub fn websocket_config(max: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        // The library's 128 KiB default read buffer would cost ~138 KB per idle
+        // connection. Client frames are tiny (a cursor move is ~90 bytes): 256 bytes
+        // read one or a few per syscall, and a larger frame grows the buffer on demand.
+        .read_buffer_size(256)
+        // Data frames are written by ws.rs straight to the socket; this buffer only
+        // carries pings, pongs and the close, so it stays small.
+        .write_buffer_size(crate::ws::CONTROL_BUFFER_BYTES)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 /// Checks a WebSocket opening handshake (RFC 6455 §4.2.1) and returns the

@@ -15,23 +15,12 @@ use presence_protocol::arbitrary::config;
 use presence_server::Config;
 use proptest::prelude::*;
 use tokio::io::{AsyncWriteExt, DuplexStream};
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::WebSocketStream;
 
 /// The smallest `--max-message-bytes` the server accepts: random frames cross it often.
 const SMALL_LIMIT: usize = 256;
-
-/// The configuration `http.rs` gives every connection, for `--max-message-bytes` `max`.
-/// It is built inline there, so it is repeated here; keep the two alike.
-fn presenced_websocket_config(max: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(256)
-        .write_buffer_size(presence_server::ws::CONTROL_BUFFER_BYTES)
-        .max_write_buffer_size(64 * 1024)
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-}
 
 /// What the server's read loop saw.
 #[derive(Debug)]
@@ -87,7 +76,7 @@ async fn read_like_the_server(server: DuplexStream, max: usize) -> Outcome {
     let mut socket = WebSocketStream::from_raw_socket(
         server,
         Role::Server,
-        Some(presenced_websocket_config(max)),
+        Some(presence_server::http::websocket_config(max)),
     )
     .await;
     let mut messages = Vec::new();
