@@ -28,29 +28,6 @@ async fn node(redis: &Redis, prefix: &str) -> TestServer {
     .await
 }
 
-async fn ready(server: &mut TestServer) {
-    server
-        .wait_ready(PATIENCE)
-        .await
-        .expect("node becomes ready");
-}
-
-/// Waits until the node lists exactly `expected` in `room`.
-async fn roster_becomes(server: &TestServer, room: &str, expected: &[&str]) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let roster = server.roster(room).await;
-        if roster == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "roster stuck at {roster:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn join_as(
     server: &TestServer,
     room: &str,
@@ -71,7 +48,7 @@ async fn cluster(count: usize) -> Option<(Redis, Vec<TestServer>)> {
         nodes.push(node(&redis, &prefix).await);
     }
     for n in &mut nodes {
-        ready(n).await;
+        n.ready().await;
     }
     Some((redis, nodes))
 }
@@ -88,13 +65,13 @@ async fn three_nodes_share_one_roster() {
         return;
     };
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
     assert_eq!(
         alice.until("presence:userJoined").await["user"]["id"],
         "bob"
     );
-    roster_becomes(&nodes[2], "doc", &["alice", "bob"]).await;
+    nodes[2].roster_becomes("doc", &["alice", "bob"]).await;
     let (mut carol, current) = join_as(&nodes[2], "doc", "carol", "c1").await;
     let listed: Vec<&str> = current["users"]
         .as_array()
@@ -133,7 +110,7 @@ async fn three_nodes_share_one_roster() {
         .await;
     assert_eq!(alice.until("presence:userLeft").await["userId"], "bob");
     for n in &nodes {
-        roster_becomes(n, "doc", &["alice", "carol"]).await;
+        n.roster_becomes("doc", &["alice", "carol"]).await;
     }
     let (_, metrics) = nodes[0].get("/metrics", &[]).await;
     assert!(
@@ -148,9 +125,9 @@ async fn a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace() {
         return;
     };
     let (_alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
-    roster_becomes(&nodes[2], "doc", &["alice", "bob"]).await;
+    nodes[2].roster_becomes("doc", &["alice", "bob"]).await;
     let (mut carol, _) = join_as(&nodes[2], "doc", "carol", "c1").await;
     bob.until("presence:userJoined").await;
 
@@ -165,7 +142,7 @@ async fn a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace() {
         took < TTL + GRACE + Duration::from_secs(5),
         "the bound is ttl + grace ({took:?})"
     );
-    roster_becomes(&nodes[0], "doc", &["bob", "carol"]).await;
+    nodes[0].roster_becomes("doc", &["bob", "carol"]).await;
 }
 
 #[tokio::test]
@@ -177,7 +154,7 @@ async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
     alice
         .send(json!({"type": "presence:update", "room": "doc", "state": {"tool": "pen"}}))
         .await;
-    roster_becomes(&nodes[2], "doc", &["alice"]).await;
+    nodes[2].roster_becomes("doc", &["alice"]).await;
     let (mut carol, current) = join_as(&nodes[2], "doc", "carol", "c1").await;
     // Carol's view must already hold alice's update, or its late arrival would look like
     // news after the restore.
@@ -203,7 +180,7 @@ async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
     tokio::time::sleep(TTL + GRACE + Duration::from_millis(500)).await;
     let seen = carol.sync("doc", "carol").await;
     assert!(seen.is_empty(), "carol saw {seen:?}");
-    roster_becomes(&nodes[1], "doc", &["alice", "carol"]).await;
+    nodes[1].roster_becomes("doc", &["alice", "carol"]).await;
     again.send(json!({"type": "presence:heartbeat"})).await;
 }
 
@@ -213,7 +190,7 @@ async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
         return;
     };
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "tab-1").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
     alice.until("presence:userJoined").await;
 
@@ -229,7 +206,7 @@ async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
         bob.sync("doc", "bob").await.is_empty(),
         "bob saw no leave and no join"
     );
-    roster_becomes(&nodes[1], "doc", &["alice", "bob"]).await;
+    nodes[1].roster_becomes("doc", &["alice", "bob"]).await;
 }
 
 #[tokio::test]
@@ -239,7 +216,7 @@ async fn redis_restarting_mid_session_heals_the_shared_roster() {
     };
     let port = redis.port();
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
     alice.until("presence:userJoined").await;
 
@@ -258,15 +235,15 @@ async fn redis_restarting_mid_session_heals_the_shared_roster() {
     alice
         .send(json!({"type": "presence:leave", "room": "doc"}))
         .await;
-    roster_becomes(&nodes[0], "doc", &["bob", "carol"]).await;
+    nodes[0].roster_becomes("doc", &["bob", "carol"]).await;
     // Longer than the node TTL: silence during an outage must not orphan anyone.
     tokio::time::sleep(TTL * 2).await;
-    roster_becomes(&nodes[1], "doc", &["alice", "bob"]).await;
+    nodes[1].roster_becomes("doc", &["alice", "bob"]).await;
 
     let _redis = Redis::start_on(port).await.expect("restart redis");
-    ready(&mut nodes[0]).await;
-    ready(&mut nodes[1]).await;
-    roster_becomes(&nodes[1], "doc", &["bob", "carol"]).await;
+    nodes[0].ready().await;
+    nodes[1].ready().await;
+    nodes[1].roster_becomes("doc", &["bob", "carol"]).await;
     assert_eq!(bob.until("presence:userLeft").await["userId"], "alice");
     assert_eq!(
         bob.until("presence:userJoined").await["user"]["id"],

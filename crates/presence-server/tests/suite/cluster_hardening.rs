@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 use presence_testkit::free_port;
 
-use crate::support::{redis, Client, TestServer, PATIENCE};
+use crate::support::{redis, run_to_exit, Client, TestServer, PATIENCE};
 
 const SECRET: &str = "a cluster secret of at least 32 bytes!";
 const GRACE: Duration = Duration::from_millis(1500);
@@ -44,36 +44,11 @@ fn unique_prefix(tag: &str) -> String {
     format!("{tag}{nanos}:")
 }
 
-async fn ready(server: &TestServer) {
-    let deadline = Instant::now() + PATIENCE;
-    while server.get("/readyz", &[]).await.0 != 200 {
-        assert!(Instant::now() < deadline, "node never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn roster_becomes(server: &TestServer, room: &str, expected: &[&str]) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let roster = server.roster(room).await;
-        if roster == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "roster stuck at {roster:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The value of `presenced_facts_rejected_total{reason=...}` on `server`, if listed.
 async fn rejected(server: &TestServer, reason: &str) -> Option<u64> {
-    let (_, body) = server.get("/metrics", &[]).await;
-    let series = format!("presenced_facts_rejected_total{{reason=\"{reason}\"}} ");
-    body.lines()
-        .find_map(|line| line.strip_prefix(series.as_str()))
-        .and_then(|count| count.trim().parse().ok())
+    server
+        .counter("presenced_facts_rejected_total", reason)
+        .await
 }
 
 async fn rejected_becomes(server: &TestServer, reason: &str, expected: u64) {
@@ -160,17 +135,17 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
     let prefix = unique_prefix("signed");
     let channel = format!("{prefix}facts");
     let secret = ["--cluster-secret", SECRET];
-    let nodes = [
+    let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
         node_with(&url, &prefix, &[], &[("PRESENCED_CLUSTER_SECRET", SECRET)]).await,
     ];
-    for node in &nodes {
-        ready(node).await;
+    for node in &mut nodes {
+        node.ready().await;
     }
     let (_alice, victim) = join_and_learn_node_id(&url, &channel, &nodes[0], "alice").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let mut bob = nodes[1].joined("doc", "bob").await;
-    roster_becomes(&nodes[0], "doc", &["alice", "bob"]).await;
+    nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
     for node in &nodes {
         assert_eq!(
             rejected(node, "unsigned").await,
@@ -200,7 +175,7 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
         rejected_becomes(node, "undecodable", 1).await;
     }
     no_leave_within(&mut bob, GRACE + TTL * 2).await;
-    roster_becomes(&nodes[1], "doc", &["alice", "bob"]).await;
+    nodes[1].roster_becomes("doc", &["alice", "bob"]).await;
 }
 
 #[tokio::test]
@@ -212,17 +187,17 @@ async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     let prefix = unique_prefix("replay");
     let channel = format!("{prefix}facts");
     let secret = ["--cluster-secret", SECRET];
-    let nodes = [
+    let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
         node_with(&url, &prefix, &secret, &[]).await,
     ];
-    for node in &nodes {
-        ready(node).await;
+    for node in &mut nodes {
+        node.ready().await;
     }
     let (_alice, victim) = join_and_learn_node_id(&url, &channel, &nodes[0], "alice").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let mut bob = nodes[1].joined("doc", "bob").await;
-    roster_becomes(&nodes[0], "doc", &["alice", "bob"]).await;
+    nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
 
     // A correctly signed `leaving` (say, recorded and replayed): node 1 orphans alice,
     // node 0 hears it in its own name; the resync revives her within the grace.
@@ -231,7 +206,7 @@ async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
         .expect("encode");
     publish(&url, &channel, replayed).await;
     no_leave_within(&mut bob, GRACE + TTL * 2).await;
-    roster_becomes(&nodes[1], "doc", &["alice", "bob"]).await;
+    nodes[1].roster_becomes("doc", &["alice", "bob"]).await;
     for node in &nodes {
         assert_eq!(rejected(node, "unsigned").await, Some(0));
         assert_eq!(rejected(node, "bad_signature").await, Some(0));
@@ -244,41 +219,16 @@ fn an_empty_cluster_secret_is_refused_from_the_flag_and_from_the_environment() {
         (&["--cluster-secret", ""][..], &[][..]),
         (&[][..], &[("PRESENCED_CLUSTER_SECRET", "")][..]),
     ] {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_presenced"));
-        command
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let output = command.output().expect("run presenced");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        );
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        let stderr = fails_to_start(args, env);
         assert!(stderr.contains("cluster-secret"), "named: {stderr}");
-        assert!(!stdout.contains("listening on"), "{stdout}");
     }
 }
 
-/// Runs `presenced ARGS` that must fail at start; its standard error.
+/// Runs `presenced ARGS` that must fail at start, before its `listening on` line; its
+/// standard error.
 fn fails_to_start(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_presenced"));
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().expect("run presenced");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stdout, stderr) = run_to_exit(args, env);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(!stdout.contains("listening on"), "{stdout}");
     stderr
 }
@@ -327,17 +277,17 @@ async fn nodes_share_rooms_as_an_acl_user_with_only_the_rights_they_need() {
         redis.port()
     );
     let secret = ["--cluster-secret", SECRET];
-    let nodes = [
+    let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
         node_with(&url, &prefix, &secret, &[]).await,
     ];
-    for node in &nodes {
-        ready(node).await;
+    for node in &mut nodes {
+        node.ready().await;
     }
     let _alice = nodes[0].joined("doc", "alice").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let _bob = nodes[1].joined("doc", "bob").await;
-    roster_becomes(&nodes[0], "doc", &["alice", "bob"]).await;
+    nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
     // Every command a node uses is allowed: publishing, subscribing, its liveness key,
     // and listing the nodes (SCAN, whose failure would not count as a backend error).
     let deadline = Instant::now() + PATIENCE;
@@ -466,17 +416,17 @@ async fn nodes_share_rooms_over_rediss_and_check_the_certificate() {
     let ca = redis.ca_file.to_str().expect("utf8");
     let trust_the_ca = [("SSL_CERT_FILE", ca)];
     let secret = ["--cluster-secret", SECRET];
-    let nodes = [
+    let mut nodes = [
         node_with(&url, &prefix, &secret, &trust_the_ca).await,
         node_with(&url, &prefix, &secret, &trust_the_ca).await,
     ];
-    for node in &nodes {
-        ready(node).await;
+    for node in &mut nodes {
+        node.ready().await;
     }
     let _alice = nodes[0].joined("doc", "alice").await;
-    roster_becomes(&nodes[1], "doc", &["alice"]).await;
+    nodes[1].roster_becomes("doc", &["alice"]).await;
     let mut bob = nodes[1].joined("doc", "bob").await;
-    roster_becomes(&nodes[0], "doc", &["alice", "bob"]).await;
+    nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
     bob.send(json!({"type": "presence:update", "room": "doc", "state": {"over": "tls"}}))
         .await;
     let deadline = Instant::now() + PATIENCE;

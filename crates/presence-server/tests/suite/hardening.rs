@@ -190,13 +190,10 @@ async fn join_raw(mut socket: RawSocket, user: &str) -> RawSocket {
 
 /// The value of the counter `name{reason="REASON"}` in `/metrics`.
 async fn counted(server: &TestServer, name: &str, reason: &str) -> u64 {
-    let (_, metrics) = server.get("/metrics", &[]).await;
-    let line = format!("{name}{{reason=\"{reason}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in /metrics"))
+    server
+        .counter(name, reason)
+        .await
+        .unwrap_or_else(|| panic!("no {name}{{reason=\"{reason}\"}} in /metrics"))
 }
 
 async fn disconnects(server: &TestServer, reason: &str) -> u64 {

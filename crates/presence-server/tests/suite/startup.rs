@@ -1,36 +1,7 @@
 //! Start-up refuses what would be unsafe or cannot work, and says `listening on` only once
 //! the server will serve: scripts and supervisors take that line as "up".
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-/// Runs `presenced ARGS` with `env` until it exits; its exit code and both outputs.
-fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_presenced"));
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let child = command.spawn().expect("spawn presenced");
-    let (done, exited) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    let output = exited
-        .recv_timeout(Duration::from_secs(20))
-        .expect("presenced exited at start")
-        .expect("output");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::support::run_to_exit;
 
 #[test]
 fn an_empty_jwt_secret_is_refused_from_the_flag_and_from_the_environment() {

@@ -11,6 +11,7 @@ use presence_protocol::ServerMessage;
 use presence_testkit::{redis_server_available, Presenced, PresencedCommand, Redis};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -109,6 +110,69 @@ impl TestServer {
             .map(|u| u["id"].as_str().unwrap_or("").to_owned())
             .collect()
     }
+
+    /// Waits until the node lists exactly `expected` in `room`.
+    pub async fn roster_becomes(&self, room: &str, expected: &[&str]) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let roster = self.roster(room).await;
+            if roster == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "roster stuck at {roster:?}, expected {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `/readyz` answers 200 (in cluster mode: the backend is subscribed).
+    pub async fn ready(&mut self) {
+        self.process
+            .wait_ready(PATIENCE)
+            .await
+            .expect("node becomes ready");
+    }
+
+    /// The value of the counter `name{reason="REASON"}` in `/metrics`, if listed.
+    pub async fn counter(&self, name: &str, reason: &str) -> Option<u64> {
+        let (_, metrics) = self.get("/metrics", &[]).await;
+        let series = format!("{name}{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|value| value.trim().parse().ok())
+    }
+}
+
+/// Runs `presenced --listen 127.0.0.1:0 ARGS` with `env` added until it exits at start;
+/// its exit code, standard output and standard error.
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_presenced"));
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let child = command.spawn().expect("spawn presenced");
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = exited
+        .recv_timeout(Duration::from_secs(20))
+        .expect("presenced exited at start")
+        .expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// A private `redis-server` on a free port (killed on drop), or `None` when it is not
