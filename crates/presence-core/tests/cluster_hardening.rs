@@ -7,9 +7,10 @@ mod support;
 
 use std::time::Duration;
 
-use presence_core::testing::{room, secs, state, user_id, Harness};
-use presence_core::{color_for, Fact, Input, NodeId, SessionRecord, Stamp, PALETTE};
+use presence_core::testing::{node_id, room, secs, state, user_id, Harness};
+use presence_core::{color_for, ConnId, Fact, NodeId, SessionRecord, Stamp, PALETTE};
 use presence_protocol::{CursorPosition, ServerMessage, SessionId, User};
+use support::{announce_alive, deliver, FactChannel};
 
 const TTL: Duration = Duration::from_secs(5);
 const GRACE: Duration = Duration::from_secs(10);
@@ -18,6 +19,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// server's cluster task answers it: every node publishes its `Snapshot`.
 struct Channel {
     nodes: Vec<Harness>,
+    channel: FactChannel,
     /// Every fact delivered so far, in channel order.
     log: Vec<Fact>,
 }
@@ -28,44 +30,31 @@ impl Channel {
             nodes: (0..count)
                 .map(|i| Harness::cluster_node(i, TTL, GRACE))
                 .collect(),
+            channel: FactChannel::default(),
             log: Vec::new(),
         }
     }
 
-    fn id(i: usize) -> NodeId {
-        NodeId(i as u64 + 1)
-    }
-
     /// Hands `fact` to the nodes in `to` only, as if the others had not heard it.
     fn deliver_to(&mut self, fact: &Fact, to: &[usize]) {
-        for &i in to {
-            self.nodes[i].input(Input::Remote(fact.clone()));
-        }
+        deliver(&mut self.nodes, fact, |i| to.contains(&i));
     }
 
     /// Delivers every published fact to every node until nothing new is said.
     fn pump(&mut self) {
-        loop {
-            let mut said = Vec::new();
-            for node in &mut self.nodes {
-                said.append(&mut node.published);
-            }
-            if said.is_empty() {
-                return;
-            }
-            for fact in said {
-                self.log.push(fact.clone());
-                let everyone: Vec<usize> = (0..self.nodes.len()).collect();
-                self.deliver_to(&fact, &everyone);
+        while self.channel.collect(&mut self.nodes, |_| true) > 0 {
+            while let Some(fact) = self.channel.pop() {
+                deliver(&mut self.nodes, &fact, |_| true);
                 if matches!(fact, Fact::Resync { .. }) {
                     for (i, node) in self.nodes.iter_mut().enumerate() {
                         let sessions = node.tracker.local_records();
                         node.published.push(Fact::Snapshot {
-                            node: Self::id(i),
+                            node: node_id(i),
                             sessions,
                         });
                     }
                 }
+                self.log.push(fact);
             }
         }
     }
@@ -79,9 +68,7 @@ impl Channel {
             for node in &mut self.nodes {
                 node.advance(hop);
             }
-            for (i, node) in self.nodes.iter_mut().enumerate() {
-                node.published.push(Fact::Alive { node: Self::id(i) });
-            }
+            announce_alive(&mut self.nodes, |_| true);
             self.pump();
             left -= hop;
         }
@@ -143,7 +130,7 @@ fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
     let mut c = Channel::new(1);
     let alice = c.nodes[0].join("doc", "alice");
     c.nodes[0].take(alice);
-    let stranger = Channel::id(7);
+    let stranger = node_id(7);
     // #FFFF00 has a contrast of 1.07:1 against white: white initials on it are unreadable.
     let fact = Fact::Session {
         node: stranger,
@@ -219,30 +206,32 @@ fn two_users_colored_at_once_on_two_nodes_end_with_distinct_colors_everywhere() 
     );
 }
 
-#[test]
-fn a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
+/// Two nodes that have heard each other: alice joined on node 0, bob on node 1, and bob's
+/// frames so far read.
+fn alice_on_0_bob_on_1() -> (Channel, ConnId, ConnId) {
     let mut c = Channel::new(2);
     c.advance(TTL / 3);
-    let _alice = c.nodes[0].join("doc", "alice");
+    let alice = c.nodes[0].join("doc", "alice");
     c.pump();
     let bob = c.nodes[1].join("doc", "bob");
     c.pump();
     c.nodes[1].take(bob);
+    (c, alice, bob)
+}
+
+#[test]
+fn a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
+    let (mut c, _alice, bob) = alice_on_0_bob_on_1();
 
     // A forged (or replayed) `Leaving` for node 0 reaches node 1 only.
-    c.deliver_to(
-        &Fact::Leaving {
-            node: Channel::id(0),
-        },
-        &[1],
-    );
+    c.deliver_to(&Fact::Leaving { node: node_id(0) }, &[1]);
     // Node 0 keeps beating: node 1 hears a node that said it left, and resyncs.
     c.log.clear();
     c.advance(TTL / 3);
     assert!(
         c.log
             .iter()
-            .any(|f| matches!(f, Fact::Resync { node } if *node == Channel::id(1))),
+            .any(|f| matches!(f, Fact::Resync { node } if *node == node_id(1))),
         "{:?}",
         c.log
     );
@@ -257,23 +246,13 @@ fn a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
 
 #[test]
 fn a_node_that_hears_a_leaving_in_its_own_name_asks_for_a_resync() {
-    let mut c = Channel::new(2);
-    c.advance(TTL / 3);
-    let _alice = c.nodes[0].join("doc", "alice");
-    c.pump();
-    let bob = c.nodes[1].join("doc", "bob");
-    c.pump();
-    c.nodes[1].take(bob);
+    let (mut c, _alice, bob) = alice_on_0_bob_on_1();
 
-    let forged = Fact::Leaving {
-        node: Channel::id(0),
-    };
+    let forged = Fact::Leaving { node: node_id(0) };
     c.deliver_to(&forged, &[0]);
     assert_eq!(
         c.nodes[0].published,
-        [Fact::Resync {
-            node: Channel::id(0)
-        }],
+        [Fact::Resync { node: node_id(0) }],
         "node 0 is alive and says so at once"
     );
     c.nodes[0].published.clear();
@@ -289,22 +268,11 @@ fn a_node_that_hears_a_leaving_in_its_own_name_asks_for_a_resync() {
 
 #[test]
 fn a_node_that_really_left_still_has_its_users_leave_after_the_grace() {
-    let mut c = Channel::new(2);
-    c.advance(TTL / 3);
-    let alice = c.nodes[0].join("doc", "alice");
-    c.pump();
-    let bob = c.nodes[1].join("doc", "bob");
-    c.pump();
-    c.nodes[1].take(bob);
+    let (mut c, alice, bob) = alice_on_0_bob_on_1();
 
     // A real drain: node 0 announces it leaves, closes its sockets and says nothing more
     // (the server publishes nothing after its own `Leaving`).
-    c.deliver_to(
-        &Fact::Leaving {
-            node: Channel::id(0),
-        },
-        &[1],
-    );
+    c.deliver_to(&Fact::Leaving { node: node_id(0) }, &[1]);
     c.nodes[0].close(alice);
     c.nodes[0].published.clear();
     let survivor = c.nodes.remove(1);
