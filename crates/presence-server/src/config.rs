@@ -312,6 +312,10 @@ pub enum ConfigError {
 /// traffic (docs/performance.md, "Cursor CPU").
 const WAKE_INTERVAL_DIVISOR: u32 = 5;
 
+/// A secret (HS256 for JWTs, HMAC-SHA256 for cluster facts) shorter than this is warned
+/// about at start: RFC 7518 §3.2 asks for at least the hash's size. An empty one is refused.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// Pacing longer than this would be felt as lag by every client, not only save CPU.
 const MAX_WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -519,19 +523,21 @@ impl Config {
                 "must be at least 1",
             );
         }
+        // An empty secret is what a compose file gives for an unset variable: anyone could
+        // sign with it.
+        let empty_secret = |name, signed: &str, without: &str| {
+            invalid(
+                name,
+                &format!(
+                    "is empty, which would accept {signed} anyone can sign; give a secret of at least {MIN_SECRET_BYTES} bytes, or none to {without}"
+                ),
+            )
+        };
         if self.jwt_secret.as_deref().is_some_and(str::is_empty) {
-            // What a compose file gives for an unset variable: anyone could sign tokens.
-            return invalid(
-                "jwt-secret",
-                "is empty, which would accept tokens anyone can sign; give a secret of at least 32 bytes, or none to trust clients",
-            );
+            return empty_secret("jwt-secret", "tokens", "trust clients");
         }
         if self.cluster_secret.as_deref().is_some_and(str::is_empty) {
-            // As with the JWT secret: an empty key signs facts anyone could sign.
-            return invalid(
-                "cluster-secret",
-                "is empty, which would accept facts anyone can sign; give a secret of at least 32 bytes, or none to leave facts unsigned",
-            );
+            return empty_secret("cluster-secret", "facts", "leave facts unsigned");
         }
         if self.api_key.as_deref().is_some_and(str::is_empty) {
             return invalid(

@@ -41,6 +41,7 @@ pub use config::Config;
 use crate::auth::Verifier;
 use crate::backend::{Backend, BackendError, MemoryBackend, RedisBackend};
 use crate::cluster::ClusterLink;
+use crate::config::MIN_SECRET_BYTES;
 use crate::driver::Shards;
 use crate::metrics::Metrics;
 
@@ -57,10 +58,6 @@ pub enum ServerError {
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
 }
-
-/// An HS256 secret shorter than this is warned about (RFC 7518 §3.2 asks for at least
-/// the hash's size); an empty one is refused outright by the configuration.
-const MIN_SECRET_BYTES: usize = 32;
 
 /// What every handler and connection task shares.
 pub struct AppState {

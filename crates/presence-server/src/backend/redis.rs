@@ -34,9 +34,6 @@ pub struct RedisBackend {
     codec: FactCodec,
 }
 
-/// A cluster secret shorter than this is warned about, as the JWT secret is.
-const MIN_SECRET_BYTES: usize = 32;
-
 impl From<redis::RedisError> for BackendError {
     fn from(error: redis::RedisError) -> Self {
         BackendError::Unavailable(error.to_string())
@@ -80,8 +77,9 @@ impl RedisBackend {
             None => tracing::warn!(
                 "no --cluster-secret: cluster facts are unsigned, so anyone who can publish to the Redis channel can add or erase users"
             ),
-            Some(secret) if secret.len() < MIN_SECRET_BYTES => tracing::warn!(
-                "--cluster-secret is shorter than {MIN_SECRET_BYTES} bytes: facts signed with it can be forged by brute force"
+            Some(secret) if secret.len() < crate::config::MIN_SECRET_BYTES => tracing::warn!(
+                "--cluster-secret is shorter than {} bytes: facts signed with it can be forged by brute force",
+                crate::config::MIN_SECRET_BYTES
             ),
             Some(_) => tracing::info!("cluster facts are signed and checked"),
         }
