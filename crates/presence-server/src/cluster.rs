@@ -68,13 +68,6 @@ pub fn start<B: Backend + Clone>(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    for reason in RejectedFact::ALL {
-        // Present at zero from the start, so an alert can watch them.
-        let _ = metrics
-            .cluster
-            .facts_rejected
-            .get_or_create(&vec![("reason", reason.label())]);
-    }
     tokio::spawn(publish(
         backend.clone(),
         facts,
@@ -168,11 +161,7 @@ async fn subscribe<B: Backend>(
 
 /// Counts a refused payload; says so in the log for the first and every hundredth.
 fn count_rejected(rejected: RejectedFact, metrics: &Metrics) {
-    let before = metrics
-        .cluster
-        .facts_rejected
-        .get_or_create(&vec![("reason", rejected.label())])
-        .inc();
+    let before = metrics.fact_rejected(rejected);
     if before % 100 == 0 {
         tracing::warn!(
             reason = rejected.label(),

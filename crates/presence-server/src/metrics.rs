@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use presence_protocol::ErrorCode;
 
+use crate::backend::RejectedFact;
 use crate::disconnect::Disconnect;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -80,8 +81,8 @@ pub struct ClusterMetrics {
     pub facts_received: Counter,
     /// Facts the shards produced that could not even be queued for publishing.
     pub facts_dropped: Counter,
-    /// Arriving facts dropped, by `reason` (see `backend::RejectedFact`).
-    pub facts_rejected: Family<Labels, Counter>,
+    /// Arriving facts dropped, by `reason`.
+    facts_rejected: HashMap<RejectedFact, Counter>,
     /// Failed backend calls.
     pub backend_errors: Counter,
 }
@@ -97,82 +98,71 @@ pub struct ShardGauges {
     pub sessions: AtomicU64,
 }
 
+/// Registers a counter family labelled `label` and makes one counter per key, so that
+/// every series shows from the start (an alert can watch a zero) and counting is one
+/// atomic add, never a label lookup.
+fn labelled<K: Eq + std::hash::Hash, const N: usize>(
+    registry: &mut Registry,
+    (name, help): (&str, &str),
+    label: &'static str,
+    keys: [(K, &'static str); N],
+) -> HashMap<K, Counter> {
+    let family = Family::<Labels, Counter>::default();
+    registry.register(name, help, family.clone());
+    keys.into_iter()
+        .map(|(key, value)| (key, family.get_or_create(&vec![(label, value)]).clone()))
+        .collect()
+}
+
 impl Metrics {
     /// Registers everything; `shards` is the number of shard drivers.
     pub fn new(shards: usize) -> Self {
         let mut registry = Registry::with_prefix("presenced");
-        let received_family = Family::<Labels, Counter>::default();
-        let sent_family = Family::<Labels, Counter>::default();
-        let errors_family = Family::<Labels, Counter>::default();
-        registry.register(
-            "messages_received",
-            "Client messages received, by type",
-            received_family.clone(),
+        let received = labelled(
+            &mut registry,
+            ("messages_received", "Client messages received, by type"),
+            "type",
+            CLIENT_TYPES.map(|t| (t, t)),
         );
-        registry.register(
-            "messages_sent",
-            "Server messages sent, by type (per recipient)",
-            sent_family.clone(),
+        let sent = labelled(
+            &mut registry,
+            (
+                "messages_sent",
+                "Server messages sent, by type (per recipient)",
+            ),
+            "type",
+            SERVER_TYPES.map(|t| (t, t)),
         );
-        registry.register(
-            "errors",
-            "presence:error replies, by code",
-            errors_family.clone(),
+        let errors = labelled(
+            &mut registry,
+            ("errors", "presence:error replies, by code"),
+            "code",
+            ErrorCode::ALL.map(|code| (code, code.as_str())),
         );
-
-        let received = CLIENT_TYPES
-            .iter()
-            .map(|&t| (t, received_family.get_or_create(&vec![("type", t)]).clone()))
-            .collect();
-        let sent = SERVER_TYPES
-            .iter()
-            .map(|&t| (t, sent_family.get_or_create(&vec![("type", t)]).clone()))
-            .collect();
-        let errors = ErrorCode::ALL
-            .iter()
-            .map(|&code| {
-                (
-                    code,
-                    errors_family
-                        .get_or_create(&vec![("code", code.as_str())])
-                        .clone(),
-                )
-            })
-            .collect();
-
-        let disconnects_family = Family::<Labels, Counter>::default();
-        registry.register(
-            "disconnects",
-            "WebSocket connections ended, by reason",
-            disconnects_family.clone(),
+        let disconnects = labelled(
+            &mut registry,
+            ("disconnects", "WebSocket connections ended, by reason"),
+            "reason",
+            Disconnect::ALL.map(|reason| (reason, reason.label())),
         );
-        let disconnects = Disconnect::ALL
-            .iter()
-            .map(|&reason| {
-                (
-                    reason,
-                    disconnects_family
-                        .get_or_create(&vec![("reason", reason.label())])
-                        .clone(),
-                )
-            })
-            .collect();
-
-        let handshake_family = Family::<Labels, Counter>::default();
-        registry.register(
-            "handshake_closes",
-            "Connections closed before they became WebSockets, by reason",
-            handshake_family.clone(),
+        let handshake_closes = labelled(
+            &mut registry,
+            (
+                "handshake_closes",
+                "Connections closed before they became WebSockets, by reason",
+            ),
+            "reason",
+            ["timeout", "evicted"].map(|reason| (reason, reason)),
         );
-        let handshake_closes = ["timeout", "evicted"]
-            .into_iter()
-            .map(|reason| {
-                let counter = handshake_family
-                    .get_or_create(&vec![("reason", reason)])
-                    .clone();
-                (reason, counter)
-            })
-            .collect();
+        let facts_rejected = labelled(
+            &mut registry,
+            (
+                "facts_rejected",
+                "Cluster facts dropped on arrival: unsigned, bad signature or undecodable",
+            ),
+            "reason",
+            RejectedFact::ALL.map(|reason| (reason, reason.label())),
+        );
 
         let connections = Gauge::default();
         let rooms = Gauge::default();
@@ -220,7 +210,10 @@ impl Metrics {
             "From a message's arrival to its broadcast queued for every recipient",
             fanout_latency.clone(),
         );
-        let cluster = ClusterMetrics::default();
+        let cluster = ClusterMetrics {
+            facts_rejected,
+            ..ClusterMetrics::default()
+        };
         registry.register(
             "backend_up",
             "1 while the cluster backend is reachable",
@@ -245,11 +238,6 @@ impl Metrics {
             "facts_dropped",
             "Cluster facts dropped before publishing",
             cluster.facts_dropped.clone(),
-        );
-        registry.register(
-            "facts_rejected",
-            "Cluster facts dropped on arrival: unsigned, bad signature or undecodable",
-            cluster.facts_rejected.clone(),
         );
         registry.register(
             "backend_errors",
@@ -287,6 +275,14 @@ impl Metrics {
         if reason.is_slow_client() {
             self.slow_client_disconnects.inc();
         }
+    }
+
+    /// An arriving fact dropped, and why; the count before this one.
+    pub fn fact_rejected(&self, reason: RejectedFact) -> u64 {
+        self.cluster
+            .facts_rejected
+            .get(&reason)
+            .map_or(0, Counter::inc)
     }
 
     /// A connection closed before it upgraded: `"timeout"` or `"evicted"`.
