@@ -179,6 +179,47 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
 }
 
 #[tokio::test]
+async fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
+    let Some(redis) = redis("cluster_hardening").await else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix("colors");
+    let channel = format!("{prefix}facts");
+    let mut node = node_with(&url, &prefix, &["--cluster-secret", SECRET], &[]).await;
+    node.ready().await;
+    let _olga = node.joined("doc", "olga").await;
+
+    // Another node's word, signed, listing its user in yellow: 1.07:1 against white.
+    let record: presence_core::SessionRecord = serde_json::from_value(json!({
+        "room": "doc",
+        "sessionId": "s-1",
+        "user": {"id": "yellow", "name": "Yellow", "color": "#FFFF00", "joinedAt": 1,
+                 "lastSeen": 1, "cursor": {"x": 0.0, "y": 0.0, "visible": false},
+                 "state": {}, "sessions": 1},
+        "away": false,
+        "stamp": {"unix_ms": 1, "node": 4242},
+        "claim": {"unix_ms": 1, "node": 4242},
+    }))
+    .expect("a session record");
+    let fact = Fact::Session {
+        node: NodeId(4242),
+        record,
+    };
+    let signed = FactCodec::new(Some(SECRET)).encode(&fact).expect("encode");
+    publish(&url, &channel, signed).await;
+    node.roster_becomes("doc", &["olga", "yellow"]).await;
+
+    let (_, body) = node.get("/api/rooms/doc", &[]).await;
+    let listed: Value = serde_json::from_str(&body).expect("json");
+    let color = listed["users"][1]["color"].as_str().expect("a color");
+    assert!(
+        presence_core::PALETTE.contains(&color),
+        "listed as {color}, not a palette color"
+    );
+}
+
+#[tokio::test]
 async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     let Some(redis) = redis("cluster_hardening").await else {
         return;
