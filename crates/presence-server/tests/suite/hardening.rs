@@ -461,13 +461,15 @@ async fn hostile_messages_get_an_error_and_the_connection_goes_on() {
         "[".repeat(10_000),
         "]".repeat(10_000)
     );
-    let cases: [Vec<u8>; 6] = [
+    let cases: [Vec<u8>; 7] = [
         text(&deep),
         text(&deep_state),
         text(r#"{"type":"presence:update","room":"doc","state":{"name":"\ud800"}}"#),
         text(""),
         frame(0x80 | 0x2, b"\x00\x01binary", true),
         text(r#"["presence:join","r","room-x",{"id":"eve"}]"#),
+        // A user read by position would join room-x as eve.
+        text(r#"{"type":"presence:join","room":"room-x","user":["eve","Eve","s-1"]}"#),
     ];
     for case in cases {
         socket.send(&case).await;
@@ -481,8 +483,31 @@ async fn hostile_messages_get_an_error_and_the_connection_goes_on() {
         assert_eq!(reply["type"], "presence:error", "{reply}");
         assert!(reply["code"].is_string(), "{reply}");
     }
-    // Still joined, still heard.
+    // A repeated key: refused, and the ref still echoed.
+    socket
+        .send(&text(
+            r#"{"ref":"r-9","type":"presence:heartbeat","type":"presence:heartbeat"}"#,
+        ))
+        .await;
+    let (_, payload) = tokio::time::timeout(PATIENCE, socket.next_frame())
+        .await
+        .expect("answered in time")
+        .expect("no reset")
+        .expect("still open");
+    let reply: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+    assert_eq!(
+        (&reply["type"], &reply["code"], &reply["ref"]),
+        (
+            &json!("presence:error"),
+            &json!("invalid_message"),
+            &json!("r-9")
+        ),
+        "{reply}"
+    );
+    // Still joined, still heard, and nobody entered room-x.
     assert_eq!(server.roster("doc").await, ["mallory"]);
+    let (_, rooms) = server.get("/api/rooms", &[]).await;
+    assert!(!rooms.contains("room-x"), "{rooms}");
     socket
         .send(&text(
             r#"{"type":"presence:update","room":"doc","state":{"ok":true}}"#,
