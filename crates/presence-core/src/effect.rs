@@ -3,7 +3,7 @@
 use presence_protocol::{CursorEntry, RoomName, ServerMessage};
 
 use crate::fact::Fact;
-use crate::input::ConnId;
+use crate::input::{Authority, ConnId};
 
 /// Why the core wants a connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,27 @@ pub enum Effect {
     },
     /// Announce a fact to the other nodes (cluster mode only).
     Publish(Fact),
+    /// This node starts serving `room` (cluster mode): follow the room's channel, then read
+    /// its records and hand them back as [`crate::Input::Records`] with
+    /// [`Authority::Complete`]. Until then, everything about the room waits in the core.
+    Watch {
+        /// The room.
+        room: RoomName,
+    },
+    /// This node no longer holds any session in `room` and has dropped it: stop following
+    /// its channel, and delete this node's records of it.
+    Unwatch {
+        /// The room.
+        room: RoomName,
+    },
+    /// Read `room`'s records again and hand them back as [`crate::Input::Records`] with
+    /// this authority (after the channel was lost, or another node reasserted).
+    Load {
+        /// The room.
+        room: RoomName,
+        /// What the answer speaks for.
+        authority: Authority,
+    },
     /// Close the connection; its sessions are already dealt with.
     Close {
         /// The connection.

@@ -1,11 +1,12 @@
 //! Facts: what one node tells the others about the sessions it owns (cluster mode).
 //!
 //! Every node owns the sessions of its own connections and announces each change as a
-//! [`Fact`] on one shared, totally ordered channel (Redis pub/sub). Each node keeps a
-//! replica of the other nodes' sessions built only from those facts, so any node can list
-//! everyone. Facts carry whole records, never patches, so applying one twice is harmless,
-//! and user data carries a [`Stamp`] so concurrent changes from two nodes converge on the
-//! same winner everywhere.
+//! [`Fact`]. A fact about a room goes on that room's channel, which only the nodes serving
+//! the room follow; the backend also keeps each node's current [`SessionRecord`]s per room,
+//! so a node that starts serving a room reads everyone's records before its first joiner
+//! is answered. Node liveness goes on one small channel every node follows. Facts carry
+//! whole records, never patches, so applying one twice is harmless, and user data carries
+//! a [`Stamp`] so concurrent changes from two nodes converge on the same winner everywhere.
 
 use presence_protocol::{CursorEntry, RoomName, SessionId, User, UserId};
 use serde::{Deserialize, Serialize};
@@ -88,22 +89,16 @@ pub enum Fact {
     /// The node is draining: its sessions wait out the grace for their clients to restore
     /// elsewhere, starting now rather than after the node TTL. A node that really leaves
     /// says nothing after it, so one heard from again (or one that hears this in its own
-    /// name) never left: the `Leaving` was forged or replayed, and a `Resync` heals it.
+    /// name) never left: the `Leaving` was forged or replayed, and reading its records again heals it.
     Leaving {
         /// Who.
         node: NodeId,
     },
-    /// Every session `node` owns (in the receiving shard's rooms, once split): whatever the
-    /// receiver holds for `node` beyond this is stale and goes.
-    Snapshot {
-        /// The owner.
-        node: NodeId,
-        /// Its sessions.
-        sessions: Vec<SessionRecord>,
-    },
-    /// `node` (re)connected and asks every node to publish a `Snapshot`.
-    Resync {
-        /// Who asks.
+    /// `node` has just written all its records to the backend again (after it reconnected,
+    /// or found them expired, or heard itself declared gone): whoever serves a room reads
+    /// that room's records again and takes `node`'s as the whole truth about `node`.
+    Reasserted {
+        /// Who.
         node: NodeId,
     },
 }
@@ -117,8 +112,7 @@ impl Fact {
             | Fact::SessionEnded { node, .. }
             | Fact::Cursors { node, .. }
             | Fact::Leaving { node }
-            | Fact::Snapshot { node, .. }
-            | Fact::Resync { node } => *node,
+            | Fact::Reasserted { node } => *node,
         }
     }
 
@@ -127,10 +121,7 @@ impl Fact {
         match self {
             Fact::Session { record, .. } => Some(&record.room),
             Fact::SessionEnded { room, .. } | Fact::Cursors { room, .. } => Some(room),
-            Fact::Alive { .. }
-            | Fact::Leaving { .. }
-            | Fact::Snapshot { .. }
-            | Fact::Resync { .. } => None,
+            Fact::Alive { .. } | Fact::Leaving { .. } | Fact::Reasserted { .. } => None,
         }
     }
 }

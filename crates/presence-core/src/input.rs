@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use presence_protocol::{Reference, RoomName, SessionId, State, UserId};
 
-use crate::fact::Fact;
+use crate::fact::{Fact, NodeId, SessionRecord};
 
 /// Names one WebSocket connection for as long as it lives; never reused by a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +107,34 @@ pub enum Input {
     BackendDown,
     /// The cluster channel is back: every node gets a fresh node TTL to speak up.
     BackendUp,
+    /// What the backend holds for a room, read after following its channel: the answer
+    /// to an [`crate::Effect::Watch`] or an [`crate::Effect::Load`].
+    Records {
+        /// The room.
+        room: RoomName,
+        /// Every node's records for the room, each with its owner.
+        records: Vec<(NodeId, SessionRecord)>,
+        /// Owners among them that no longer refresh their liveness (dead, or cut off), each
+        /// with how long its records still live: its sessions are orphans, and their grace
+        /// ends when the records expire.
+        gone: Vec<(NodeId, std::time::Duration)>,
+        /// Whose absence from `records` means they hold nothing here.
+        authority: Authority,
+    },
+}
+
+/// Which nodes' records a read of a room's records speaks for in full: a node covered here
+/// that is missing from the records holds no session in the room, so what is held for it
+/// goes. Records are always applied; the authority only decides what absence means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// Every node: the backend's data is known to be whole.
+    Complete,
+    /// Only this node, which has just written all its records again.
+    Node(NodeId),
+    /// No node: the backend may have lost data that its owners have not written again yet
+    /// (a Redis restart), so absence proves nothing.
+    Partial,
 }
 
 impl Input {
@@ -119,7 +147,25 @@ impl Input {
             | Input::Cursor { conn, .. }
             | Input::Activity { conn }
             | Input::Closed { conn } => Some(*conn),
-            Input::Remote(_) | Input::BackendDown | Input::BackendUp => None,
+            Input::Remote(_) | Input::BackendDown | Input::BackendUp | Input::Records { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The one room the input is about, if it is about one.
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            Input::Join { request, .. } => Some(&request.room),
+            Input::Leave { room, .. } => room.as_ref(),
+            Input::Update { room, .. }
+            | Input::Cursor { room, .. }
+            | Input::Records { room, .. } => Some(room),
+            Input::Remote(fact) => fact.room(),
+            Input::Activity { .. }
+            | Input::Closed { .. }
+            | Input::BackendDown
+            | Input::BackendUp => None,
         }
     }
 }

@@ -16,9 +16,14 @@
 //! latest claim wins, so a restore on another node is a move, never a leave and a join),
 //! last-writer-wins user data by [`Stamp`], and node liveness (a node silent for the node
 //! TTL, or announcing that it leaves, has its sessions orphaned: they stay visible for the
-//! reconnect grace, waiting for their clients to restore them on a surviving node). A
-//! `Snapshot` fact replaces all that is held for its node, which heals facts lost while the
-//! channel was down.
+//! reconnect grace, waiting for their clients to restore them on a surviving node).
+//!
+//! A node serves only the rooms where it holds a session (live, in grace, or being
+//! restored). The first join into a room it does not serve yet asks the shell to follow the
+//! room ([`Effect::Watch`]) and waits, with everything else about the room, until the room's
+//! records arrive ([`Input::Records`]): so the first joiner's roster is already whole. When
+//! its last session there goes, the node drops the room and everything it held for it
+//! ([`Effect::Unwatch`]). Facts about rooms it does not serve are counted and ignored.
 //!
 //! See docs/architecture.md for the whole picture.
 #![warn(missing_docs)]
@@ -30,6 +35,7 @@ mod effect;
 mod fact;
 mod flush;
 mod input;
+mod interest;
 mod outgoing;
 mod remote;
 mod roster;
@@ -44,5 +50,6 @@ pub use color::{color_for, PALETTE};
 pub use config::{Cluster, Config};
 pub use effect::{CloseReason, Effect};
 pub use fact::{Fact, NodeId, SessionRecord, Stamp};
-pub use input::{ConnId, Input, JoinRequest, Now};
+pub use input::{Authority, ConnId, Input, JoinRequest, Now};
+pub use interest::InterestStats;
 pub use tracker::{Stats, Tracker};

@@ -8,22 +8,22 @@
 //! - a node silent for the node TTL, or announcing that it leaves, orphans its sessions:
 //!   they stay visible for the reconnect grace, then leave on every node. A node heard
 //!   from again after either was never gone (it was slow, cut off, or the `Leaving` was
-//!   forged or replayed): the node that hears it asks everyone for a snapshot, which
-//!   revives its sessions. A node that hears a `Leaving` in its own name does the same;
+//!   forged or replayed): the node that hears it reads its records again, which revives
+//!   its sessions. A node that hears a `Leaving` in its own name says `Reasserted`, so
+//!   every node reads its records again;
 //! - a remote user's color obeys the palette rule as a local one does (see
 //!   [`Tracker::settle_shared_color`]);
-//! - a `Snapshot` replaces everything held for its node, which heals whatever facts were
-//!   lost while the channel was down.
+//! - records read from the backend replace what is held for the nodes they speak for,
+//!   which heals whatever facts were lost while the channel was down (`interest.rs`).
 
-use std::collections::HashSet;
 use std::time::Instant;
 
-use presence_protocol::{CursorPosition, RoomName, SessionId, UserId, AWAY_KEY};
+use presence_protocol::{CursorPosition, RoomName, UserId, AWAY_KEY};
 
 use crate::color::PALETTE;
 use crate::effect::Effect;
 use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
-use crate::input::Now;
+use crate::input::{Authority, Now};
 use crate::session::{Attachment, Session, SessionKey};
 use crate::timers::Timer;
 use crate::tracker::Tracker;
@@ -83,7 +83,22 @@ impl Tracker {
         }
     }
 
-    /// Every session this node owns, for a `Snapshot`.
+    /// Announces every record this node owns of the user: each holds the user's data,
+    /// and a node reading the records later must find the newest in whichever survives.
+    pub(crate) fn announce_user(&mut self, room: &RoomName, user_id: &UserId) {
+        if self.config.cluster.is_none() {
+            return;
+        }
+        let Some(member) = self.rosters.get(room).and_then(|r| r.member(user_id)) else {
+            return;
+        };
+        let keys: Vec<SessionKey> = member.sessions().to_vec();
+        for key in keys {
+            self.announce(key);
+        }
+    }
+
+    /// Every session this node owns, for rewriting its records.
     pub fn local_records(&self) -> Vec<SessionRecord> {
         self.sessions
             .iter()
@@ -98,18 +113,19 @@ impl Tracker {
         };
         let from = fact.node();
         if from == cluster.node {
-            // Our own facts come back on the shared channel; we applied them already. But
-            // a `Leaving` in our name while we run is forged or replayed (the server keeps
+            // Our own facts come back on the channels; we applied them already. But a
+            // `Leaving` in our name while we run is forged or replayed (the server keeps
             // its own real one from us), and every other node has just orphaned our
-            // sessions: ask for snapshots, and ours revives them within their grace.
+            // sessions: have them read our records, which revives them within their grace.
             if matches!(fact, Fact::Leaving { .. }) {
-                self.publish(Fact::Resync { node: cluster.node });
+                self.reassert();
             }
             return;
         }
         self.heard_from(from, now);
         match fact {
-            Fact::Alive { .. } | Fact::Resync { .. } => {}
+            Fact::Alive { .. } => {}
+            Fact::Reasserted { node } => self.reasserted(node),
             Fact::Session { node, record } => self.remote_session(node, record, now),
             Fact::SessionEnded {
                 node,
@@ -153,30 +169,11 @@ impl Tracker {
                 self.dead_nodes.insert(node);
                 self.orphan(node, now);
             }
-            Fact::Snapshot { node, sessions } => {
-                let listed: HashSet<(&str, &UserId, &SessionId)> = sessions
-                    .iter()
-                    .map(|r| (r.room.as_str(), &r.user.id, &r.session_id))
-                    .collect();
-                let stale: Vec<_> = self
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.attachment == Attachment::Remote(node))
-                    .filter(|(_, s)| !listed.contains(&(s.room.as_str(), &s.user_id, &s.id)))
-                    .map(|(key, _)| key)
-                    .collect();
-                for key in stale {
-                    self.remove_session(key, now);
-                }
-                for record in sessions {
-                    self.remote_session(node, record, now);
-                }
-            }
         }
     }
 
     /// Upserts a session `node` owns: a new session, a change, or a claim of one we held.
-    fn remote_session(&mut self, node: NodeId, record: SessionRecord, now: Now) {
+    pub(crate) fn remote_session(&mut self, node: NodeId, record: SessionRecord, now: Now) {
         let room = record.room.clone();
         let name = (record.user.id.clone(), record.session_id.clone());
         let existing = self.rosters.get(&room).and_then(|r| r.session(&name));
@@ -195,6 +192,7 @@ impl Tracker {
                     self.apply_user_data(&record, false, now);
                     return;
                 }
+                let was_local = session.is_local();
                 if let Attachment::Live(conn) = session.attachment {
                     // Restored on another node: this connection no longer carries it.
                     self.detach_from(conn, key, &room);
@@ -204,7 +202,28 @@ impl Tracker {
                     session.away = record.away;
                     session.claim = record.claim;
                 }
-                self.relinquish_if_unowned(&room, &record.user.id);
+                if was_local {
+                    if let Some(roster) = self.rosters.get_mut(&room) {
+                        roster.local_sessions = roster.local_sessions.saturating_sub(1);
+                    }
+                    // Our record of it is stale now; the others ignore this end, as the
+                    // session is no longer ours, but the backend drops our record.
+                    let node = self.node_id();
+                    self.publish(Fact::SessionEnded {
+                        node,
+                        room: room.clone(),
+                        user_id: record.user.id.clone(),
+                        session_id: record.session_id.clone(),
+                    });
+                    self.relinquish_if_unowned(&room, &record.user.id);
+                    // Our last session here moved away: so does our interest in the room.
+                    self.release_if_unserved(&room);
+                    if !self.serves(&room) {
+                        return;
+                    }
+                } else {
+                    self.relinquish_if_unowned(&room, &record.user.id);
+                }
             }
             None => {
                 let key = self.sessions.insert(Session {
@@ -248,12 +267,14 @@ impl Tracker {
         let room = &record.room;
         let mut changed = false;
         let mut recolored = false;
+        let mut adopted = false;
         let Some(roster) = self.rosters.get_mut(room) else {
             return;
         };
         // Fields, not `member_mut`: the palette and the member are changed together.
         if let Some(member) = roster.members.get_mut(&record.user.id) {
             if record.stamp > member.stamp {
+                adopted = member.stamp != Stamp::default();
                 let away = member.user.state.get(AWAY_KEY).cloned();
                 let mut state = record.user.state.clone();
                 if let Some(away) = away {
@@ -294,10 +315,10 @@ impl Tracker {
             .get(room)
             .and_then(|r| r.member(&record.user.id))
             .is_some_and(|m| m.stamp > record.stamp);
-        if newer_here {
-            if let Some(key) = self.local_session_of(room, &record.user.id) {
-                self.announce(key);
-            }
+        // And one that took newer data rewrites its own record, so that a node reading the
+        // records later finds the newest data even after the changer's sessions are gone.
+        if newer_here || adopted {
+            self.announce_user(room, &record.user.id);
         }
     }
 
@@ -346,9 +367,7 @@ impl Tracker {
         member.user.color = PALETTE[member.color_index].to_owned();
         member.stamp = next_stamp(member.stamp, now, node);
         self.user_updated(room, user_id, None, now);
-        if let Some(key) = self.local_session_of(room, user_id) {
-            self.announce(key);
-        }
+        self.announce_user(room, user_id);
     }
 
     /// One of this node's own sessions of the user, if any.
@@ -372,8 +391,24 @@ impl Tracker {
         }
     }
 
+    /// This node owns a session of the user again after it had none: the data it holds is
+    /// the owners' latest word, and it stands behind it now with a stamp of its own, so
+    /// that its records never carry data nobody vouches for (two such records, from two
+    /// nodes that each listed the user first during a partition, would never converge).
+    pub(crate) fn take_authority(&mut self, room: &RoomName, user_id: &UserId, now: Now) {
+        let node = self.config.cluster.map(|c| c.node);
+        if node.is_none() {
+            return;
+        }
+        if let Some(member) = self.member_mut(room, user_id) {
+            if member.stamp == Stamp::default() {
+                member.stamp = next_stamp(Stamp::default(), now, node);
+            }
+        }
+    }
+
     /// Notes a sign of life from `node`, arming its silence timer the first time.
-    fn heard_from(&mut self, node: NodeId, now: Now) {
+    pub(crate) fn heard_from(&mut self, node: NodeId, now: Now) {
         let now = now.instant;
         let Some(cluster) = self.config.cluster else {
             return;
@@ -394,8 +429,8 @@ impl Tracker {
                     .push(now + cluster.node_ttl, Timer::NodeSilence { node, epoch });
                 if self.dead_nodes.remove(&node) {
                     // It was only slow, or cut off: its sessions here are orphaned and would
-                    // leave. Ask every node for a snapshot; its own revives them.
-                    self.publish(Fact::Resync { node: cluster.node });
+                    // leave. Its records revive them.
+                    self.reload_all(Authority::Node(node));
                 }
             }
         }

@@ -101,6 +101,8 @@ pub(crate) struct Roster {
     batch_sessions: usize,
     pub(crate) last_flush_at: Option<Instant>,
     pub(crate) flush_armed: bool,
+    /// Sessions this node owns here (live or in grace); the room is served while any is.
+    pub(crate) local_sessions: usize,
 }
 
 impl Roster {

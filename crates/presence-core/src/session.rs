@@ -125,6 +125,18 @@ impl Tracker {
     }
 
     pub(crate) fn remove_session(&mut self, key: SessionKey, now: Now) {
+        let Some(session) = self.sessions.get(key) else {
+            return;
+        };
+        let (room, local) = (session.room.clone(), session.is_local());
+        self.drop_session(key, now);
+        if local {
+            // The node's interest in the room may have ended with it.
+            self.release_if_unserved(&room);
+        }
+    }
+
+    fn drop_session(&mut self, key: SessionKey, now: Now) {
         let Some(session) = self.sessions.remove(key) else {
             return;
         };
@@ -147,6 +159,9 @@ impl Tracker {
         };
         let name = (session.user_id.clone(), session.id.clone());
         roster.remove_session(&name, session.batch);
+        if session.is_local() {
+            roster.local_sessions = roster.local_sessions.saturating_sub(1);
+        }
         let Some(member) = roster.member_mut(&session.user_id) else {
             return;
         };

@@ -115,7 +115,7 @@ impl Tracker {
         }
         let away_changed = self.refresh_away(&room, &user_id);
         if state_changed || away_changed {
-            self.announce(key);
+            self.announce_user(&room, &user_id);
             // Only a change others can see is broadcast.
             self.user_updated(&room, &user_id, Some(from), now);
         }

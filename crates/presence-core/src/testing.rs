@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use presence_protocol::{RoomName, ServerMessage, SessionId, State, User, UserId};
 
 use crate::{
-    CloseReason, Cluster, Config, ConnId, Effect, Fact, Input, JoinRequest, NodeId, Now, Tracker,
+    Authority, CloseReason, Cluster, Config, ConnId, Effect, Fact, Input, JoinRequest, NodeId, Now,
+    Tracker,
 };
 
 /// The wall-clock time every harness starts at, in Unix milliseconds.
@@ -63,10 +64,28 @@ pub struct Harness {
     pub closed_by_server: Vec<(ConnId, CloseReason)>,
     /// Facts announced for other nodes (cluster mode), in order.
     pub published: Vec<Fact>,
+    /// Everything asked of the cluster backend (cluster mode), in order: the facts of
+    /// `published` and the rooms to follow, drop or read.
+    pub backend: Vec<BackendCall>,
+    /// The rooms the tracker follows (cluster mode), as it said.
+    pub watching: BTreeSet<RoomName>,
     next_conn: u64,
     next_session: u64,
     /// Server-made session ids start with this (distinct per node in cluster tests).
     pub session_prefix: String,
+}
+
+/// One thing a tracker asked of the cluster backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendCall {
+    /// Announce this fact (and keep the node's records up to date with it).
+    Publish(Fact),
+    /// Follow the room's channel, then answer with its records.
+    Watch(RoomName),
+    /// Stop following the room, and delete this node's records of it.
+    Unwatch(RoomName),
+    /// Answer with the room's records again.
+    Load(RoomName, Authority),
 }
 
 /// How a test describes a join; `Default` is a plain join by `user`.
@@ -98,6 +117,8 @@ impl Harness {
             subscriptions: HashMap::new(),
             closed_by_server: Vec::new(),
             published: Vec::new(),
+            backend: Vec::new(),
+            watching: BTreeSet::new(),
             next_conn: 0,
             next_session: 0,
             session_prefix: "fresh-".to_owned(),
@@ -305,7 +326,28 @@ impl Harness {
                     }
                 }
                 Effect::Close { conn, reason } => self.closed_by_server.push((conn, reason)),
-                Effect::Publish(fact) => self.published.push(fact),
+                Effect::Publish(fact) => {
+                    self.published.push(fact.clone());
+                    self.backend.push(BackendCall::Publish(fact));
+                }
+                Effect::Watch { room } => {
+                    assert!(self.watching.insert(room.clone()), "{room} watched twice");
+                    self.backend.push(BackendCall::Watch(room));
+                }
+                Effect::Unwatch { room } => {
+                    assert!(
+                        self.watching.remove(&room),
+                        "{room} unwatched without being watched"
+                    );
+                    self.backend.push(BackendCall::Unwatch(room));
+                }
+                Effect::Load { room, authority } => {
+                    assert!(
+                        self.watching.contains(&room),
+                        "{room} read again without being watched"
+                    );
+                    self.backend.push(BackendCall::Load(room, authority));
+                }
             }
         }
     }

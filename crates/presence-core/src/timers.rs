@@ -24,6 +24,9 @@ pub(crate) enum Timer {
     Flush(RoomName),
     /// Another node may have been silent for the whole node TTL.
     NodeSilence { node: NodeId, epoch: u64 },
+    /// A node TTL after the channel came back: read every served room again, now trusting
+    /// absences, as every live node has written its records again by then.
+    Reload,
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -18,7 +18,8 @@ use crate::color::PALETTE;
 use crate::config::Config;
 use crate::effect::Effect;
 use crate::fact::{NodeId, Stamp};
-use crate::input::{ConnId, Input, JoinRequest, Now};
+use crate::input::{Authority, ConnId, Input, JoinRequest, Now};
+use crate::interest::InterestStats;
 use crate::remote::{next_stamp, NodeBeat};
 use crate::roster::{Change, Member, Roster};
 use crate::session::{Attachment, ConnState, Session, SessionKey};
@@ -33,6 +34,10 @@ pub struct Stats {
     pub users: usize,
     /// Sessions, live or within grace.
     pub sessions: usize,
+    /// Rooms whose records are being read before they are served (cluster mode).
+    pub loading_rooms: usize,
+    /// Room facts applied, and room facts ignored as not this node's concern.
+    pub interest: InterestStats,
 }
 
 /// One node's (or one shard's) presence state. Reads no clock; call
@@ -56,6 +61,12 @@ pub struct Tracker {
     /// Nodes presumed dead, or that said they leave; hearing from one again means our view
     /// of it is stale.
     pub(crate) dead_nodes: HashSet<NodeId>,
+    /// Rooms whose records are being read, with the inputs about them that wait.
+    pub(crate) loading: HashMap<RoomName, Vec<Input>>,
+    pub(crate) interest_stats: InterestStats,
+    /// A room that must stay served though its local sessions dip to none: a connection's
+    /// session being replaced by another user's within one join.
+    pub(crate) pinned: Option<RoomName>,
 }
 
 impl Tracker {
@@ -75,6 +86,9 @@ impl Tracker {
             nodes: HashMap::new(),
             backend_up: true,
             dead_nodes: HashSet::new(),
+            loading: HashMap::new(),
+            interest_stats: InterestStats::default(),
+            pinned: None,
         }
     }
 
@@ -84,6 +98,14 @@ impl Tracker {
         if let (Some(conn), false) = (input.conn(), matches!(input, Input::Closed { .. })) {
             self.touch(conn, now);
         }
+        let input = if self.config.cluster.is_some() {
+            match self.by_interest(input, now) {
+                Some(input) => input,
+                None => return,
+            }
+        } else {
+            input
+        };
         match input {
             Input::Join {
                 conn,
@@ -120,7 +142,12 @@ impl Tracker {
             Input::Closed { conn } => self.closed(conn, now),
             Input::Remote(fact) => self.remote(fact, now),
             Input::BackendDown => self.backend_up = false,
-            Input::BackendUp => self.backend_reachable(now),
+            Input::BackendUp => {
+                self.backend_reachable(now);
+                self.reload_after_outage(now);
+            }
+            // Only cluster mode reads records, and it handled them above.
+            Input::Records { .. } => {}
         }
     }
 
@@ -141,6 +168,7 @@ impl Tracker {
                 Timer::Silence { conn, epoch } => self.check_silence(conn, epoch, now),
                 Timer::Flush(room) => self.flush(&room, now),
                 Timer::NodeSilence { node, epoch } => self.check_node(node, epoch, now),
+                Timer::Reload => self.reload_all(Authority::Complete),
             }
         }
     }
@@ -161,6 +189,8 @@ impl Tracker {
             rooms: self.rosters.len(),
             users: self.users,
             sessions: self.sessions.len(),
+            loading_rooms: self.loading.len(),
+            interest: self.interest_stats,
         }
     }
 
@@ -187,6 +217,7 @@ impl Tracker {
             Timer::NodeSilence { node, epoch } => {
                 nodes.get(node).is_some_and(|b| b.epoch == *epoch)
             }
+            Timer::Reload => true,
         });
         shrink(&mut self.rosters);
         shrink(&mut self.connections);
@@ -245,7 +276,7 @@ impl Tracker {
                 let renamed = self.set_name(&room, &request.user_id, request.name.as_deref(), now);
                 if renamed {
                     self.user_updated(&room, &request.user_id, conn, now);
-                    self.announce(key);
+                    self.announce_user(&room, &request.user_id);
                 }
                 if shared.is_some() || away.is_some() {
                     if let Err(refusal) = self.apply_state(key, shared, away, conn, now) {
@@ -254,7 +285,10 @@ impl Tracker {
                 }
                 return self.send_current_users(conn, &room, key);
             }
+            // The room stays served: the new user's session is about to take the slot.
+            self.pinned = Some(room.clone());
             self.remove_session(key, now);
+            self.pinned = None;
         }
 
         // Restore: the named session is held for this very user. Sessions are named by
@@ -295,6 +329,7 @@ impl Tracker {
         self.attach(conn, key, &room, now);
         let roster = self.rosters.entry(room.clone()).or_default();
         roster.add_session(name, key, request.batch);
+        roster.local_sessions += 1;
 
         if is_new_user {
             let color_index = roster.colors.assign(request.user_id.as_str());
@@ -323,6 +358,7 @@ impl Tracker {
                 member.add_session(key);
                 member.user.last_seen = now.unix_ms;
             }
+            self.take_authority(&room, &request.user_id, now);
             // One more session is news too: `sessions` is part of what others see.
             self.refresh_away(&room, &request.user_id);
             self.set_name(&room, &request.user_id, request.name.as_deref(), now);
@@ -333,7 +369,7 @@ impl Tracker {
                 }
             }
         }
-        self.announce(key);
+        self.announce_user(&room, &request.user_id);
         self.send_current_users(conn, &room, key);
     }
 
@@ -382,9 +418,18 @@ impl Tracker {
         }
         if previous != Attachment::Live(conn) {
             let node = self.config.cluster.map(|c| c.node);
+            let mut was_local = true;
             if let Some(session) = self.sessions.get_mut(key) {
+                was_local = session.is_local();
                 session.attachment = Attachment::Live(conn);
                 session.claim = next_stamp(session.claim, now, node);
+            }
+            if !was_local {
+                // Restored from another node (or from one that died): ours now.
+                if let Some(roster) = self.rosters.get_mut(&room) {
+                    roster.local_sessions += 1;
+                }
+                self.take_authority(&room, &request.user_id, now);
             }
             self.attach(conn, key, &room, now);
         }
@@ -398,7 +443,7 @@ impl Tracker {
         let Some(session_id) = self.sessions.get(key).map(|s| s.id.clone()) else {
             return;
         };
-        self.announce(key);
+        self.announce_user(&room, &request.user_id);
         if let Some(user) = self.user(&room, &request.user_id) {
             self.send(
                 conn,

@@ -1,24 +1,28 @@
-//! Several trackers as nodes of one cluster, their facts carried by a test "channel" that
-//! delivers everything in one order: cross-node rosters, node death, restore elsewhere,
-//! drain, lost facts healed by a snapshot, and a backend outage.
+//! Several trackers as nodes of one cluster, their facts carried by a test backend that
+//! behaves as the server's Redis does (room channels followed by interest, records per
+//! node): cross-node rosters, node death, restore elsewhere, drain, lost facts healed by
+//! reading records again, a backend that loses everything, and nodes that only serve the
+//! rooms they hold sessions in.
 
 mod support;
 
 use std::time::Duration;
 
-use presence_core::testing::{ms, node_id, secs, Harness, JoinSpec};
+use presence_core::testing::{ms, node_id, room, secs, BackendCall, Harness, JoinSpec};
 use presence_core::{Fact, Input};
 use presence_protocol::ServerMessage;
-use support::{announce_alive, deliver, FactChannel};
+use support::{announce_alive, Bus};
 
 const TTL: Duration = Duration::from_secs(5);
 const GRACE: Duration = Duration::from_secs(10);
 
 struct Nodes {
     nodes: Vec<Harness>,
-    /// Nodes whose facts are not delivered (killed, or cut off).
+    /// Nodes whose facts and writes are lost (killed, or cut off).
     muted: Vec<bool>,
-    channel: FactChannel,
+    /// Nodes that hear nothing (their subscription is lost).
+    deaf: Vec<bool>,
+    bus: Bus,
     /// Every fact delivered so far, in channel order.
     log: Vec<Fact>,
 }
@@ -31,18 +35,28 @@ impl Nodes {
         Nodes {
             nodes,
             muted: vec![false; count],
-            channel: FactChannel::default(),
+            deaf: vec![false; count],
+            bus: Bus::default(),
             log: Vec::new(),
         }
     }
 
-    /// Delivers every published fact to every node, until nothing new is said.
+    /// Carries out everything asked of the backend, until nothing new is asked.
     fn pump(&mut self) {
-        let muted = &self.muted;
-        while self.channel.collect(&mut self.nodes, |i| !muted[i]) > 0 {
-            while let Some(fact) = self.channel.pop() {
-                deliver(&mut self.nodes, &fact, |_| true);
+        loop {
+            let (muted, deaf) = (self.muted.clone(), self.deaf.clone());
+            let added = self.bus.collect(&mut self.nodes, |i| !muted[i]);
+            let mut delivered = 0;
+            while let Some(fact) = self.bus.pop() {
+                self.bus.deliver(&mut self.nodes, &fact, |i| !deaf[i]);
                 self.log.push(fact);
+                delivered += 1;
+            }
+            let read = self
+                .bus
+                .answer_reads(&mut self.nodes, |i| !muted[i] && !deaf[i]);
+            if added + delivered + read == 0 && self.nodes.iter().all(|n| n.backend.is_empty()) {
+                return;
             }
         }
     }
@@ -67,6 +81,13 @@ impl Nodes {
             self.beat();
             left -= hop;
         }
+    }
+
+    /// Node `i` is killed: it says nothing more, and its liveness key expires a node TTL
+    /// later, its records a grace after that.
+    fn kill(&mut self, i: usize) {
+        self.muted[i] = true;
+        self.bus.silence(i, GRACE);
     }
 }
 
@@ -179,7 +200,7 @@ fn a_killed_nodes_users_leave_within_ttl_plus_grace() {
     c.pump();
     c.nodes[1].take(bob);
 
-    c.muted[0] = true; // SIGKILL: node 0 says nothing more
+    c.kill(0); // SIGKILL: node 0 says nothing more
     c.advance(TTL + GRACE - secs(2));
     assert_eq!(
         c.nodes[1].roster("doc"),
@@ -211,8 +232,13 @@ fn a_session_restores_on_another_node_without_a_leave_or_join() {
         .user("doc", "alice")
         .expect("alice listed on node 1");
 
-    c.muted[0] = true; // node 0 dies
+    c.kill(0);
     c.advance(TTL + secs(2)); // declared dead; alice's grace runs everywhere
+    assert!(
+        c.nodes[2].roster("doc").is_empty(),
+        "node 2 serves no one in doc, so it holds nothing of it"
+    );
+    // Node 2 starts serving doc: it reads the records, node 0's among them, as orphans.
     let again = c.nodes[2].connect();
     c.nodes[2].join_on(again, "doc", "alice", spec);
     c.pump();
@@ -257,8 +283,8 @@ fn a_draining_node_hands_its_sessions_over_silently() {
 
     // SIGTERM on node 0: it announces it leaves, closes its sockets (no leave), and exits.
     c.nodes[0]
-        .published
-        .push(Fact::Leaving { node: node_id(0) });
+        .backend
+        .push(BackendCall::Publish(Fact::Leaving { node: node_id(0) }));
     c.nodes[0].close(alice);
     c.pump();
     c.muted[0] = true;
@@ -274,7 +300,7 @@ fn a_draining_node_hands_its_sessions_over_silently() {
 }
 
 #[test]
-fn a_snapshot_heals_facts_lost_in_an_outage() {
+fn records_read_again_heal_facts_lost_in_an_outage() {
     let mut c = Nodes::new(2);
     c.beat();
     let alice = c.nodes[0].join("doc", "alice");
@@ -284,26 +310,75 @@ fn a_snapshot_heals_facts_lost_in_an_outage() {
     c.pump();
     c.nodes[1].take(bob);
 
-    // Node 1 loses the channel; meanwhile alice leaves and dave arrives on node 0.
+    // Node 1 loses its subscription; meanwhile alice leaves and dave arrives on node 0.
     c.nodes[1].input(Input::BackendDown);
+    c.deaf[1] = true;
     c.nodes[0].leave(alice, None);
     let _dave = c.nodes[0].join("doc", "dave");
-    c.nodes[0].published.clear();
+    c.pump();
     c.advance(TTL * 3); // silence during an outage proves nothing: no orphaning
     assert_eq!(c.nodes[1].roster("doc"), ["alice", "carol", "bob"]);
 
-    // Back: node 1 asks for snapshots; node 0 answers with what it holds now.
+    // Back: node 1 reads the room again at once, trusting no absence yet (a restarted
+    // Redis may not hold everyone's records again yet), then again a node TTL later.
+    c.deaf[1] = false;
     c.nodes[1].input(Input::BackendUp);
-    let sessions = c.nodes[0].tracker.local_records();
-    c.nodes[0].published.push(Fact::Snapshot {
-        node: node_id(0),
-        sessions,
-    });
     c.pump();
+    assert_eq!(c.nodes[1].roster("doc"), ["alice", "carol", "bob", "dave"]);
+    assert_eq!(c.nodes[1].kinds(bob), ["presence:userJoined"]);
+    c.advance(TTL);
     assert_eq!(c.nodes[1].roster("doc"), ["carol", "bob", "dave"]);
-    assert_eq!(
-        c.nodes[1].kinds(bob),
-        ["presence:userLeft", "presence:userJoined"]
+    assert_eq!(c.nodes[1].kinds(bob), ["presence:userLeft"]);
+}
+
+#[test]
+fn a_backend_that_loses_every_record_shows_nobody_a_leave() {
+    let mut c = Nodes::new(3);
+    c.beat();
+    let alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    let carol = c.nodes[2].join("doc", "carol");
+    c.pump();
+    for (i, conn) in [(0, alice), (1, bob), (2, carol)] {
+        c.nodes[i].take(conn);
+    }
+
+    // Redis restarts empty. Every node loses its subscription, comes back, and writes its
+    // records again, one after another.
+    c.bus.wipe();
+    for i in 0..3 {
+        c.nodes[i].input(Input::BackendDown);
+    }
+    for i in 0..3 {
+        c.nodes[i].input(Input::BackendUp);
+        c.pump();
+        c.bus.reassert(&c.nodes, i);
+        c.pump();
+    }
+    c.advance(TTL * 2);
+    for (i, conn) in [(0, alice), (1, bob), (2, carol)] {
+        assert_eq!(
+            c.nodes[i].roster("doc"),
+            ["alice", "bob", "carol"],
+            "node {i}"
+        );
+        assert!(
+            c.nodes[i].take(conn).is_empty(),
+            "node {i}'s client saw a change"
+        );
+    }
+    // And a node that starts serving doc now reads the whole roster.
+    let dave = c.nodes[1].join("lobby", "dave");
+    c.nodes[1].join_on(dave, "doc", "dave", JoinSpec::default());
+    c.pump();
+    let frames = c.nodes[1].take(dave);
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, ServerMessage::CurrentUsers { users, .. } if users.len() == 4)),
+        "{frames:?}"
     );
 }
 
@@ -328,7 +403,7 @@ fn concurrent_changes_from_two_nodes_converge() {
 }
 
 #[test]
-fn a_node_presumed_dead_that_speaks_again_is_revived_by_a_resync() {
+fn a_node_presumed_dead_that_speaks_again_is_revived_from_its_records() {
     let mut c = Nodes::new(2);
     c.beat();
     let _alice = c.nodes[0].join("doc", "alice");
@@ -340,22 +415,8 @@ fn a_node_presumed_dead_that_speaks_again_is_revived_by_a_resync() {
     c.muted[0] = true; // a long pause: node 0 is silent past the TTL
     c.advance(TTL + secs(1));
     c.muted[0] = false;
-    c.log.clear();
     c.beat();
-    assert!(
-        c.log
-            .iter()
-            .any(|f| matches!(f, Fact::Resync { node } if *node == node_id(1))),
-        "hearing a node presumed dead asks for snapshots"
-    );
-    // The resync is answered by node 0's snapshot (the server's cluster task does this).
-    let sessions = c.nodes[0].tracker.local_records();
-    c.nodes[1].published.clear();
-    c.nodes[0].published.push(Fact::Snapshot {
-        node: node_id(0),
-        sessions,
-    });
-    c.pump();
+    // Hearing a node presumed dead makes node 1 read its records: alice is no orphan.
     c.advance(GRACE + secs(1));
     assert_eq!(
         c.nodes[1].roster("doc"),
@@ -376,12 +437,15 @@ fn when_two_nodes_both_claim_a_session_the_later_claim_owns_it_everywhere() {
     let old = c.nodes[0].connect();
     c.nodes[0].join_on(old, "doc", "alice", spec.clone());
     c.pump();
-    assert_eq!(c.nodes[1].roster("doc"), ["alice"]);
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    assert_eq!(c.nodes[1].roster("doc"), ["alice", "bob"]);
 
     // Node 0 is cut off; alice's tab gives up on it and restores on node 1, while node 0
     // still has the old, half-open socket.
     c.nodes[0].input(Input::BackendDown);
     c.muted[0] = true;
+    c.deaf[0] = true;
     c.nodes[1].advance(ms(5));
     let new = c.nodes[1].connect();
     c.nodes[1].join_on(new, "doc", "alice", spec);
@@ -389,19 +453,14 @@ fn when_two_nodes_both_claim_a_session_the_later_claim_owns_it_everywhere() {
         c.nodes[1].kinds(new),
         ["presence:restored", "presence:currentUsers"]
     );
-    c.nodes[0].published.clear();
-    c.nodes[1].published.clear();
+    c.pump();
 
-    // Node 0 is back: both answer the resync with snapshots that both list tab-1.
+    // Node 0 is back: it reads doc again and writes its records again, as the server does.
     c.muted[0] = false;
+    c.deaf[0] = false;
     c.nodes[0].input(Input::BackendUp);
-    for i in 0..2 {
-        let sessions = c.nodes[i].tracker.local_records();
-        c.nodes[i].published.push(Fact::Snapshot {
-            node: node_id(i),
-            sessions,
-        });
-    }
+    c.pump();
+    c.bus.reassert(&c.nodes, 0);
     c.pump();
     assert!(
         c.nodes[0].subscriptions[&old].is_empty(),
@@ -412,16 +471,78 @@ fn when_two_nodes_both_claim_a_session_the_later_claim_owns_it_everywhere() {
         1,
         "node 1 kept the later claim"
     );
-    // Nobody owns it twice, and it does not end when node 0's old socket closes.
+    // Node 0 holds no session in doc any more, so it no longer serves it.
+    assert!(c.nodes[0].roster("doc").is_empty());
+    assert!(!c.nodes[0].watching.contains(&room("doc")));
     c.nodes[0].close(old);
     c.pump();
     c.advance(GRACE + TTL);
-    assert_eq!(c.nodes[0].roster("doc"), ["alice"]);
-    assert_eq!(c.nodes[1].roster("doc"), ["alice"]);
+    assert_eq!(c.nodes[1].roster("doc"), ["alice", "bob"]);
+    assert!(c.nodes[1]
+        .take(bob)
+        .iter()
+        .all(|f| !matches!(f, ServerMessage::UserLeft { .. })));
     c.nodes[1].leave(new, None);
     c.pump();
-    assert!(
-        c.nodes[0].roster("doc").is_empty(),
-        "the owner's leave ends it everywhere"
+    assert_eq!(
+        c.nodes[1].roster("doc"),
+        ["bob"],
+        "the owner's leave ends it"
     );
+}
+
+#[test]
+fn a_node_serves_only_the_rooms_it_holds_sessions_in() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let alice = c.nodes[0].join("busy", "alice");
+    let _ben = c.nodes[0].join("busy", "ben");
+    c.pump();
+    c.nodes[0].cursor(alice, "busy", 0.5, 0.5);
+    c.nodes[0].update(alice, "busy", r#"{"typing":true}"#);
+    c.nodes[0].advance(ms(60));
+    c.pump();
+    assert!(c.nodes[1].roster("busy").is_empty());
+    assert!(c.nodes[1].watching.is_empty(), "node 1 follows no room");
+    let stats = c.nodes[1].tracker.stats();
+    assert_eq!((stats.rooms, stats.users, stats.sessions), (0, 0, 0));
+    assert_eq!(
+        stats.interest.applied_facts, 0,
+        "node 1 applied nothing of node 0's room"
+    );
+
+    // Node 1 starts serving busy: its first joiner sees both, with node 0's colors.
+    let carol = c.nodes[1].connect();
+    c.nodes[1].join_on(carol, "busy", "carol", JoinSpec::default());
+    assert!(
+        c.nodes[1].take(carol).is_empty(),
+        "no answer before the room's records are read"
+    );
+    c.pump();
+    let frames = c.nodes[1].take(carol);
+    let [ServerMessage::CurrentUsers { users, .. }] = frames.as_slice() else {
+        panic!("{frames:?}")
+    };
+    let on_node_0 = c.nodes[0].tracker.roster("busy").unwrap_or_default();
+    assert_eq!(
+        users[..2],
+        on_node_0[..2],
+        "the same users, colors, joinedAt and state"
+    );
+
+    // Carol leaves: node 1 drops the room and everything it held of it.
+    c.nodes[1].leave(carol, None);
+    c.pump();
+    assert!(c.nodes[1].roster("busy").is_empty());
+    assert!(c.nodes[1].watching.is_empty());
+    assert_eq!(c.nodes[1].tracker.stats().sessions, 0);
+    assert_eq!(
+        c.nodes[1].tracker.pending_timers() > 0,
+        c.nodes[1].tracker.next_deadline().is_some()
+    );
+    let applied = c.nodes[1].tracker.stats().interest.applied_facts;
+    c.nodes[0].cursor(alice, "busy", 0.7, 0.7);
+    c.nodes[0].advance(ms(60));
+    c.pump();
+    assert_eq!(c.nodes[1].tracker.stats().interest.applied_facts, applied);
 }

@@ -1,25 +1,24 @@
 //! What a node does with facts that are wrong or
 //! hostile. Remote colors obey the palette rule, and a `Leaving` for a node that is in fact
-//! alive (forged, or a stale replay) erases nobody: the nodes resync, as they do for a
-//! node presumed dead that speaks again.
+//! alive (forged, or a stale replay) erases nobody: the nodes read its records again, as
+//! they do for a node presumed dead that speaks again.
 
 mod support;
 
 use std::time::Duration;
 
 use presence_core::testing::{node_id, room, secs, state, user_id, Harness};
-use presence_core::{color_for, ConnId, Fact, NodeId, SessionRecord, Stamp, PALETTE};
+use presence_core::{color_for, ConnId, Fact, Input, NodeId, SessionRecord, Stamp, PALETTE};
 use presence_protocol::{CursorPosition, ServerMessage, SessionId, User};
-use support::{announce_alive, deliver, FactChannel};
+use support::{announce_alive, Bus};
 
 const TTL: Duration = Duration::from_secs(5);
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Nodes on one channel. Unlike `cluster.rs`, a `Resync` is answered here the way the
-/// server's cluster task answers it: every node publishes its `Snapshot`.
+/// Nodes on one backend, which writes and reads records as the server's does.
 struct Channel {
     nodes: Vec<Harness>,
-    channel: FactChannel,
+    bus: Bus,
     /// Every fact delivered so far, in channel order.
     log: Vec<Fact>,
 }
@@ -30,31 +29,38 @@ impl Channel {
             nodes: (0..count)
                 .map(|i| Harness::cluster_node(i, TTL, GRACE))
                 .collect(),
-            channel: FactChannel::default(),
+            bus: Bus::default(),
             log: Vec::new(),
         }
     }
 
     /// Hands `fact` to the nodes in `to` only, as if the others had not heard it.
     fn deliver_to(&mut self, fact: &Fact, to: &[usize]) {
-        deliver(&mut self.nodes, fact, |i| to.contains(&i));
+        for &i in to {
+            self.nodes[i].input(Input::Remote(fact.clone()));
+        }
     }
 
-    /// Delivers every published fact to every node until nothing new is said.
+    /// Answers the reads of rooms asked for so far, and delivers nothing yet: the nodes
+    /// start serving their rooms before any hears of the others.
+    fn read_records(&mut self) {
+        self.bus.collect(&mut self.nodes, |_| true);
+        self.bus.answer_reads(&mut self.nodes, |_| true);
+    }
+
+    /// Carries out everything asked of the backend until nothing new is asked.
     fn pump(&mut self) {
-        while self.channel.collect(&mut self.nodes, |_| true) > 0 {
-            while let Some(fact) = self.channel.pop() {
-                deliver(&mut self.nodes, &fact, |_| true);
-                if matches!(fact, Fact::Resync { .. }) {
-                    for (i, node) in self.nodes.iter_mut().enumerate() {
-                        let sessions = node.tracker.local_records();
-                        node.published.push(Fact::Snapshot {
-                            node: node_id(i),
-                            sessions,
-                        });
-                    }
-                }
+        loop {
+            let added = self.bus.collect(&mut self.nodes, |_| true);
+            let mut delivered = 0;
+            while let Some(fact) = self.bus.pop() {
+                self.bus.deliver(&mut self.nodes, &fact, |_| true);
                 self.log.push(fact);
+                delivered += 1;
+            }
+            let read = self.bus.answer_reads(&mut self.nodes, |_| true);
+            if added + delivered + read == 0 && self.nodes.iter().all(|n| n.backend.is_empty()) {
+                return;
             }
         }
     }
@@ -129,6 +135,7 @@ fn same_preference_as(user: &str) -> String {
 fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
     let mut c = Channel::new(1);
     let alice = c.nodes[0].join("doc", "alice");
+    c.read_records();
     c.nodes[0].take(alice);
     let stranger = node_id(7);
     // #FFFF00 has a contrast of 1.07:1 against white: white initials on it are unreadable.
@@ -178,6 +185,7 @@ fn two_users_colored_at_once_on_two_nodes_end_with_distinct_colors_everywhere() 
     // Both join before either node hears of the other: both get the preferred color.
     let alice = c.nodes[0].join("doc", "alice");
     let other = c.nodes[1].join("doc", &twin);
+    c.read_records();
     assert_eq!(
         c.nodes[0].user("doc", "alice").map(|u| u.color),
         c.nodes[1].user("doc", &twin).map(|u| u.color)
@@ -220,21 +228,13 @@ fn alice_on_0_bob_on_1() -> (Channel, ConnId, ConnId) {
 }
 
 #[test]
-fn a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
+fn a_leaving_for_a_node_that_speaks_again_is_healed_from_its_records() {
     let (mut c, _alice, bob) = alice_on_0_bob_on_1();
 
     // A forged (or replayed) `Leaving` for node 0 reaches node 1 only.
     c.deliver_to(&Fact::Leaving { node: node_id(0) }, &[1]);
-    // Node 0 keeps beating: node 1 hears a node that said it left, and resyncs.
-    c.log.clear();
+    // Node 0 keeps beating: node 1 hears a node that said it left, and reads its records.
     c.advance(TTL / 3);
-    assert!(
-        c.log
-            .iter()
-            .any(|f| matches!(f, Fact::Resync { node } if *node == node_id(1))),
-        "{:?}",
-        c.log
-    );
     c.advance(GRACE + TTL);
     assert_eq!(
         c.nodes[1].roster("doc"),
@@ -245,20 +245,21 @@ fn a_leaving_for_a_node_that_speaks_again_is_healed_by_a_resync() {
 }
 
 #[test]
-fn a_node_that_hears_a_leaving_in_its_own_name_asks_for_a_resync() {
+fn a_node_that_hears_a_leaving_in_its_own_name_has_its_records_read_again() {
     let (mut c, _alice, bob) = alice_on_0_bob_on_1();
 
     let forged = Fact::Leaving { node: node_id(0) };
     c.deliver_to(&forged, &[0]);
     assert_eq!(
         c.nodes[0].published,
-        [Fact::Resync { node: node_id(0) }],
+        [Fact::Reasserted { node: node_id(0) }],
         "node 0 is alive and says so at once"
     );
     c.nodes[0].published.clear();
+    c.nodes[0].backend.clear();
 
-    // On the real channel everyone hears it: node 0's resync revives alice on node 1
-    // before any beat, and nothing erases her afterwards.
+    // On the real channel everyone hears it: node 0's word has node 1 read its records,
+    // which revives alice before any beat, and nothing erases her afterwards.
     c.deliver_to(&forged, &[0, 1]);
     c.pump();
     c.advance(GRACE + TTL);
@@ -274,7 +275,7 @@ fn a_node_that_really_left_still_has_its_users_leave_after_the_grace() {
     // (the server publishes nothing after its own `Leaving`).
     c.deliver_to(&Fact::Leaving { node: node_id(0) }, &[1]);
     c.nodes[0].close(alice);
-    c.nodes[0].published.clear();
+    c.nodes[0].backend.clear();
     let survivor = c.nodes.remove(1);
     c.nodes = vec![survivor];
     c.nodes[0].advance(GRACE + secs(1));

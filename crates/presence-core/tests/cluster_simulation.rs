@@ -1,21 +1,23 @@
 //! A seeded simulation of three nodes: random joins, restores (on any node), leaves,
-//! dropped sockets, updates, node kills, and nodes cut off from the channel and healed,
-//! with facts delivered late and in one order. At the end, once everything is healed and
-//! every grace has run out, every surviving node must list exactly the sessions whose
-//! latest claim is held by a live connection on a live node, and all nodes must agree on
-//! every user's data. A failing seed replays with `PRESENCED_SEED=<n>`.
+//! dropped sockets, updates, node kills, nodes cut off from the backend and healed, and a
+//! backend that loses every record, with facts delivered late and in one order, and rooms
+//! that nodes start and stop serving all along. At the end, once everything is healed and
+//! every grace has run out, every surviving node that holds a session in a room must list
+//! exactly the sessions whose latest claim is held by a live connection on a live node,
+//! all of them must agree on every user's data, and a node that holds no session in a room
+//! must hold nothing of it. A failing seed replays with `PRESENCED_SEED=<n>`.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use presence_core::testing::{ms, node_id, Harness, JoinSpec};
-use presence_core::{ConnId, Fact, Input};
+use presence_core::testing::{ms, Harness, JoinSpec};
+use presence_core::{ConnId, Input};
 use presence_protocol::ServerMessage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::{announce_alive, deliver, for_each_seed, FactChannel};
+use support::{announce_alive, for_each_seed, Bus};
 
 const NODES: usize = 3;
 const USERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
@@ -27,7 +29,9 @@ struct Sim {
     nodes: Vec<Harness>,
     alive: [bool; NODES],
     cut: [bool; NODES],
-    channel: FactChannel,
+    /// How long each node has not refreshed its liveness and records (killed or cut off).
+    silent_for: [Option<Duration>; NODES],
+    bus: Bus,
     rng: StdRng,
     /// Live client connections: (node, conn) → user.
     conns: BTreeMap<(usize, ConnId), String>,
@@ -46,7 +50,8 @@ impl Sim {
             nodes,
             alive: [true; NODES],
             cut: [false; NODES],
-            channel: FactChannel::default(),
+            silent_for: [None; NODES],
+            bus: Bus::default(),
             rng: StdRng::seed_from_u64(seed),
             conns: BTreeMap::new(),
             issued: Vec::new(),
@@ -64,33 +69,22 @@ impl Sim {
         move |i| alive[i] && !cut[i]
     }
 
-    /// Delivers up to `count` facts in channel order (those of cut-off nodes are lost);
-    /// a `Resync` is answered with snapshots, as the server's cluster task does.
+    /// Delivers up to `count` facts in channel order (those of cut-off nodes are lost),
+    /// and answers the reads of rooms asked for meanwhile.
     fn deliver(&mut self, count: usize) {
         let connected = self.connected_now();
         for _ in 0..count {
-            self.channel.collect(&mut self.nodes, connected);
-            let Some(fact) = self.channel.pop() else {
+            self.bus.collect(&mut self.nodes, connected);
+            if self.rng.random_bool(0.3) {
+                self.bus.answer_reads(&mut self.nodes, connected);
+            }
+            let Some(fact) = self.bus.pop() else {
+                self.bus.answer_reads(&mut self.nodes, connected);
                 return;
             };
-            if matches!(fact, Fact::Resync { .. }) {
-                self.snapshots();
-            }
-            deliver(&mut self.nodes, &fact, connected);
+            self.bus.deliver(&mut self.nodes, &fact, connected);
             for node in &mut self.nodes {
                 node.take_all();
-            }
-        }
-    }
-
-    fn snapshots(&mut self) {
-        for i in 0..NODES {
-            if self.connected(i) {
-                let sessions = self.nodes[i].tracker.local_records();
-                self.channel.push(Fact::Snapshot {
-                    node: node_id(i),
-                    sessions,
-                });
             }
         }
     }
@@ -109,6 +103,19 @@ impl Sim {
         announce_alive(&mut self.nodes, connected);
         for node in &mut self.nodes {
             node.take_all();
+        }
+        // A silent node's liveness key expires after the TTL, its records a grace later.
+        for i in 0..NODES {
+            let Some(silent) = self.silent_for[i] else {
+                continue;
+            };
+            let silent = silent + by;
+            self.silent_for[i] = Some(silent);
+            if silent >= TTL + GRACE {
+                self.bus.expire(i);
+            } else if silent >= TTL {
+                self.bus.silence(i, TTL + GRACE - silent);
+            }
         }
     }
 
@@ -181,7 +188,24 @@ impl Sim {
                         self.heal(i);
                     } else {
                         self.cut[i] = true;
+                        self.silent_for[i] = Some(Duration::ZERO);
                         self.nodes[i].input(Input::BackendDown);
+                    }
+                }
+            }
+            96 => {
+                // Redis restarts empty: every node loses its subscription, comes back and
+                // writes its records again.
+                self.bus.wipe();
+                for i in 0..NODES {
+                    if self.connected(i) {
+                        self.nodes[i].input(Input::BackendDown);
+                    }
+                }
+                for i in 0..NODES {
+                    if self.connected(i) {
+                        self.nodes[i].input(Input::BackendUp);
+                        self.bus.reassert(&self.nodes, i);
                     }
                 }
             }
@@ -190,6 +214,7 @@ impl Sim {
                 let i = self.rng.random_range(0..NODES);
                 if self.alive[i] && self.alive.iter().filter(|a| **a).count() > 2 {
                     self.alive[i] = false;
+                    self.silent_for[i] = Some(Duration::ZERO);
                     self.conns.retain(|&(n, _), _| n != i);
                     for owner in self.model.values_mut() {
                         if owner.is_some_and(|(n, _)| n == i) {
@@ -204,12 +229,15 @@ impl Sim {
         }
     }
 
+    /// The node's subscription is back: as the server does, it reads its rooms again and
+    /// writes all its records again.
     fn heal(&mut self, i: usize) {
         self.cut[i] = false;
+        self.silent_for[i] = None;
+        let connected = self.connected_now();
+        self.bus.collect(&mut self.nodes, connected);
         self.nodes[i].input(Input::BackendUp);
-        self.nodes[i]
-            .published
-            .push(Fact::Resync { node: node_id(i) });
+        self.bus.reassert(&self.nodes, i);
     }
 
     fn join(&mut self) {
@@ -240,6 +268,10 @@ impl Sim {
             ..JoinSpec::default()
         };
         self.nodes[i].join_on(conn, &room, &user, spec);
+        // The room's records are read (a node cut off gets none, and serves what it has).
+        let connected = self.connected_now();
+        self.bus.collect(&mut self.nodes, connected);
+        self.bus.answer_reads(&mut self.nodes, connected);
         self.conns.insert((i, conn), user.clone());
         let frames = self.nodes[i].take(conn);
         let Some(me) = frames.iter().rev().find_map(|f| match f {
@@ -294,6 +326,23 @@ impl Sim {
                 .collect();
             let mut views = Vec::new();
             for i in (0..NODES).filter(|&i| self.alive[i]) {
+                let holds = self
+                    .model
+                    .iter()
+                    .any(|((r, _, _), owner)| *r == room && owner.is_some_and(|(n, _)| n == i));
+                if !holds {
+                    assert!(
+                        self.nodes[i].tracker.roster(room).is_none(),
+                        "node {i} holds no session in {room} but keeps its roster"
+                    );
+                    assert!(
+                        !self.nodes[i]
+                            .watching
+                            .contains(&presence_core::testing::room(room)),
+                        "node {i} holds no session in {room} but follows it"
+                    );
+                    continue;
+                }
                 let users = self.nodes[i].tracker.roster(room).unwrap_or_default();
                 let listed: BTreeSet<String> = users.iter().map(|u| u.id.to_string()).collect();
                 assert_eq!(listed, expected, "node {i} lists the wrong users in {room}");

@@ -87,9 +87,7 @@ fn fact() -> impl Strategy<Value = Fact> {
             }
         ),
         node().prop_map(|node| Fact::Leaving { node }),
-        (node(), prop::collection::vec(record(), 0..3))
-            .prop_map(|(node, sessions)| Fact::Snapshot { node, sessions }),
-        node().prop_map(|node| Fact::Resync { node }),
+        node().prop_map(|node| Fact::Reasserted { node }),
     ]
 }
 

@@ -1,33 +1,65 @@
 //! Cluster mode: the tasks that connect this node's shards to the other nodes through a
 //! [`Backend`].
 //!
-//! - The publisher sends the facts the shards produce in the order they happened here,
-//!   in batches of up to 256: whatever queued while one batch was in flight goes out
-//!   in the next, which the Redis backend sends as one pipeline (one round trip). Batches
-//!   go one after another, so the channel carries the facts in their order.
-//! - The subscriber routes arriving facts to the shard that owns their room. Each time it
-//!   (re)subscribes it asks every node for a snapshot (`Resync`), and answers every
-//!   `Resync` with this node's own snapshot; that is how a Redis restart or a lost
-//!   subscription heals without anyone seeing a leave.
-//! - The beat publishes `Alive` and refreshes this node's key every third of the node TTL.
+//! - The publisher sends what the shards produce in the order it happened here: facts in
+//!   batches of up to 256 (whatever queued while one batch was in flight goes out in the
+//!   next, one pipeline, one round trip), the deletion of this node's records of a room it
+//!   stopped serving, and, after the subscription comes back or records went missing, all
+//!   of this node's records written again followed by `Reasserted`. One task does all of
+//!   it, so a record is never rewritten from a view older than a fact already sent.
+//! - The subscriber follows the node-wide channel and the channels of the rooms the
+//!   shards serve. A shard that starts serving a room asks it to follow the room and then
+//!   read the room's records ([`presence_core::Effect::Watch`]); the answer goes back to
+//!   the shard as [`Input::Records`]. Arriving facts go to the shard that owns their room.
+//!   When the subscription is lost, every shard hears `BackendDown`; when it is back, the
+//!   subscriber follows every served room again and the shards hear `BackendUp`, after
+//!   which they read their rooms again.
+//! - The beat publishes `Alive`, refreshes this node's liveness and its records of the
+//!   rooms it serves every third of the node TTL, and has the records rewritten when some
+//!   were missing.
 //! - Arriving payloads the backend refused (unsigned, badly signed, undecodable) are
 //!   counted by reason in `presenced_facts_rejected_total` and never reach a shard.
 //! - Once this node has announced `Leaving` it publishes nothing more: the others take a
-//!   node heard from after its `Leaving` for one that never left, and resync. A `Leaving`
-//!   in this node's own name that it did not send goes to a shard, which asks for a resync.
+//!   node heard from after its `Leaving` for one that never left, and read its records
+//!   again. A `Leaving` in this node's own name that it did not send goes to a shard,
+//!   which has this node say `Reasserted`.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use presence_core::{Fact, Input, NodeId, SessionRecord};
+use presence_core::{Authority, Fact, Input, NodeId, SessionRecord};
+use presence_protocol::RoomName;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, RejectedFact};
+use crate::backend::{Backend, Channels, RejectedFact};
 use crate::driver::{ShardMessage, Shards};
 use crate::metrics::Metrics;
+
+/// What the publisher sends, in order.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A fact for the other nodes (and the records it writes).
+    Fact(Fact),
+    /// This node stopped serving the room: delete its records of it.
+    Vacate(RoomName),
+    /// Write all of this node's records again, then say `Reasserted`.
+    Reassert,
+}
+
+/// What the shards ask of the subscriber.
+#[derive(Debug)]
+pub enum Interest {
+    /// Follow the room, then read its records for its shard.
+    Watch(RoomName),
+    /// Stop following the room.
+    Unwatch(RoomName),
+    /// Read the room's records again for its shard.
+    Load(RoomName, Authority),
+}
 
 /// What the rest of the server needs to know about the cluster link.
 #[derive(Clone)]
@@ -36,10 +68,42 @@ pub struct ClusterLink {
     pub node: NodeId,
     /// Whether the backend subscription is up (`/readyz`).
     pub ready: Arc<AtomicBool>,
-    /// Facts to publish, in order.
-    pub outbox: mpsc::Sender<Fact>,
+    /// What to publish, in order.
+    pub outgoing: mpsc::Sender<Outgoing>,
+    /// Rooms to follow, drop or read.
+    pub interest: mpsc::UnboundedSender<Interest>,
     /// Whether this node has announced that it leaves.
     pub departure: Arc<Departure>,
+    /// The rooms this node follows: those its shards serve or are loading.
+    pub followed: Arc<Mutex<HashSet<RoomName>>>,
+    /// Set when a publish failed, so records may be missing: the beat rewrites them.
+    pub records_in_doubt: Arc<AtomicBool>,
+}
+
+/// The two queues a shard uses to reach the cluster tasks.
+#[derive(Clone)]
+pub struct ClusterPorts {
+    /// To the publisher.
+    pub outgoing: mpsc::Sender<Outgoing>,
+    /// To the subscriber.
+    pub interest: mpsc::UnboundedSender<Interest>,
+}
+
+impl ClusterLink {
+    /// The queues the shards use.
+    pub fn ports(&self) -> ClusterPorts {
+        ClusterPorts {
+            outgoing: self.outgoing.clone(),
+            interest: self.interest.clone(),
+        }
+    }
+
+    fn followed(&self) -> Vec<RoomName> {
+        self.followed
+            .lock()
+            .map(|rooms| rooms.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Whether this node has said it leaves, and the lock that orders that `Leaving` after
@@ -59,10 +123,12 @@ impl Departure {
 }
 
 /// Starts the publisher, subscriber and beat tasks.
+#[allow(clippy::too_many_arguments)]
 pub fn start<B: Backend + Clone>(
     backend: B,
     link: ClusterLink,
-    facts: mpsc::Receiver<Fact>,
+    outgoing: mpsc::Receiver<Outgoing>,
+    interest: mpsc::UnboundedReceiver<Interest>,
     node_ttl: Duration,
     shards: Shards,
     metrics: Arc<Metrics>,
@@ -70,13 +136,15 @@ pub fn start<B: Backend + Clone>(
 ) {
     tokio::spawn(publish(
         backend.clone(),
-        facts,
-        link.departure.clone(),
+        outgoing,
+        link.clone(),
+        shards.clone(),
         metrics.clone(),
     ));
     tokio::spawn(subscribe(
         backend.clone(),
         link.clone(),
+        interest,
         shards.clone(),
         metrics.clone(),
         stop.clone(),
@@ -86,51 +154,116 @@ pub fn start<B: Backend + Clone>(
 
 async fn publish<B: Backend>(
     backend: B,
-    mut facts: mpsc::Receiver<Fact>,
-    departure: Arc<Departure>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    link: ClusterLink,
+    shards: Shards,
     metrics: Arc<Metrics>,
 ) {
+    let mut items = Vec::with_capacity(256);
     let mut batch = Vec::with_capacity(256);
+    // Rooms whose records could not be deleted: deleted when the records are rewritten.
+    let mut unvacated: HashSet<RoomName> = HashSet::new();
     // Whatever piled up while the last batch was in flight goes in the next one.
-    while facts.recv_many(&mut batch, 256).await > 0 {
-        let _publishing = departure.publishing.lock().await;
-        if departure.is_announced() {
+    while queue.recv_many(&mut items, 256).await > 0 {
+        let _publishing = link.departure.publishing.lock().await;
+        if link.departure.is_announced() {
             // Said to be gone: a word more would look like a forged `Leaving` to the others.
-            batch.clear();
+            items.clear();
             continue;
         }
-        match backend.publish_all(&batch).await {
-            Ok(()) => {
-                metrics.cluster.facts_published.inc_by(batch.len() as u64);
-            }
-            Err(error) => {
-                // Lost facts are healed by the resync that follows the reconnection.
-                if metrics.cluster.backend_errors.inc() % 100 == 0 {
-                    tracing::warn!(%error, "cannot publish to the backend");
+        for item in items.drain(..) {
+            match item {
+                Outgoing::Fact(fact) => batch.push(fact),
+                Outgoing::Vacate(room) => {
+                    send(&backend, &mut batch, &link, &metrics).await;
+                    match backend.vacate(link.node, &room).await {
+                        Ok(()) => {
+                            unvacated.remove(&room);
+                        }
+                        Err(_) => {
+                            metrics.cluster.backend_errors.inc();
+                            unvacated.insert(room);
+                        }
+                    }
+                }
+                Outgoing::Reassert => {
+                    send(&backend, &mut batch, &link, &metrics).await;
+                    let records = local_records(&shards).await;
+                    let held: HashSet<&RoomName> = records.iter().map(|r| &r.room).collect();
+                    let stale: Vec<RoomName> = unvacated
+                        .iter()
+                        .filter(|room| !held.contains(room))
+                        .cloned()
+                        .collect();
+                    let reasserted = async {
+                        backend.reassert(link.node, &records, &stale).await?;
+                        backend.publish(&Fact::Reasserted { node: link.node }).await
+                    };
+                    match reasserted.await {
+                        Ok(()) => {
+                            unvacated.clear();
+                            tracing::info!(
+                                sessions = records.len(),
+                                "wrote this node's records again"
+                            );
+                        }
+                        Err(error) => {
+                            metrics.cluster.backend_errors.inc();
+                            link.records_in_doubt.store(true, Ordering::Release);
+                            tracing::warn!(%error, "cannot write this node's records again; retrying with the next beat");
+                        }
+                    }
                 }
             }
-        };
-        batch.clear();
+        }
+        send(&backend, &mut batch, &link, &metrics).await;
     }
 }
 
-async fn subscribe<B: Backend>(
+/// Publishes the facts gathered so far, in one round trip.
+async fn send<B: Backend>(
+    backend: &B,
+    batch: &mut Vec<Fact>,
+    link: &ClusterLink,
+    metrics: &Metrics,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    match backend.publish_all(batch).await {
+        Ok(()) => {
+            metrics.cluster.facts_published.inc_by(batch.len() as u64);
+        }
+        Err(error) => {
+            // Lost facts are healed by reading again after the reconnection, and lost
+            // records by writing them all again with the next beat.
+            link.records_in_doubt.store(true, Ordering::Release);
+            if metrics.cluster.backend_errors.inc() % 100 == 0 {
+                tracing::warn!(%error, "cannot publish to the backend");
+            }
+        }
+    }
+    batch.clear();
+}
+
+async fn subscribe<B: Backend + Clone>(
     backend: B,
     link: ClusterLink,
+    mut interest: mpsc::UnboundedReceiver<Interest>,
     shards: Shards,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match backend.subscribe().await {
-            Ok(mut stream) => {
+        match subscribed(&backend, &link).await {
+            Ok((mut stream, mut channels)) => {
                 backoff = Duration::from_millis(100);
                 link.ready.store(true, Ordering::Relaxed);
                 metrics.cluster.backend_up.set(1);
-                tracing::info!(node = %link.node, "cluster channel subscribed; asking every node for a snapshot");
+                tracing::info!(node = %link.node, "cluster channels followed; reading rooms and writing records again");
                 to_all(&shards, Input::BackendUp).await;
-                let _ = link.outbox.send(Fact::Resync { node: link.node }).await;
+                let _ = link.outgoing.send(Outgoing::Reassert).await;
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => return,
@@ -139,6 +272,9 @@ async fn subscribe<B: Backend>(
                             Some(Err(rejected)) => count_rejected(rejected, &metrics),
                             None => break,
                         },
+                        Some(asked) = interest.recv() => {
+                            ask(asked, Some(&mut channels), &backend, &link, &shards, &metrics).await;
+                        }
                     }
                 }
                 link.ready.store(false, Ordering::Relaxed);
@@ -151,12 +287,122 @@ async fn subscribe<B: Backend>(
                 tracing::warn!(%error, ?backoff, "cannot subscribe to the cluster channel");
             }
         }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+        // While away, a room that starts being served is served with what is here.
+        let pause = tokio::time::sleep(backoff);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = &mut pause => break,
+                Some(asked) = interest.recv() => {
+                    ask::<B>(asked, None, &backend, &link, &shards, &metrics).await;
+                }
+            }
         }
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
+}
+
+/// A subscription that follows every room this node serves.
+async fn subscribed<B: Backend>(
+    backend: &B,
+    link: &ClusterLink,
+) -> Result<(crate::backend::FactStream, B::Channels), crate::backend::BackendError> {
+    let (stream, mut channels) = backend.subscribe().await?;
+    channels.follow(&link.followed()).await?;
+    Ok((stream, channels))
+}
+
+/// Carries out what a shard asked; `channels` is `None` while the backend is away.
+async fn ask<B: Backend + Clone>(
+    asked: Interest,
+    channels: Option<&mut B::Channels>,
+    backend: &B,
+    link: &ClusterLink,
+    shards: &Shards,
+    metrics: &Arc<Metrics>,
+) {
+    match asked {
+        Interest::Watch(room) => {
+            if let Ok(mut followed) = link.followed.lock() {
+                followed.insert(room.clone());
+                metrics.cluster.rooms_followed.set(followed.len() as i64);
+            }
+            let following = match channels {
+                Some(channels) => channels.follow(std::slice::from_ref(&room)).await.is_ok(),
+                None => false,
+            };
+            if following {
+                read(backend, room, Authority::Complete, shards, metrics);
+            } else {
+                // Served with what is here; the reads after the reconnection fill it in.
+                let input = Input::Records {
+                    room: room.clone(),
+                    records: Vec::new(),
+                    gone: Vec::new(),
+                    authority: Authority::Partial,
+                };
+                shards
+                    .send_to(shards.index_for_room(&room), ShardMessage::Remote(input))
+                    .await;
+            }
+        }
+        Interest::Unwatch(room) => {
+            if let Ok(mut followed) = link.followed.lock() {
+                followed.remove(&room);
+                metrics.cluster.rooms_followed.set(followed.len() as i64);
+            }
+            if let Some(channels) = channels {
+                if channels
+                    .unfollow(std::slice::from_ref(&room))
+                    .await
+                    .is_err()
+                {
+                    metrics.cluster.backend_errors.inc();
+                }
+            }
+        }
+        Interest::Load(room, authority) => {
+            if channels.is_some() {
+                read(backend, room, authority, shards, metrics);
+            }
+        }
+    }
+}
+
+/// Reads a room's records in a task of its own and hands them to the room's shard.
+fn read<B: Backend + Clone>(
+    backend: &B,
+    room: RoomName,
+    authority: Authority,
+    shards: &Shards,
+    metrics: &Arc<Metrics>,
+) {
+    let (backend, shards, metrics) = (backend.clone(), shards.clone(), metrics.clone());
+    tokio::spawn(async move {
+        let (records, gone, authority) = match backend.records(&room).await {
+            Ok(found) => {
+                for rejected in found.rejected {
+                    count_rejected(rejected, &metrics);
+                }
+                (found.records, found.gone, authority)
+            }
+            Err(error) => {
+                metrics.cluster.backend_errors.inc();
+                tracing::warn!(%error, %room, "cannot read the room's records");
+                (Vec::new(), Vec::new(), Authority::Partial)
+            }
+        };
+        let input = Input::Records {
+            room: room.clone(),
+            records,
+            gone,
+            authority,
+        };
+        shards
+            .send_to(shards.index_for_room(&room), ShardMessage::Remote(input))
+            .await;
+    });
 }
 
 /// Counts a refused payload; says so in the log for the first and every hundredth.
@@ -173,58 +419,25 @@ fn count_rejected(rejected: RejectedFact, metrics: &Metrics) {
 
 async fn route(fact: Fact, link: &ClusterLink, shards: &Shards, metrics: &Metrics) {
     metrics.cluster.facts_received.inc();
-    match fact {
-        Fact::Resync { .. } => {
-            let sessions = local_records(shards).await;
-            let _ = link
-                .outbox
-                .send(Fact::Snapshot {
-                    node: link.node,
-                    sessions,
-                })
+    if fact.node() == link.node {
+        // Our own facts come back; the shards applied them already. A `Leaving` in our
+        // name that we did not send is forged or replayed, and the others are orphaning
+        // our sessions: one shard is enough to have us say `Reasserted`.
+        if matches!(fact, Fact::Leaving { .. }) && !link.departure.is_announced() {
+            tracing::warn!("heard a Leaving in this node's name that it did not send; reasserting");
+            shards
+                .send_to(0, ShardMessage::Remote(Input::Remote(fact)))
                 .await;
         }
-        Fact::Snapshot { node, sessions } => {
-            if node == link.node {
-                return;
-            }
-            // Each shard gets the part for its rooms, even an empty one: absence is news.
-            let mut parts: Vec<Vec<SessionRecord>> = vec![Vec::new(); shards.len()];
-            for record in sessions {
-                parts[shards.index_for_room(&record.room)].push(record);
-            }
-            for (index, part) in parts.into_iter().enumerate() {
-                let input = Input::Remote(Fact::Snapshot {
-                    node,
-                    sessions: part,
-                });
-                shards.send_to(index, ShardMessage::Remote(input)).await;
-            }
+        return;
+    }
+    match fact.room().map(|room| shards.index_for_room(room)) {
+        Some(index) => {
+            shards
+                .send_to(index, ShardMessage::Remote(Input::Remote(fact)))
+                .await
         }
-        fact => {
-            if fact.node() == link.node {
-                // Our own facts come back; the shards applied them already. A `Leaving` in
-                // our name that we did not send is forged or replayed, and the others are
-                // orphaning our sessions: one shard is enough to ask for a node-wide resync.
-                if matches!(fact, Fact::Leaving { .. }) && !link.departure.is_announced() {
-                    tracing::warn!(
-                        "heard a Leaving in this node's name that it did not send; resyncing"
-                    );
-                    shards
-                        .send_to(0, ShardMessage::Remote(Input::Remote(fact)))
-                        .await;
-                }
-                return;
-            }
-            match fact.room().map(|room| shards.index_for_room(room)) {
-                Some(index) => {
-                    shards
-                        .send_to(index, ShardMessage::Remote(Input::Remote(fact)))
-                        .await
-                }
-                None => to_all(shards, Input::Remote(fact)).await,
-            }
-        }
+        None => to_all(shards, Input::Remote(fact)).await,
     }
 }
 
@@ -264,10 +477,23 @@ async fn beat<B: Backend>(
             () = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        let _ = link.outbox.send(Fact::Alive { node: link.node }).await;
-        if backend.refresh(link.node, node_ttl).await.is_err() {
-            metrics.cluster.backend_errors.inc();
-            continue;
+        let _ = link
+            .outgoing
+            .send(Outgoing::Fact(Fact::Alive { node: link.node }))
+            .await;
+        let rooms = link.followed();
+        match backend.refresh(link.node, node_ttl, &rooms).await {
+            Ok(kept) => {
+                let doubted = link.records_in_doubt.swap(false, Ordering::AcqRel);
+                if !kept || doubted {
+                    // Expired, lost with a Redis restart, or never written: write them all.
+                    let _ = link.outgoing.send(Outgoing::Reassert).await;
+                }
+            }
+            Err(_) => {
+                metrics.cluster.backend_errors.inc();
+                continue;
+            }
         }
         if let Ok(nodes) = backend.nodes().await {
             metrics.cluster.nodes.set(nodes.len() as i64);

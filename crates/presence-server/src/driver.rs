@@ -10,12 +10,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use presence_core::{ConnId, Effect, Fact, Input, SessionRecord, Tracker};
+use presence_core::{ConnId, Effect, Input, InterestStats, SessionRecord, Tracker};
 use presence_protocol::{CursorFrames, ErrorCode, RoomName, ServerMessage, User};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::clock;
+use crate::cluster::{ClusterPorts, Interest, Outgoing};
 use crate::metrics::{Metrics, ShardGauges};
 use crate::outbox::{Condemned, Frame, Outbox};
 
@@ -59,7 +60,7 @@ impl Shards {
         config: presence_core::Config,
         max_rooms: u32,
         metrics: Arc<Metrics>,
-        publish: Option<mpsc::Sender<Fact>>,
+        cluster: Option<ClusterPorts>,
     ) -> Self {
         let senders: Vec<_> = (0..count.max(1))
             .map(|index| {
@@ -72,7 +73,9 @@ impl Shards {
                     joining: None,
                     gauges: metrics.shard(index),
                     metrics: metrics.clone(),
-                    publish: publish.clone(),
+                    cluster: cluster.clone(),
+                    waiting: HashMap::new(),
+                    counted: InterestStats::default(),
                 };
                 tokio::spawn(driver.run(rx));
                 tx
@@ -130,8 +133,13 @@ struct Driver {
     joining: Option<ConnId>,
     gauges: Arc<ShardGauges>,
     metrics: Arc<Metrics>,
-    /// Where facts for other nodes go (cluster mode).
-    publish: Option<mpsc::Sender<Fact>>,
+    /// Where facts for other nodes, and rooms to follow, go (cluster mode).
+    cluster: Option<ClusterPorts>,
+    /// Joins waiting for their room's records (cluster mode), with their outboxes: each
+    /// keeps the room slot it reserved until its join is answered.
+    waiting: HashMap<RoomName, Vec<(ConnId, Arc<Outbox>)>>,
+    /// The core's interest counts already added to the metrics.
+    counted: InterestStats,
 }
 
 impl Driver {
@@ -178,6 +186,16 @@ impl Driver {
                 }
             }
             let stats = self.tracker.stats();
+            let interest = stats.interest;
+            self.metrics
+                .cluster
+                .facts_applied
+                .inc_by(interest.applied_facts - self.counted.applied_facts);
+            self.metrics
+                .cluster
+                .facts_ignored
+                .inc_by(interest.ignored_facts - self.counted.ignored_facts);
+            self.counted = interest;
             self.gauges
                 .rooms
                 .store(stats.rooms as u64, Ordering::Relaxed);
@@ -205,7 +223,8 @@ impl Driver {
                     // The one place `--max-rooms-per-connection` is enforced. The outbox
                     // counts the connection's rooms over every shard, and a join into a new
                     // room reserves its slot atomically before the core sees it.
-                    let already_in = self.tracker.holds(conn, &request.room);
+                    let already_in = self.tracker.holds(conn, &request.room)
+                        || self.is_waiting(conn, &request.room);
                     if !already_in {
                         if !outbox.reserve_room(self.max_rooms) {
                             let message = ServerMessage::error(
@@ -219,6 +238,10 @@ impl Driver {
                         self.joining = Some(conn);
                     }
                 }
+                let input_room = match &input {
+                    Input::Join { request, .. } => Some(request.room.clone()),
+                    _ => None,
+                };
                 let now = clock::now();
                 self.tracker.handle(input, now);
                 if self
@@ -228,10 +251,22 @@ impl Driver {
                 {
                     self.tracker.handle_timeout(now);
                 }
+                let waits_for = match input_room {
+                    Some(room) if self.tracker.is_loading(&room) => Some(room),
+                    _ => None,
+                };
                 self.carry_out(Some((conn, &outbox)), Some(received_at));
-                if self.joining.take().is_some() {
-                    // The join was refused (a full room, a bad state): no room was taken.
-                    outbox.release_room();
+                if let Some(joining) = self.joining.take() {
+                    match waits_for {
+                        // Answered once the room's records are read; the slot stays taken.
+                        Some(room) => self
+                            .waiting
+                            .entry(room)
+                            .or_default()
+                            .push((joining, outbox.clone())),
+                        // The join was refused (a full room, a bad state): no room was taken.
+                        None => outbox.release_room(),
+                    }
                 }
             }
             ShardMessage::ListRooms(reply) => {
@@ -246,6 +281,12 @@ impl Driver {
                 let _ = reply.send(self.tracker.roster(room.as_str()));
             }
             ShardMessage::Remote(input) => {
+                let loaded = match &input {
+                    Input::Records { room, .. } if self.tracker.is_loading(room) => {
+                        Some(room.clone())
+                    }
+                    _ => None,
+                };
                 let now = clock::now();
                 self.tracker.handle(input, now);
                 if self
@@ -256,6 +297,13 @@ impl Driver {
                     self.tracker.handle_timeout(now);
                 }
                 self.carry_out(None, None);
+                if let Some(room) = loaded {
+                    // Joins that did not take their slot (refused, or their connection
+                    // went meanwhile) give it back.
+                    for (_, outbox) in self.waiting.remove(&room).unwrap_or_default() {
+                        outbox.release_room();
+                    }
+                }
             }
             ShardMessage::LocalRecords(reply) => {
                 let _ = reply.send(self.tracker.local_records());
@@ -317,13 +365,14 @@ impl Driver {
                     }
                     self.metrics.sent("presence:cursors", delivered);
                 }
-                Effect::Subscribed { conn, .. } => {
+                Effect::Subscribed { conn, room } => {
                     if let Some(outbox) = self.outbox_of(conn, current) {
                         outbox.mark_joined();
+                        let waited = self.stop_waiting(conn, &room);
                         if self.joining == Some(conn) {
                             // The slot the join reserved is now a room held.
                             self.joining = None;
-                        } else {
+                        } else if !waited {
                             outbox.add_room();
                         }
                         self.outboxes.entry(conn).or_insert((outbox, 0)).1 += 1;
@@ -340,14 +389,30 @@ impl Driver {
                 }
                 Effect::Publish(fact) => {
                     let queued = self
-                        .publish
+                        .cluster
                         .as_ref()
-                        .is_some_and(|tx| tx.try_send(fact).is_ok());
+                        .is_some_and(|ports| ports.outgoing.try_send(Outgoing::Fact(fact)).is_ok());
                     if !queued {
-                        // The backend is far behind; the next resync carries the truth.
+                        // The backend is far behind; reading and rewriting records heal it.
                         self.metrics.cluster.facts_dropped.inc();
                     }
                 }
+                Effect::Watch { room } => self.ask(Interest::Watch(room)),
+                Effect::Unwatch { room } => {
+                    if let Some(ports) = &self.cluster {
+                        // Behind the facts already queued, among them its last session's end.
+                        if ports
+                            .outgoing
+                            .try_send(Outgoing::Vacate(room.clone()))
+                            .is_err()
+                        {
+                            // Not refreshed any more, the records expire on their own.
+                            self.metrics.cluster.facts_dropped.inc();
+                        }
+                    }
+                    self.ask(Interest::Unwatch(room));
+                }
+                Effect::Load { room, authority } => self.ask(Interest::Load(room, authority)),
                 Effect::Close { conn, .. } => {
                     if let Some(outbox) = self.outbox_of(conn, current) {
                         outbox.condemn(Condemned::Silent);
@@ -357,8 +422,9 @@ impl Driver {
         }
     }
 
-    /// The outbox of `conn`: the one that came with the input being handled, or the one
-    /// registered when the connection subscribed to a room here.
+    /// The outbox of `conn`: the one that came with the input being handled, the one
+    /// registered when the connection subscribed to a room here, or the one of a join
+    /// waiting for its room's records.
     fn outbox_of(
         &self,
         conn: ConnId,
@@ -366,7 +432,42 @@ impl Driver {
     ) -> Option<Arc<Outbox>> {
         match current {
             Some((c, outbox)) if c == conn => Some(outbox.clone()),
-            _ => self.outboxes.get(&conn).map(|(o, _)| o.clone()),
+            _ => self
+                .outboxes
+                .get(&conn)
+                .map(|(o, _)| o.clone())
+                .or_else(|| {
+                    self.waiting
+                        .values()
+                        .flatten()
+                        .find(|(c, _)| *c == conn)
+                        .map(|(_, outbox)| outbox.clone())
+                }),
+        }
+    }
+
+    /// Whether a join of `conn` into `room` waits for the room's records.
+    fn is_waiting(&self, conn: ConnId, room: &RoomName) -> bool {
+        self.waiting
+            .get(room)
+            .is_some_and(|joins| joins.iter().any(|(c, _)| *c == conn))
+    }
+
+    /// The waiting join of `conn` into `room` got its session; true if there was one.
+    fn stop_waiting(&mut self, conn: ConnId, room: &RoomName) -> bool {
+        let Some(joins) = self.waiting.get_mut(room) else {
+            return false;
+        };
+        let before = joins.len();
+        joins.retain(|(c, _)| *c != conn);
+        joins.len() < before
+    }
+
+    /// Hands a room request to the cluster's subscriber.
+    fn ask(&self, interest: Interest) {
+        if let Some(ports) = &self.cluster {
+            // Unbounded: a join waits on the answer, so the request must never be lost.
+            let _ = ports.interest.send(interest);
         }
     }
 }

@@ -94,7 +94,8 @@ pub async fn run(
         Some(url) => {
             let backend = RedisBackend::connect(&url, &config.redis_prefix)
                 .await?
-                .with_cluster_secret(config.cluster_secret.as_deref());
+                .with_cluster_secret(config.cluster_secret.as_deref())
+                .with_record_ttl(config.node_ttl + config.reconnect_grace);
             tracing::info!(prefix = %config.redis_prefix, "cluster mode through Redis");
             serve(listener, config, Some(backend), shutdown, serving).await
         }
@@ -161,25 +162,30 @@ pub async fn serve<B: Backend + Clone>(
                 }),
                 ..core_config
             };
-            let (facts_tx, facts_rx) = tokio::sync::mpsc::channel(65_536);
+            let (outgoing_tx, outgoing_rx) = tokio::sync::mpsc::channel(65_536);
+            let (interest_tx, interest_rx) = tokio::sync::mpsc::unbounded_channel();
+            let link = ClusterLink {
+                node,
+                ready: ready.clone(),
+                outgoing: outgoing_tx,
+                interest: interest_tx,
+                departure: Arc::default(),
+                followed: Arc::default(),
+                records_in_doubt: Arc::default(),
+            };
             let shards = Shards::start(
                 shard_count,
                 core_config,
                 max_rooms,
                 metrics.clone(),
-                Some(facts_tx.clone()),
+                Some(link.ports()),
             );
-            let link = ClusterLink {
-                node,
-                ready: ready.clone(),
-                outbox: facts_tx,
-                departure: Arc::default(),
-            };
             tracing::info!(%node, "this node's id");
             cluster::start(
                 backend.clone(),
                 link.clone(),
-                facts_rx,
+                outgoing_rx,
+                interest_rx,
                 config.node_ttl,
                 shards.clone(),
                 metrics.clone(),

@@ -85,6 +85,12 @@ pub struct ClusterMetrics {
     facts_rejected: HashMap<RejectedFact, Counter>,
     /// Failed backend calls.
     pub backend_errors: Counter,
+    /// Rooms whose channels this node follows: those it serves or is loading.
+    pub rooms_followed: Gauge,
+    /// Room facts the shards applied to rooms they serve.
+    pub facts_applied: Counter,
+    /// Room facts the shards dropped as not their concern (a room no longer served).
+    pub facts_ignored: Counter,
 }
 
 /// Counts one shard publishes after each batch of work; summed at scrape time.
@@ -243,6 +249,21 @@ impl Metrics {
             "backend_errors",
             "Failed cluster backend calls",
             cluster.backend_errors.clone(),
+        );
+        registry.register(
+            "cluster_rooms_followed",
+            "Rooms whose cluster channel this node follows (served or loading)",
+            cluster.rooms_followed.clone(),
+        );
+        registry.register(
+            "facts_applied",
+            "Cluster facts about a room this node serves, applied",
+            cluster.facts_applied.clone(),
+        );
+        registry.register(
+            "facts_ignored",
+            "Cluster facts about a room this node does not serve, dropped",
+            cluster.facts_ignored.clone(),
         );
         Metrics {
             cluster,

@@ -1,5 +1,7 @@
-//! Three nodes sharing rooms through a real Redis: cross-node rosters, a node killed with
-//! SIGKILL, restore on another node, drain with SIGTERM, and Redis killed and restarted.
+//! Three nodes sharing rooms through a real Redis: cross-node rosters (whole at a node's
+//! first join), a node killed with SIGKILL, restore on another node, drain with SIGTERM,
+//! Redis killed and restarted, and a node that holds nothing of the rooms it does not
+//! serve.
 
 use std::time::{Duration, Instant};
 
@@ -65,13 +67,13 @@ async fn three_nodes_share_one_roster() {
         return;
     };
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
-    let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    // Node 1 serves nobody in doc yet: its first joiner's roster is read from the records.
+    let (mut bob, current) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    assert_eq!(support::ids(&current["users"]), ["alice", "bob"]);
     assert_eq!(
         alice.until("presence:userJoined").await["user"]["id"],
         "bob"
     );
-    nodes[2].roster_becomes("doc", &["alice", "bob"]).await;
     let (mut carol, current) = join_as(&nodes[2], "doc", "carol", "c1").await;
     let listed: Vec<&str> = current["users"]
         .as_array()
@@ -109,9 +111,10 @@ async fn three_nodes_share_one_roster() {
     bob.send(json!({"type": "presence:leave", "room": "doc"}))
         .await;
     assert_eq!(alice.until("presence:userLeft").await["userId"], "bob");
-    for n in &nodes {
-        n.roster_becomes("doc", &["alice", "carol"]).await;
-    }
+    nodes[0].roster_becomes("doc", &["alice", "carol"]).await;
+    nodes[2].roster_becomes("doc", &["alice", "carol"]).await;
+    // Bob was node 1's only session in doc: node 1 let the room go.
+    nodes[1].roster_becomes("doc", &[]).await;
     let (_, metrics) = nodes[0].get("/metrics", &[]).await;
     assert!(
         metrics.lines().any(|l| l == "presenced_backend_up 1"),
@@ -125,10 +128,10 @@ async fn a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace() {
         return;
     };
     let (_alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
-    let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
-    nodes[2].roster_becomes("doc", &["alice", "bob"]).await;
-    let (mut carol, _) = join_as(&nodes[2], "doc", "carol", "c1").await;
+    let (mut bob, current) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    assert_eq!(support::ids(&current["users"]), ["alice", "bob"]);
+    let (mut carol, current) = join_as(&nodes[2], "doc", "carol", "c1").await;
+    assert_eq!(support::ids(&current["users"]), ["alice", "bob", "carol"]);
     bob.until("presence:userJoined").await;
 
     let killed_at = Instant::now();
@@ -154,7 +157,7 @@ async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
     alice
         .send(json!({"type": "presence:update", "room": "doc", "state": {"tool": "pen"}}))
         .await;
-    nodes[2].roster_becomes("doc", &["alice"]).await;
+    nodes[0].roster_becomes("doc", &["alice"]).await;
     let (mut carol, current) = join_as(&nodes[2], "doc", "carol", "c1").await;
     // Carol's view must already hold alice's update, or its late arrival would look like
     // news after the restore.
@@ -190,8 +193,8 @@ async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
         return;
     };
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "tab-1").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
-    let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    let (mut bob, current) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    assert_eq!(support::ids(&current["users"]), ["alice", "bob"]);
     alice.until("presence:userJoined").await;
 
     nodes[0].signal(Signal::Term).expect("SIGTERM");
@@ -216,8 +219,8 @@ async fn redis_restarting_mid_session_heals_the_shared_roster() {
     };
     let port = redis.port();
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
-    let (mut bob, _) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    let (mut bob, current) = join_as(&nodes[1], "doc", "bob", "b1").await;
+    assert_eq!(support::ids(&current["users"]), ["alice", "bob"]);
     alice.until("presence:userJoined").await;
 
     redis.kill().await;
@@ -243,10 +246,98 @@ async fn redis_restarting_mid_session_heals_the_shared_roster() {
     let _redis = Redis::start_on(port).await.expect("restart redis");
     nodes[0].ready().await;
     nodes[1].ready().await;
+    // The restarted Redis holds no records until the nodes write theirs again; nobody
+    // takes a missing record for a leave until the writer said so, or a node TTL passed.
     nodes[1].roster_becomes("doc", &["bob", "carol"]).await;
-    assert_eq!(bob.until("presence:userLeft").await["userId"], "alice");
+    let mut news = Vec::new();
+    while news.len() < 2 {
+        let message = bob.recv().await;
+        match message["type"].as_str() {
+            Some("presence:userLeft") => news.push(format!("left {}", message["userId"])),
+            Some("presence:userJoined") => news.push(format!("joined {}", message["user"]["id"])),
+            _ => {}
+        }
+    }
+    news.sort();
+    assert_eq!(news, [r#"joined "carol""#, r#"left "alice""#]);
+}
+
+#[tokio::test]
+async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve() {
+    let Some((_redis, nodes)) = cluster(2).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut alice, _) = join_as(a, "busy-1", "alice", "a1").await;
+    alice
+        .send(json!({"type": "presence:update", "room": "busy-1", "state": {"tool": "pen"}}))
+        .await;
+    let (mut ann, _) = join_as(a, "busy-1", "ann", "n1").await;
+    let (_ben, _) = join_as(a, "busy-2", "ben", "b1").await;
+    for i in 0..20 {
+        let x = f64::from(i) / 20.0;
+        alice
+            .send(json!({"type": "presence:cursor", "room": "busy-1", "x": x, "y": 0.5}))
+            .await;
+        ann.until("presence:cursors").await;
+    }
+    assert!(a.metric("presenced_facts_published_total").await > 3);
+
+    // Node B has never served these rooms: no roster, no channel, no fact applied.
+    let (_, rooms) = b.get("/api/rooms", &[]).await;
+    assert_eq!(rooms, r#"{"rooms":[]}"#);
+    assert_eq!(b.metric("presenced_rooms").await, 0);
+    assert_eq!(b.metric("presenced_cluster_rooms_followed").await, 0);
+    assert_eq!(b.metric("presenced_facts_applied_total").await, 0);
+
+    // B starts serving busy-1: its first joiner sees the room as A's clients do.
+    let on_a = a.get("/api/rooms/busy-1", &[]).await.1;
+    let on_a: serde_json::Value = serde_json::from_str(&on_a).expect("json");
+    let (mut carol, current) = join_as(b, "busy-1", "carol", "c1").await;
+    let users = current["users"].as_array().expect("users");
+    let listed_on_a = on_a["users"].as_array().expect("users");
+    for (seen, truth) in users.iter().zip(listed_on_a) {
+        for key in ["id", "name", "color", "joinedAt", "state", "sessions"] {
+            assert_eq!(seen[key], truth[key], "{key} of {}", truth["id"]);
+        }
+    }
+    assert_eq!(support::ids(&current["users"]), ["alice", "ann", "carol"]);
+    assert_eq!(b.metric("presenced_cluster_rooms_followed").await, 1);
+    alice
+        .send(json!({"type": "presence:cursor", "room": "busy-1", "x": 0.9, "y": 0.9}))
+        .await;
     assert_eq!(
-        bob.until("presence:userJoined").await["user"]["id"],
-        "carol"
+        carol.until("presence:cursors").await["cursors"][0]["userId"],
+        "alice"
     );
+
+    // Carol leaves: B lets the room go, and A's traffic no longer reaches it.
+    carol
+        .send(json!({"type": "presence:leave", "room": "busy-1"}))
+        .await;
+    alice.until("presence:userLeft").await;
+    let deadline = Instant::now() + PATIENCE;
+    while b.metric("presenced_cluster_rooms_followed").await != 0 {
+        assert!(Instant::now() < deadline, "B still follows busy-1");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.roster_becomes("busy-1", &[]).await;
+    let applied = b.metric("presenced_facts_applied_total").await;
+    let published = a.metric("presenced_facts_published_total").await;
+    for i in 0..20 {
+        let x = f64::from(i) / 20.0;
+        alice
+            .send(json!({"type": "presence:cursor", "room": "busy-1", "x": x, "y": 0.1}))
+            .await;
+        ann.until("presence:cursors").await;
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while a.metric("presenced_facts_published_total").await < published + 3 {
+        assert!(Instant::now() < deadline, "A published nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // B's own beat is published on its node-wide channel, never applied to a room.
+    let (_, rooms) = b.get("/api/rooms", &[]).await;
+    assert_eq!(rooms, r#"{"rooms":[]}"#);
+    assert_eq!(b.metric("presenced_facts_applied_total").await, applied);
 }

@@ -83,8 +83,8 @@ fn payload_json(payload: &[u8]) -> Option<Value> {
     serde_json::from_slice(json).ok()
 }
 
-/// Joins `user` on `server` while listening on the channel, and learns that node's id
-/// from the `session` fact it publishes (ids are random and not shown anywhere else).
+/// Joins `user` on `server` while listening on the room's channel, and learns that node's
+/// id from the `session` fact it publishes (ids are random and not shown anywhere else).
 async fn join_and_learn_node_id(
     redis_url: &str,
     channel: &str,
@@ -134,6 +134,7 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
     let url = redis.url();
     let prefix = unique_prefix("signed");
     let channel = format!("{prefix}facts");
+    let room_channel = format!("{prefix}{{doc}}:facts");
     let secret = ["--cluster-secret", SECRET];
     let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
@@ -142,8 +143,7 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
     for node in &mut nodes {
         node.ready().await;
     }
-    let (_alice, victim) = join_and_learn_node_id(&url, &channel, &nodes[0], "alice").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
+    let (_alice, victim) = join_and_learn_node_id(&url, &room_channel, &nodes[0], "alice").await;
     let mut bob = nodes[1].joined("doc", "bob").await;
     nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
     for node in &nodes {
@@ -185,7 +185,8 @@ async fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
     };
     let url = redis.url();
     let prefix = unique_prefix("colors");
-    let channel = format!("{prefix}facts");
+    // Facts about a room go on the room's channel.
+    let channel = format!("{prefix}{{doc}}:facts");
     let mut node = node_with(&url, &prefix, &["--cluster-secret", SECRET], &[]).await;
     node.ready().await;
     let _olga = node.joined("doc", "olga").await;
@@ -227,6 +228,7 @@ async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     let url = redis.url();
     let prefix = unique_prefix("replay");
     let channel = format!("{prefix}facts");
+    let room_channel = format!("{prefix}{{doc}}:facts");
     let secret = ["--cluster-secret", SECRET];
     let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
@@ -235,8 +237,7 @@ async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     for node in &mut nodes {
         node.ready().await;
     }
-    let (_alice, victim) = join_and_learn_node_id(&url, &channel, &nodes[0], "alice").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
+    let (_alice, victim) = join_and_learn_node_id(&url, &room_channel, &nodes[0], "alice").await;
     let mut bob = nodes[1].joined("doc", "bob").await;
     nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
 
@@ -297,10 +298,23 @@ async fn nodes_share_rooms_as_an_acl_user_with_only_the_rights_they_need() {
         .arg("resetchannels")
         .arg(format!("&{prefix}*"))
         .arg("-@all")
-        .arg("+publish")
-        .arg("+subscribe")
-        .arg("+set")
-        .arg("+scan")
+        .arg(&[
+            "+publish",
+            "+subscribe",
+            "+unsubscribe",
+            "+set",
+            "+scan",
+            "+exists",
+            "+del",
+            "+pexpire",
+            "+pttl",
+            "+hset",
+            "+hdel",
+            "+hgetall",
+            "+sadd",
+            "+srem",
+            "+smembers",
+        ])
         .query_async(&mut connection)
         .await
         .expect("ACL SETUSER");
@@ -326,11 +340,11 @@ async fn nodes_share_rooms_as_an_acl_user_with_only_the_rights_they_need() {
         node.ready().await;
     }
     let _alice = nodes[0].joined("doc", "alice").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
     let _bob = nodes[1].joined("doc", "bob").await;
     nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
-    // Every command a node uses is allowed: publishing, subscribing, its liveness key,
-    // and listing the nodes (SCAN, whose failure would not count as a backend error).
+    // Every command a node uses is allowed: publishing, following rooms, its liveness key,
+    // its records, and listing the nodes (SCAN, whose failure would not count as a
+    // backend error).
     let deadline = Instant::now() + PATIENCE;
     loop {
         let (_, metrics) = nodes[0].get("/metrics", &[]).await;
@@ -465,7 +479,6 @@ async fn nodes_share_rooms_over_rediss_and_check_the_certificate() {
         node.ready().await;
     }
     let _alice = nodes[0].joined("doc", "alice").await;
-    nodes[1].roster_becomes("doc", &["alice"]).await;
     let mut bob = nodes[1].joined("doc", "bob").await;
     nodes[0].roster_becomes("doc", &["alice", "bob"]).await;
     bob.send(json!({"type": "presence:update", "room": "doc", "state": {"over": "tls"}}))

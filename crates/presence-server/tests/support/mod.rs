@@ -127,6 +127,16 @@ impl TestServer {
         }
     }
 
+    /// The value of an unlabelled metric in `/metrics` (0 when it is not there).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let (_, text) = self.get("/metrics", &[]).await;
+        text.lines()
+            .filter_map(|line| line.strip_prefix(name))
+            .filter_map(|rest| rest.strip_prefix(' '))
+            .find_map(|value| value.trim().parse::<f64>().ok())
+            .map_or(0, |value| value as u64)
+    }
+
     /// Waits until `/readyz` answers 200 (in cluster mode: the backend is subscribed).
     pub async fn ready(&mut self) {
         self.process
