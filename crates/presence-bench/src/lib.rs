@@ -5,7 +5,8 @@
 //! how long a whole room takes to see itself when everyone arrives at once, and whether
 //! the server forgets every user and gives its memory back after a long churn. It
 //! starts `presenced` itself (or attaches to a running one by URL and pid, or starts a
-//! cluster of N nodes on its own `redis-server`), drives it with `presence-client`'s raw
+//! cluster of N nodes on its own `redis-server`, whose nodes it reports one by one: see
+//! [`cluster`]), drives it with `presence-client`'s raw
 //! [`presence_client::Connection`]s spread over several 127.0.0.x source addresses
 //! (reading each frame only as far as it counts: see [`clients`]), and reads the
 //! server's RSS and CPU time from `/proc`. The cursor scenario can also measure its
@@ -16,6 +17,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod clients;
+pub mod cluster;
 pub mod floor;
 pub mod http;
 pub mod limits;

@@ -1,7 +1,8 @@
 //! `presence-bench`: runs one load scenario against presenced and reports what it cost
 //! the server, as a table or as JSON. The scenarios live in the library; this file only
 //! parses flags, raises the open-file limit, starts (or finds) the server, or with
-//! `--nodes N` a cluster of N nodes on its own redis-server, and prints.
+//! `--nodes N` a cluster of N nodes on its own redis-server (`--partitioned`: every room
+//! on the first node), and prints.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use presence_bench::clients::Sources;
 use presence_bench::limits::{self, FileLimit};
 use presence_bench::scenario::{ChurnOptions, CursorOptions, IdleOptions, StormOptions};
-use presence_bench::server::NodeSample;
+use presence_bench::server::{NodeSample, Placement, RedisSample};
 use presence_bench::{server, Scenario, Server, Settings};
 use serde::Serialize;
 
@@ -51,6 +52,14 @@ struct Global {
     /// nodes in turn. Server memory and CPU are summed over the nodes.
     #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), conflicts_with = "url")]
     nodes: u16,
+    /// With --nodes N ≥ 2: connect every client of every room to node 0, the busy node,
+    /// so the other nodes serve no room at all. Whatever they then spend is the price of
+    /// following rooms they do not serve; the report gives each idle node's CPU as a
+    /// percentage of the busy node's and its RSS growth per user on the busy node
+    /// (targets: ≤ 2 % and ≤ 50 B). One busy node, rather than rooms spread over all
+    /// nodes, keeps that price apart from each node's own work. idle and cursor only.
+    #[arg(long, global = true)]
+    partitioned: bool,
     /// Print the report as JSON on standard output.
     #[arg(long, global = true)]
     json: bool,
@@ -248,6 +257,19 @@ impl Command {
         }
     }
 
+    /// Why `--partitioned` means nothing for this scenario, if it does not.
+    fn refuses_partitioned(&self) -> Option<&'static str> {
+        match self {
+            Command::Idle { .. } | Command::Cursor { .. } => None,
+            Command::Storm { .. } => Some(
+                "storm has one room and reports no per-node figures;                  run idle or cursor with --partitioned",
+            ),
+            Command::Churn { .. } => Some(
+                "churn restores sessions on the next node on purpose and reports no                  per-node figures; run idle or cursor with --partitioned",
+            ),
+        }
+    }
+
     /// Client connections open at once, at most.
     fn peak_connections(&self) -> u64 {
         let n = match self {
@@ -275,17 +297,12 @@ struct Environment {
     server_args: Vec<String>,
     /// Nodes (1 unless --nodes); the report's server figures are their sums.
     nodes: usize,
+    /// How clients were placed on the nodes (`partitioned`: every room on node 0).
+    placement: Placement,
     /// Each node at the end of the run (RSS now, CPU since it started).
     server_nodes: Vec<NodeSample>,
     /// The redis-server of a cluster run at the end (not in the report's server sums).
     redis: Option<RedisSample>,
-}
-
-#[derive(Serialize)]
-struct RedisSample {
-    pid: u32,
-    rss_bytes: u64,
-    cpu_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -296,6 +313,14 @@ struct Output {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.global.partitioned {
+        if cli.global.nodes < 2 {
+            bail!("--partitioned needs a cluster to partition: add --nodes N with N ≥ 2");
+        }
+        if let Some(reason) = cli.scenario.refuses_partitioned() {
+            bail!("--partitioned: {reason}");
+        }
+    }
     let limit = limits::raise_open_file_limit().context("cannot read or raise RLIMIT_NOFILE")?;
     if limit.soft > limit.soft_before {
         eprintln!(
@@ -336,6 +361,9 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             Server::start_cluster(&bin, &server_args, usize::from(global.nodes)).await?
         }
     };
+    if global.partitioned {
+        server.set_placement(Placement::Partitioned);
+    }
     if !server.is_started_by_bench() {
         server_args.clear();
     }
@@ -400,6 +428,7 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             server_started_by_bench: server.is_started_by_bench(),
             server_args,
             nodes: server.node_count(),
+            placement: server.placement(),
             server_nodes,
             redis,
         },
@@ -415,8 +444,13 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             output.environment.server_url,
             if output.environment.nodes > 1 {
                 format!(
-                    "first of {} nodes on one redis-server, ",
-                    output.environment.nodes
+                    "first of {} nodes on one redis-server{}, ",
+                    output.environment.nodes,
+                    if output.environment.placement == Placement::Partitioned {
+                        ", every room on it"
+                    } else {
+                        ""
+                    }
                 )
             } else {
                 String::new()

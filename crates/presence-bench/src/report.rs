@@ -4,6 +4,10 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::cluster::{
+    ClusterReport, IDLE_NODE_BYTES_PER_REMOTE_USER_TARGET, IDLE_NODE_CPU_PERCENT_TARGET,
+};
+use crate::server::Placement;
 use crate::stats::LatencySummary;
 
 /// The result of one scenario.
@@ -47,6 +51,9 @@ pub struct IdleReport {
     pub projected_connections_in_24_gib: u64,
     /// Server CPU seconds spent while the connections idled (pings only), per second.
     pub server_idle_cpu_per_second: f64,
+    /// Each node of a cluster run (`--nodes N`), CPU over the whole run; absent on one node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
 }
 
 /// `cursor`: rooms whose members move their pointers at a fixed rate.
@@ -91,6 +98,10 @@ pub struct CursorReport {
     pub latency_budget_ms: f64,
     /// Connections closed during the run.
     pub connections_lost: usize,
+    /// Each node of a cluster run (`--nodes N`), CPU over the measured window; absent
+    /// on one node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
 }
 
 /// `storm`: K clients join one room at the same moment.
@@ -189,14 +200,14 @@ pub struct ChurnReport {
 
 /// One line of the human table.
 struct Row {
-    metric: &'static str,
+    metric: String,
     value: String,
     target: &'static str,
 }
 
-fn row(metric: &'static str, value: impl Into<String>, target: &'static str) -> Row {
+fn row(metric: impl Into<String>, value: impl Into<String>, target: &'static str) -> Row {
     Row {
-        metric,
+        metric: metric.into(),
         value: value.into(),
         target,
     }
@@ -209,8 +220,113 @@ fn bytes(n: f64) -> String {
         format!("{:.1} MiB", n / (1024.0 * 1024.0))
     } else if n >= 1024.0 {
         format!("{:.2} KiB", n / 1024.0)
+    } else if n < 0.0 {
+        format!("-{}", bytes(-n))
     } else {
         format!("{n:.0} B")
+    }
+}
+
+/// The rows of a cluster run: each node's memory and CPU, the redis-server's CPU and,
+/// for a partitioned run, each idle node against the targets.
+fn cluster_rows(cluster: &ClusterReport) -> Vec<Row> {
+    let mut rows = vec![row(
+        "cluster placement",
+        match cluster.placement {
+            Placement::RoundRobin => format!(
+                "round-robin: each room's members spread over the {} nodes",
+                cluster.nodes.len()
+            ),
+            Placement::Partitioned => format!(
+                "partitioned: every room on node 0, nodes 1–{} serve none",
+                cluster.nodes.len() - 1
+            ),
+        },
+        "",
+    )];
+    rows.push(row(
+        "CPU window",
+        format!(
+            "{:.1} s, {}",
+            cluster.cpu_window_seconds, cluster.cpu_window
+        ),
+        "",
+    ));
+    let partitioned = cluster.placement == Placement::Partitioned;
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let role = match (partitioned, i) {
+            (true, 0) => " (busy)",
+            (true, _) => " (idle)",
+            (false, _) => "",
+        };
+        rows.push(row(
+            format!("node {i}{role}: users, RSS baseline → end, CPU"),
+            format!(
+                "{}, {} → {} ({}), {:.2} s",
+                node.users,
+                bytes(node.rss_baseline_bytes as f64),
+                bytes(node.rss_end_bytes as f64),
+                signed_bytes(node.rss_growth_bytes),
+                node.cpu_window_seconds
+            ),
+            "",
+        ));
+        if partitioned && i > 0 {
+            rows.push(row(
+                format!("node {i} CPU / the busy node's"),
+                match node.cpu_percent_of_busy_node {
+                    Some(percent) => format!(
+                        "{percent:.2} %: {}",
+                        verdict(percent <= IDLE_NODE_CPU_PERCENT_TARGET)
+                    ),
+                    None => "not measured (the busy node spent no CPU)".to_owned(),
+                },
+                "≤ 2 %",
+            ));
+            rows.push(row(
+                format!("node {i} RSS growth per remote user"),
+                match node.rss_growth_per_remote_user_bytes {
+                    Some(per_user) => format!(
+                        "{}: {}",
+                        signed_bytes(per_user),
+                        verdict(per_user <= IDLE_NODE_BYTES_PER_REMOTE_USER_TARGET)
+                    ),
+                    None => "not measured (no user on the busy node)".to_owned(),
+                },
+                "≤ 50 B",
+            ));
+        }
+    }
+    rows.push(row(
+        "redis-server CPU in the window",
+        match &cluster.redis {
+            Some(redis) => format!(
+                "{:.2} s (RSS {} → {})",
+                redis.cpu_window_seconds,
+                bytes(redis.rss_start_bytes as f64),
+                bytes(redis.rss_end_bytes as f64)
+            ),
+            None => "not read".to_owned(),
+        },
+        "",
+    ));
+    rows
+}
+
+fn verdict(is_met: bool) -> &'static str {
+    if is_met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// `bytes` with a sign, for growths.
+fn signed_bytes(n: f64) -> String {
+    if n < 0.0 {
+        bytes(n)
+    } else {
+        format!("+{}", bytes(n))
     }
 }
 
@@ -232,7 +348,24 @@ impl Report {
         }
     }
 
+    /// The per-node figures of a cluster run, for the scenarios that measure them.
+    pub fn cluster(&self) -> Option<&ClusterReport> {
+        match self {
+            Report::Idle(r) => r.cluster.as_ref(),
+            Report::Cursor(r) => r.cluster.as_ref(),
+            Report::Storm(_) | Report::Churn(_) => None,
+        }
+    }
+
     fn rows(&self) -> Vec<Row> {
+        let mut rows = self.scenario_rows();
+        if let Some(cluster) = self.cluster() {
+            rows.extend(cluster_rows(cluster));
+        }
+        rows
+    }
+
+    fn scenario_rows(&self) -> Vec<Row> {
         match self {
             Report::Idle(r) => vec![
                 row(

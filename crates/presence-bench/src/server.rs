@@ -1,8 +1,9 @@
 //! The server under test: one `presenced` child the bench started, one already running,
 //! or a cluster the bench started (its own `redis-server` and N `presenced` nodes on it).
 //! Starting and stopping the children is `presence-testkit`'s; this module adds what a
-//! measurement needs: round-robin URLs, `/proc` samples summed over the nodes, and the
-//! log tails for a report.
+//! measurement needs: which node each client connects to ([`Placement`]), `/proc`
+//! samples summed over the nodes or per node ([`ClusterSample`]), and the log tails for
+//! a report.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use presence_testkit::{Presenced, PresencedCommand, Redis, RedisError};
 use serde::Serialize;
 
+use crate::cluster::ClusterSample;
 use crate::procfs::{self, ProcSample};
 use crate::BenchError;
 
@@ -27,8 +29,8 @@ struct Node {
 }
 
 /// The server being measured: one node, or N nodes sharing a Redis the bench started.
-/// Memory and CPU are summed over the nodes; clients are spread over them round-robin
-/// ([`Server::url_for`]). Started children are killed when this is dropped.
+/// Memory and CPU are summed over the nodes; clients are placed on them by its
+/// [`Placement`] ([`Server::url_for`]). Started children are killed when this is dropped.
 pub struct Server {
     /// The first node's `http://127.0.0.1:PORT`.
     pub url: String,
@@ -36,6 +38,31 @@ pub struct Server {
     pub pid: u32,
     nodes: Vec<Node>,
     redis: Option<Redis>,
+    placement: Placement,
+}
+
+/// Which node of a cluster each client connects to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Client `i` on node `i mod N`: consecutive clients, and so the members of one
+    /// room, sit on different nodes, and every fan-out crosses Redis.
+    #[default]
+    RoundRobin,
+    /// Every client of every room on node 0, the busy node; the other nodes serve no
+    /// room at all. What they still spend is what following rooms they do not serve
+    /// costs them (issue 13).
+    Partitioned,
+}
+
+impl Placement {
+    /// The node (of `nodes`, counted from 0) client number `index` connects to.
+    pub fn node_for(self, index: usize, nodes: usize) -> usize {
+        match self {
+            Placement::RoundRobin => index % nodes.max(1),
+            Placement::Partitioned => 0,
+        }
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -45,6 +72,7 @@ impl std::fmt::Debug for Server {
             .field("pids", &self.pids())
             .field("started_by_bench", &self.is_started_by_bench())
             .field("redis_port", &self.redis.as_ref().map(Redis::port))
+            .field("placement", &self.placement)
             .finish()
     }
 }
@@ -54,6 +82,17 @@ impl std::fmt::Debug for Server {
 pub struct NodeSample {
     /// `http://ADDR`.
     pub url: String,
+    /// Process id.
+    pub pid: u32,
+    /// Resident memory now, bytes.
+    pub rss_bytes: u64,
+    /// CPU seconds since the process started.
+    pub cpu_seconds: f64,
+}
+
+/// The `redis-server` of a cluster run, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisSample {
     /// Process id.
     pub pid: u32,
     /// Resident memory now, bytes.
@@ -124,6 +163,7 @@ impl Server {
             pid: node.pid,
             nodes: vec![node],
             redis: None,
+            placement: Placement::RoundRobin,
         })
     }
 
@@ -156,6 +196,7 @@ impl Server {
             pid: 0,
             nodes: Vec::with_capacity(nodes),
             redis: Some(redis),
+            placement: Placement::RoundRobin,
         };
         for _ in 0..nodes {
             // On error `server` is dropped, which kills redis and the nodes started so far.
@@ -181,6 +222,7 @@ impl Server {
                 process: None,
             }],
             redis: None,
+            placement: Placement::RoundRobin,
         })
     }
 
@@ -189,10 +231,26 @@ impl Server {
         self.nodes.len()
     }
 
-    /// The URL client number `index` connects to: the nodes in turn (round-robin), so
-    /// consecutive clients, and so the members of one room, sit on different nodes.
+    /// Places the clients of the runs to come (round-robin unless told otherwise).
+    pub fn set_placement(&mut self, placement: Placement) {
+        self.placement = placement;
+    }
+
+    /// How clients are placed on the nodes.
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    /// The node (counted from 0) client number `index` connects to.
+    pub fn node_for(&self, index: usize) -> usize {
+        self.placement.node_for(index, self.nodes.len())
+    }
+
+    /// The URL client number `index` connects to: by default the nodes in turn
+    /// (round-robin), so consecutive clients, and so the members of one room, sit on
+    /// different nodes; see [`Placement`].
     pub fn url_for(&self, index: usize) -> &str {
-        &self.nodes[index % self.nodes.len()].url
+        &self.nodes[self.node_for(index)].url
     }
 
     /// Every node's URL.
@@ -239,6 +297,28 @@ impl Server {
                 }
             })
             .collect()
+    }
+
+    /// Every node's counters and the bench's `redis-server`'s, read now one after the
+    /// other. A node that cannot be read is an error; a Redis that cannot be read is
+    /// left out.
+    pub fn cluster_sample(&self) -> Result<ClusterSample, BenchError> {
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let s = procfs::sample(node.pid)?;
+            nodes.push(NodeSample {
+                url: node.url.clone(),
+                pid: node.pid,
+                rss_bytes: s.rss_bytes,
+                cpu_seconds: s.cpu_seconds(),
+            });
+        }
+        let redis = self.redis_sample().map(|(pid, s)| RedisSample {
+            pid,
+            rss_bytes: s.rss_bytes,
+            cpu_seconds: s.cpu_seconds(),
+        });
+        Ok(ClusterSample { nodes, redis })
     }
 
     /// The pid of the `redis-server` the bench started for a cluster, with its memory
@@ -311,5 +391,20 @@ impl Server {
         if let Some(redis) = &mut self.redis {
             redis.kill().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_spreads_a_room_and_partitioned_keeps_every_room_on_node_0() {
+        let nodes_of = |placement: Placement| -> Vec<usize> {
+            (0..7).map(|index| placement.node_for(index, 3)).collect()
+        };
+        assert_eq!(nodes_of(Placement::RoundRobin), [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(nodes_of(Placement::Partitioned), [0; 7]);
+        assert_eq!(Placement::RoundRobin.node_for(5, 1), 0);
     }
 }

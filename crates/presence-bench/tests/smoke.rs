@@ -3,7 +3,8 @@
 //! speed: timings on a shared machine are for docs/performance.md, not for asserts.
 //!
 //! The `three_nodes_*` tests run the scenarios with `--nodes 3`: the bench starts its own
-//! `redis-server` and three nodes on it, with each room's members spread over the nodes.
+//! `redis-server` and three nodes on it, with each room's members spread over the nodes
+//! (`--partitioned`: every room on the first node, and the other two priced against it).
 //! They need `redis-server` on PATH. Under `CI=true` a missing one fails the test;
 //! elsewhere the test prints "skipped" and passes.
 
@@ -317,4 +318,101 @@ fn three_nodes_churn_leaves_no_ghosts_on_any_node() {
     assert!(number(&report, "lives") >= 15.0, "{report:#}");
     assert_eq!(report["ghosts_per_node"], serde_json::json!([0, 0, 0]));
     assert_churn_clean(&report);
+}
+
+/// Checks a partitioned run's cluster report: every joined user on node 0 and none on
+/// the others, and each idle node priced against the busy one.
+fn assert_partitioned(report: &Value, users: u64) {
+    let cluster = &report["cluster"];
+    assert_eq!(cluster["placement"], "partitioned", "{report:#}");
+    assert!(number(cluster, "cpu_window_seconds") > 0.0, "{cluster:#}");
+    let nodes = cluster["nodes"].as_array().expect("cluster.nodes");
+    let users_per_node: Vec<_> = nodes.iter().map(|n| n["users"].as_u64()).collect();
+    assert_eq!(
+        users_per_node,
+        [Some(users), Some(0), Some(0)],
+        "{cluster:#}"
+    );
+    let busy = &nodes[0];
+    assert!(busy["cpu_percent_of_busy_node"].is_null(), "{busy:#}");
+    assert!(number(busy, "rss_end_bytes") > 0.0, "{busy:#}");
+    for idle in &nodes[1..] {
+        // Memory is always priced; the CPU share only if the busy node spent a tick
+        // (/proc counts in 10 ms), which a tiny run may not.
+        assert!(
+            idle["rss_growth_per_remote_user_bytes"].as_f64().is_some(),
+            "{idle:#}"
+        );
+        match idle["cpu_percent_of_busy_node"].as_f64() {
+            Some(percent) => assert!(percent >= 0.0, "{idle:#}"),
+            None => assert_eq!(number(busy, "cpu_window_seconds"), 0.0, "{cluster:#}"),
+        }
+    }
+    assert!(
+        cluster["redis"]["cpu_window_seconds"].as_f64() >= Some(0.0),
+        "{cluster:#}"
+    );
+}
+
+#[test]
+fn three_nodes_partitioned_idle_puts_every_room_on_one_node() {
+    if !redis_server_available("three_nodes_partitioned_idle_puts_every_room_on_one_node") {
+        return;
+    }
+    let report = bench_three_nodes(&[
+        "--partitioned",
+        "idle",
+        "--connections",
+        "36",
+        "--room-size",
+        "6",
+        "--settle",
+        "200ms",
+    ]);
+    assert_eq!(number(&report, "joined"), 36.0, "{report:#}");
+    assert_partitioned(&report, 36);
+}
+
+#[test]
+fn three_nodes_partitioned_cursor_puts_every_room_on_one_node() {
+    if !redis_server_available("three_nodes_partitioned_cursor_puts_every_room_on_one_node") {
+        return;
+    }
+    let report = bench_three_nodes(&[
+        "--partitioned",
+        "cursor",
+        "--rooms",
+        "2",
+        "--members",
+        "6",
+        "--hz",
+        "20",
+        "--duration",
+        "2s",
+        "--warmup",
+        "500ms",
+    ]);
+    assert_eq!(number(&report, "connections_lost"), 0.0, "{report:#}");
+    assert!(number(&report, "entries_delivered") > 0.0, "{report:#}");
+    assert_partitioned(&report, 12);
+}
+
+#[test]
+fn partitioned_is_refused_without_a_cluster_or_for_storm_and_churn() {
+    for (args, expected) in [
+        (&["--partitioned", "idle"][..], "--nodes"),
+        (&["--nodes", "3", "--partitioned", "storm"][..], "storm"),
+        (&["--nodes", "3", "--partitioned", "churn"][..], "churn"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_presence-bench"))
+            .args(args)
+            .output()
+            .expect("presence-bench runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} must fail");
+        assert!(
+            stderr.contains("--partitioned") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{check_failures, count, wait_for, Settings};
 use crate::clients::{self, Incoming};
+use crate::cluster::{self, ClusterReport, CpuWindow};
 use crate::floor::{self, FloorReport, FloorTraffic};
 use crate::report::CursorReport;
 use crate::server::Server;
@@ -52,6 +53,7 @@ pub struct CursorOptions {
 
 #[derive(Default)]
 struct Outcome {
+    node: usize,
     joined: bool,
     moves_sent: u64,
     entries: u64,
@@ -80,9 +82,11 @@ pub(super) async fn run(
     let progress = &settings.progress;
     progress.set_length(n as u64);
     progress.set_message("cursor: connecting and joining");
+    let cluster_baseline = server.cluster_sample()?;
 
     let mut tasks = Vec::with_capacity(n);
     for index in 0..n {
+        let node = server.node_for(index);
         let url = server.url_for(index).to_owned();
         let sources = settings.sources;
         let (stop, go, measuring) = (stop.clone(), go.clone(), measuring.clone());
@@ -92,7 +96,10 @@ pub(super) async fn run(
         let records_latency = member < options.latency_receivers;
         let room = clients::room(&format!("cursor-{}", index / members));
         tasks.push(tokio::spawn(async move {
-            let mut outcome = Outcome::default();
+            let mut outcome = Outcome {
+                node,
+                ..Outcome::default()
+            };
             let Ok(permit) = gate.acquire_owned().await else {
                 return outcome;
             };
@@ -193,6 +200,7 @@ pub(super) async fn run(
     progress.set_length(options.duration.as_secs().max(1));
     progress.set_position(0);
     let cpu_before = server.sample()?.cpu;
+    let cluster_start = server.cluster_sample()?;
     measuring.store(true, Ordering::Relaxed);
     let window_start = Instant::now();
     let window_end = window_start + options.duration;
@@ -203,12 +211,17 @@ pub(super) async fn run(
     measuring.store(false, Ordering::Relaxed);
     let measured = window_start.elapsed();
     let cpu_after = server.sample()?.cpu;
+    let cluster_end = server.cluster_sample()?;
     stop.cancel();
 
     let mut total = Outcome::default();
     let mut lost = 0;
+    let mut joined_nodes = Vec::with_capacity(n);
     for task in tasks {
         if let Ok(outcome) = task.await {
+            if outcome.joined {
+                joined_nodes.push(outcome.node);
+            }
             total.moves_sent += outcome.moves_sent;
             total.entries += outcome.entries;
             total.frames += outcome.frames;
@@ -218,6 +231,17 @@ pub(super) async fn run(
         }
     }
     let seconds = measured.as_secs_f64();
+    let cluster = ClusterReport::new(
+        server.placement(),
+        &cluster::users_per_node(server.node_count(), joined_nodes),
+        &cluster_baseline,
+        CpuWindow {
+            covers: "the measured window",
+            seconds,
+            start: &cluster_start,
+            end: &cluster_end,
+        },
+    );
     let cpu = cpu_after.saturating_sub(cpu_before).as_secs_f64();
     let interval = options.cursor_interval.as_secs_f64();
     let flush_rate = if interval > 0.0 {
@@ -275,6 +299,7 @@ pub(super) async fn run(
         latency: total.latencies.summary(),
         latency_budget_ms: interval * 1000.0 + 25.0,
         connections_lost: lost,
+        cluster,
     })
 }
 

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{check_failures, count, wait_for, Settings};
 use crate::clients::{self, Incoming};
+use crate::cluster::{self, ClusterReport, CpuWindow};
 use crate::report::IdleReport;
 use crate::server::Server;
 use crate::stats::Samples;
@@ -31,6 +32,7 @@ pub struct IdleOptions {
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Outcome {
+    node: usize,
     join_latency: Option<Duration>,
     closed_while_idle: bool,
 }
@@ -43,6 +45,8 @@ pub(super) async fn run(
     let n = options.connections;
     let room_size = options.room_size.max(1);
     let before = server.sample()?;
+    let cluster_baseline = server.cluster_sample()?;
+    let baseline_at = Instant::now();
     let stop = CancellationToken::new();
     let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let joined = Arc::new(AtomicUsize::new(0));
@@ -54,6 +58,7 @@ pub(super) async fn run(
     let ramp_started = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for index in 0..n {
+        let node = server.node_for(index);
         let url = server.url_for(index).to_owned();
         let (stop, gate, joined, failed) =
             (stop.clone(), gate.clone(), joined.clone(), failed.clone());
@@ -61,6 +66,7 @@ pub(super) async fn run(
         let room = clients::room(&format!("idle-{}", index / room_size));
         tasks.push(tokio::spawn(async move {
             let failure = Outcome {
+                node,
                 join_latency: None,
                 closed_while_idle: false,
             };
@@ -99,6 +105,7 @@ pub(super) async fn run(
                 () = async { while clients::next_text(&mut ws).await.is_some() {} } => true,
             };
             Outcome {
+                node,
                 join_latency: Some(join_latency),
                 closed_while_idle,
             }
@@ -123,18 +130,35 @@ pub(super) async fn run(
     let idle_window = Duration::from_secs(2);
     tokio::time::sleep(idle_window).await;
     let idle = server.sample()?;
+    let cluster_end = server.cluster_sample()?;
+    let run_seconds = baseline_at.elapsed().as_secs_f64();
 
     stop.cancel();
     let mut latencies = Samples::new();
     let mut closed_while_idle = 0;
+    let mut joined_nodes = Vec::with_capacity(n);
     for task in tasks {
         if let Ok(outcome) = task.await {
             if let Some(latency) = outcome.join_latency {
                 latencies.record(latency);
+                joined_nodes.push(outcome.node);
             }
             closed_while_idle += usize::from(outcome.closed_while_idle);
         }
     }
+    // The joins are where a node pays for remote users, so the CPU window takes in the
+    // whole run, not only the idle hold (which costs pings).
+    let cluster = ClusterReport::new(
+        server.placement(),
+        &cluster::users_per_node(server.node_count(), joined_nodes),
+        &cluster_baseline,
+        CpuWindow {
+            covers: "the whole run: ramp, settle and idle hold",
+            seconds: run_seconds,
+            start: &cluster_baseline,
+            end: &cluster_end,
+        },
+    );
 
     let extra = idle.rss_bytes.saturating_sub(before.rss_bytes) as f64;
     let per_connection = if joined_count > 0 {
@@ -162,5 +186,6 @@ pub(super) async fn run(
         projected_connections_in_24_gib: projected,
         server_idle_cpu_per_second: (idle.cpu.saturating_sub(idle_start.cpu)).as_secs_f64()
             / idle_window.as_secs_f64(),
+        cluster,
     })
 }
