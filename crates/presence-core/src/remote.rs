@@ -122,31 +122,23 @@ impl Tracker {
             }
             return;
         }
+        if self.dead_nodes.contains(&from) && fact.room().is_some() {
+            // Only the node-wide channel proves a presumed-dead node alive: on a Redis
+            // Cluster a room's channel and the node-wide one live on different shards, so
+            // a draining node's last room facts may arrive after its `Leaving`. Its word
+            // that a session ended still counts; news of a session waits for its next
+            // `Alive`, which has its records read again.
+            if matches!(fact, Fact::SessionEnded { .. }) {
+                self.ended_remotely(fact, now);
+            }
+            return;
+        }
         self.heard_from(from, now);
         match fact {
             Fact::Alive { .. } => {}
             Fact::Reasserted { node } => self.reasserted(node),
             Fact::Session { node, record } => self.remote_session(node, record, now),
-            Fact::SessionEnded {
-                node,
-                room,
-                user_id,
-                session_id,
-            } => {
-                let key = self
-                    .rosters
-                    .get(&room)
-                    .and_then(|r| r.session(&(user_id, session_id)));
-                // Only the owner's word ends a session: a node that lost it to a later claim
-                // may still report its end.
-                let owned_by_sender = key.and_then(|k| self.sessions.get(k)).is_some_and(|s| {
-                    matches!(s.attachment, Attachment::Remote(owner) if owner == node)
-                        || matches!(s.attachment, Attachment::Orphaned { .. })
-                });
-                if let (Some(key), true) = (key, owned_by_sender) {
-                    self.remove_session(key, now);
-                }
-            }
+            fact @ Fact::SessionEnded { .. } => self.ended_remotely(fact, now),
             Fact::Cursors { room, cursors, .. } => {
                 let Some(roster) = self.rosters.get_mut(&room) else {
                     return;
@@ -169,6 +161,31 @@ impl Tracker {
                 self.dead_nodes.insert(node);
                 self.orphan(node, now);
             }
+        }
+    }
+
+    /// A `SessionEnded` from another node: only the owner's word ends a session (a node
+    /// that lost it to a later claim may still report its end).
+    fn ended_remotely(&mut self, fact: Fact, now: Now) {
+        let Fact::SessionEnded {
+            node,
+            room,
+            user_id,
+            session_id,
+        } = fact
+        else {
+            return;
+        };
+        let key = self
+            .rosters
+            .get(&room)
+            .and_then(|r| r.session(&(user_id, session_id)));
+        let owned_by_sender = key.and_then(|k| self.sessions.get(k)).is_some_and(|s| {
+            matches!(s.attachment, Attachment::Remote(owner) if owner == node)
+                || matches!(s.attachment, Attachment::Orphaned { .. })
+        });
+        if let (Some(key), true) = (key, owned_by_sender) {
+            self.remove_session(key, now);
         }
     }
 

@@ -546,3 +546,35 @@ fn a_node_serves_only_the_rooms_it_holds_sessions_in() {
     c.pump();
     assert_eq!(c.nodes[1].tracker.stats().interest.applied_facts, applied);
 }
+
+#[test]
+fn a_draining_nodes_room_fact_heard_after_its_leaving_does_not_bring_it_back() {
+    let mut c = Nodes::new(2);
+    c.beat();
+    let alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    c.nodes[1].take(bob);
+
+    // On a Redis Cluster the node-wide channel and doc's live on different shards, so
+    // node 0's `Leaving` may overtake its last word about doc.
+    c.nodes[0].update(alice, "doc", r#"{"tool":"pen"}"#);
+    let last_word: Vec<Fact> = std::mem::take(&mut c.nodes[0].published);
+    c.nodes[0].backend.clear();
+    c.muted[0] = true;
+    c.nodes[1].input(Input::Remote(Fact::Leaving { node: node_id(0) }));
+    for fact in last_word {
+        c.nodes[1].input(Input::Remote(fact));
+    }
+    c.advance(GRACE + ms(100));
+    assert_eq!(
+        c.nodes[1].roster("doc"),
+        ["bob"],
+        "alice left after the grace, not a node TTL later"
+    );
+    assert!(c.nodes[1]
+        .take(bob)
+        .iter()
+        .any(|f| matches!(f, ServerMessage::UserLeft { .. })));
+}

@@ -5,7 +5,8 @@
 //! (`tests/backend_contract.rs`):
 //! - a fact about a room reaches exactly the subscriptions that follow the room, the
 //!   publisher's included; a node-wide fact (liveness) reaches every subscription; all
-//!   subscribers see one publisher's facts in the order published;
+//!   subscribers see one publisher's facts on one channel in the order published (there
+//!   is no order between channels: on a Redis Cluster they live on different shards);
 //! - publishing a `Session` fact writes the sender's record of that session, a
 //!   `SessionEnded` fact deletes it, before the fact is delivered; `records(room)` reads
 //!   every node's records of the room, so a reader that subscribed first misses nothing;

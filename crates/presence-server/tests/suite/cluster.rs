@@ -1,7 +1,7 @@
 //! Three nodes sharing rooms through a real Redis: cross-node rosters (whole at a node's
 //! first join), a node killed with SIGKILL, restore on another node, drain with SIGTERM,
 //! Redis killed and restarted, and a node that holds nothing of the rooms it does not
-//! serve.
+//! serve. All but the Redis restart run on one Redis and on a three-master Redis Cluster.
 
 use std::time::{Duration, Instant};
 
@@ -13,11 +13,10 @@ use crate::support::{self, Client, Ended, TestServer, PATIENCE};
 const TTL: Duration = Duration::from_millis(1000);
 const GRACE: Duration = Duration::from_millis(1500);
 
-async fn node(redis: &Redis, prefix: &str) -> TestServer {
-    let url = redis.url();
+async fn node(url: &str, prefix: &str) -> TestServer {
     TestServer::start(&[
         "--redis",
-        &url,
+        url,
         "--redis-prefix",
         prefix,
         "--node-ttl",
@@ -28,6 +27,29 @@ async fn node(redis: &Redis, prefix: &str) -> TestServer {
         "20ms",
     ])
     .await
+}
+
+/// What the nodes share: one Redis, or a three-master Redis Cluster.
+#[derive(Clone, Copy)]
+enum Tier {
+    Single,
+    Cluster,
+}
+
+/// The Redis processes of a test, killed on drop.
+enum Shared {
+    Single(Redis),
+    Cluster(presence_testkit::RedisCluster),
+}
+
+impl Shared {
+    /// What `--redis` is given: the URL, or the seed URLs.
+    fn url(&self) -> String {
+        match self {
+            Shared::Single(redis) => redis.url(),
+            Shared::Cluster(cluster) => cluster.urls().join(","),
+        }
+    }
 }
 
 async fn join_as(
@@ -42,18 +64,49 @@ async fn join_as(
     (client, current)
 }
 
-async fn cluster(count: usize) -> Option<(Redis, Vec<TestServer>)> {
-    let redis = support::redis("cluster tests").await?;
+async fn cluster(count: usize, tier: Tier) -> Option<(Shared, Vec<TestServer>)> {
+    let shared = match tier {
+        Tier::Single => Shared::Single(support::redis("cluster tests").await?),
+        Tier::Cluster => {
+            Shared::Cluster(support::redis_cluster("cluster tests on a Redis Cluster").await?)
+        }
+    };
+    let url = shared.url();
     let prefix = format!("t{}:", rand_suffix());
     let mut nodes = Vec::new();
     for _ in 0..count {
-        nodes.push(node(&redis, &prefix).await);
+        nodes.push(node(&url, &prefix).await);
     }
     for n in &mut nodes {
         n.ready().await;
     }
-    Some((redis, nodes))
+    Some((shared, nodes))
 }
+
+/// Runs a test on one Redis and on a Redis Cluster.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn one_redis() {
+                super::$name(super::Tier::Single).await;
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$name(super::Tier::Cluster).await;
+            }
+        }
+    )*};
+}
+
+on_both!(
+    three_nodes_share_one_roster,
+    a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace,
+    a_client_of_a_killed_node_restores_on_another_node_unseen,
+    sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen,
+    a_node_holds_nothing_of_the_rooms_it_does_not_serve,
+);
 
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now()
@@ -61,9 +114,8 @@ fn rand_suffix() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-#[tokio::test]
-async fn three_nodes_share_one_roster() {
-    let Some((_redis, nodes)) = cluster(3).await else {
+async fn three_nodes_share_one_roster(tier: Tier) {
+    let Some((_redis, nodes)) = cluster(3, tier).await else {
         return;
     };
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
@@ -122,9 +174,8 @@ async fn three_nodes_share_one_roster() {
     );
 }
 
-#[tokio::test]
-async fn a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace() {
-    let Some((_redis, mut nodes)) = cluster(3).await else {
+async fn a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace(tier: Tier) {
+    let Some((_redis, mut nodes)) = cluster(3, tier).await else {
         return;
     };
     let (_alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
@@ -148,9 +199,8 @@ async fn a_killed_nodes_users_leave_for_everyone_within_ttl_plus_grace() {
     nodes[0].roster_becomes("doc", &["bob", "carol"]).await;
 }
 
-#[tokio::test]
-async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
-    let Some((_redis, mut nodes)) = cluster(3).await else {
+async fn a_client_of_a_killed_node_restores_on_another_node_unseen(tier: Tier) {
+    let Some((_redis, mut nodes)) = cluster(3, tier).await else {
         return;
     };
     let (mut alice, first) = join_as(&nodes[0], "doc", "alice", "tab-1").await;
@@ -187,9 +237,8 @@ async fn a_client_of_a_killed_node_restores_on_another_node_unseen() {
     again.send(json!({"type": "presence:heartbeat"})).await;
 }
 
-#[tokio::test]
-async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
-    let Some((_redis, mut nodes)) = cluster(2).await else {
+async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen(tier: Tier) {
+    let Some((_redis, mut nodes)) = cluster(2, tier).await else {
         return;
     };
     let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "tab-1").await;
@@ -214,7 +263,7 @@ async fn sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen() {
 
 #[tokio::test]
 async fn redis_restarting_mid_session_heals_the_shared_roster() {
-    let Some((mut redis, mut nodes)) = cluster(2).await else {
+    let Some((Shared::Single(mut redis), mut nodes)) = cluster(2, Tier::Single).await else {
         return;
     };
     let port = redis.port();
@@ -262,9 +311,8 @@ async fn redis_restarting_mid_session_heals_the_shared_roster() {
     assert_eq!(news, [r#"joined "carol""#, r#"left "alice""#]);
 }
 
-#[tokio::test]
-async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve() {
-    let Some((_redis, nodes)) = cluster(2).await else {
+async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve(tier: Tier) {
+    let Some((_redis, nodes)) = cluster(2, tier).await else {
         return;
     };
     let (a, b) = (&nodes[0], &nodes[1]);

@@ -133,7 +133,7 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
     };
     let url = redis.url();
     let prefix = unique_prefix("signed");
-    let channel = format!("{prefix}facts");
+    let channel = format!("{prefix}{{nodes}}:facts");
     let room_channel = format!("{prefix}{{doc}}:facts");
     let secret = ["--cluster-secret", SECRET];
     let mut nodes = [
@@ -227,7 +227,7 @@ async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     };
     let url = redis.url();
     let prefix = unique_prefix("replay");
-    let channel = format!("{prefix}facts");
+    let channel = format!("{prefix}{{nodes}}:facts");
     let room_channel = format!("{prefix}{{doc}}:facts");
     let secret = ["--cluster-secret", SECRET];
     let mut nodes = [
@@ -303,7 +303,7 @@ async fn nodes_share_rooms_as_an_acl_user_with_only_the_rights_they_need() {
             "+subscribe",
             "+unsubscribe",
             "+set",
-            "+scan",
+            "+info",
             "+exists",
             "+del",
             "+pexpire",

@@ -194,6 +194,19 @@ pub async fn redis(test: &str) -> Option<Redis> {
     Some(Redis::start().await.expect("redis-server starts"))
 }
 
+/// A private three-master Redis Cluster on free ports (killed on drop), or `None` when
+/// `redis-server` is not installed (a failure under `CI=true`, as for [`redis`]).
+pub async fn redis_cluster(test: &str) -> Option<presence_testkit::RedisCluster> {
+    if !redis_server_available(test) {
+        return None;
+    }
+    Some(
+        presence_testkit::RedisCluster::start(3)
+            .await
+            .expect("a local Redis Cluster starts"),
+    )
+}
+
 /// A test's WebSocket: a `presence-client` [`Connection`] that reads frames as JSON, so
 /// a test can look at exactly what the server wrote, and checks on the way that every
 /// frame also decodes as the typed `ServerMessage` the Rust client relies on.
