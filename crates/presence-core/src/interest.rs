@@ -26,10 +26,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use presence_protocol::{RoomName, SessionId, UserId};
+use presence_protocol::{RoomName, SessionId, User, UserId, AWAY_KEY};
 
+use crate::color::{color_for, PALETTE};
 use crate::effect::Effect;
-use crate::fact::{Fact, NodeId, SessionRecord};
+use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{Authority, Input, Now};
 use crate::session::Attachment;
 use crate::timers::Timer;
@@ -290,4 +291,104 @@ pub struct InterestStats {
     pub applied_facts: u64,
     /// Room facts dropped because this node does not serve their room.
     pub ignored_facts: u64,
+}
+
+/// The users of a room as its records list them, for a node that does not serve the room
+/// (the HTTP API's answer). One entry per user, with as many `sessions` as records, the
+/// data of the newest stamp, `away` when every session is away, a palette color, and the
+/// users in `joinedAt` order.
+pub fn roster_from_records(records: &[(NodeId, SessionRecord)]) -> Vec<User> {
+    let mut users: HashMap<&UserId, (User, Stamp, bool)> = HashMap::new();
+    for (_, record) in records {
+        let entry = users
+            .entry(&record.user.id)
+            .or_insert_with(|| (record.user.clone(), record.stamp, true));
+        let (user, stamp, all_away) = entry;
+        if record.stamp > *stamp {
+            let sessions = user.sessions;
+            *user = record.user.clone();
+            user.sessions = sessions;
+            *stamp = record.stamp;
+        }
+        user.last_seen = user.last_seen.max(record.user.last_seen);
+        *all_away &= record.away;
+    }
+    let counts = records.iter().fold(HashMap::new(), |mut counts, (_, r)| {
+        *counts.entry(&r.user.id).or_insert(0u32) += 1;
+        counts
+    });
+    let mut listed: Vec<User> = users
+        .into_values()
+        .map(|(mut user, _, all_away)| {
+            user.sessions = counts.get(&user.id).copied().unwrap_or(1);
+            user.state.remove(AWAY_KEY);
+            if all_away {
+                user.state
+                    .insert(AWAY_KEY.to_owned(), serde_json::Value::Bool(true));
+            }
+            if !PALETTE.contains(&user.color.as_str()) {
+                user.color = PALETTE[color_for(user.id.as_str())].to_owned();
+            }
+            user
+        })
+        .collect();
+    listed.sort_by(|a, b| (a.joined_at, &a.id).cmp(&(b.joined_at, &b.id)));
+    listed
+}
+
+#[cfg(test)]
+mod tests {
+    use presence_protocol::{CursorPosition, SessionId, State, User, UserId, AWAY_KEY};
+
+    use super::roster_from_records;
+    use crate::color::PALETTE;
+    use crate::fact::{NodeId, SessionRecord, Stamp};
+
+    fn record(user: &str, session: &str, joined_at: u64, stamp: u64, state: &str) -> SessionRecord {
+        SessionRecord {
+            room: presence_protocol::RoomName::new("doc").expect("room"),
+            session_id: SessionId::new(session).expect("id"),
+            user: User {
+                id: UserId::new(user).expect("id"),
+                name: user.to_owned(),
+                color: PALETTE[3].to_owned(),
+                joined_at,
+                last_seen: stamp,
+                cursor: CursorPosition::default(),
+                state: serde_json::from_str::<State>(state).expect("state"),
+                sessions: 1,
+            },
+            away: false,
+            stamp: Stamp {
+                unix_ms: stamp,
+                node: 1,
+            },
+            claim: Stamp::default(),
+        }
+    }
+
+    #[test]
+    fn records_make_one_entry_per_user_with_the_newest_data() {
+        let mut older = record("ann", "a1", 20, 100, r#"{"k":1}"#);
+        older.away = true;
+        let mut newer = record("ann", "a2", 20, 200, r#"{"k":2}"#);
+        newer.away = true;
+        let mut ben = record("ben", "b1", 10, 50, "{}");
+        ben.user.color = "#FFFF00".to_owned();
+        let listed =
+            roster_from_records(&[(NodeId(1), older), (NodeId(2), ben), (NodeId(2), newer)]);
+        let ids: Vec<&str> = listed.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["ben", "ann"], "in joinedAt order");
+        let ann = &listed[1];
+        assert_eq!(ann.sessions, 2);
+        assert_eq!(ann.state["k"], 2, "the newest stamp's data");
+        assert_eq!(ann.state[AWAY_KEY], true, "away when every session is");
+        assert_eq!(ann.last_seen, 200);
+        assert!(
+            PALETTE.contains(&listed[0].color.as_str()),
+            "{}",
+            listed[0].color
+        );
+        assert!(!listed[0].state.contains_key(AWAY_KEY));
+    }
 }

@@ -51,5 +51,5 @@ pub use config::{Cluster, Config};
 pub use effect::{CloseReason, Effect};
 pub use fact::{Fact, NodeId, SessionRecord, Stamp};
 pub use input::{Authority, ConnId, Input, JoinRequest, Now};
-pub use interest::InterestStats;
+pub use interest::{roster_from_records, InterestStats};
 pub use tracker::{Stats, Tracker};

@@ -477,6 +477,10 @@ async fn beat<B: Backend>(
             () = stop.cancelled() => return,
             _ = every.tick() => {}
         }
+        if link.departure.is_announced() {
+            // Gone, as far as the others know: its liveness must stay expired.
+            continue;
+        }
         let _ = link
             .outgoing
             .send(Outgoing::Fact(Fact::Alive { node: link.node }))
@@ -508,7 +512,13 @@ pub async fn announce_leaving<B: Backend>(backend: &B, link: &ClusterLink) {
     let fact = Fact::Leaving { node: link.node };
     let announce = async {
         let _publishing = link.departure.publishing.lock().await;
-        backend.publish(&fact).await
+        backend.publish(&fact).await?;
+        // A node that starts serving one of our rooms from now on reads our records as a
+        // gone node's: orphans, as the nodes that heard the `Leaving` hold them.
+        backend
+            .refresh(link.node, Duration::from_millis(1), &[])
+            .await
+            .map(|_| ())
     };
     if !matches!(
         tokio::time::timeout(Duration::from_secs(1), announce).await,

@@ -312,11 +312,19 @@ async fn room_roster(
     let users = answer
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    // An empty room is a valid answer: presence is "nobody here", not "no such thing".
-    Ok(Json(RoomDetail {
-        room,
-        users: users.unwrap_or_default(),
-    }))
+    let users = match (users, &state.records) {
+        (Some(users), _) => users,
+        // A room this node does not serve: the cluster's records tell who is in it.
+        (None, Some(read)) => {
+            let found = read(room.clone()).await.map_err(|error| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            })?;
+            presence_core::roster_from_records(&found.records)
+        }
+        // An empty room is a valid answer: presence is "nobody here", not "no such thing".
+        (None, None) => Vec::new(),
+    };
+    Ok(Json(RoomDetail { room, users }))
 }
 
 fn asset<E: rust_embed::RustEmbed>(path: &str) -> Response {

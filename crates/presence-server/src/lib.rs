@@ -78,7 +78,19 @@ pub struct AppState {
     /// Whether the node can serve: always on a single node; in cluster mode, while the
     /// backend subscription is up.
     pub ready: Arc<AtomicBool>,
+    /// Cluster mode: reads a room's records, to answer for a room this node does not serve.
+    pub records: Option<RecordsReader>,
 }
+
+/// Reads one room's records from the cluster backend.
+pub type RecordsReader = Arc<
+    dyn Fn(
+            presence_protocol::RoomName,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = Result<backend::RoomRecords, BackendError>> + Send>,
+        > + Send
+        + Sync,
+>;
 
 /// Serves until `shutdown` resolves, then closes every connection with 1012. With
 /// `--redis` the node joins the cluster that shares that Redis. `serving` is called with
@@ -203,6 +215,12 @@ pub async fn serve<B: Backend + Clone>(
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
         ready,
+        records: backend.clone().map(|backend| -> RecordsReader {
+            Arc::new(move |room| {
+                let backend = backend.clone();
+                Box::pin(async move { backend.records(&room).await })
+            })
+        }),
     });
 
     let app = http::router(state.clone());

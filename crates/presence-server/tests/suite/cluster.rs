@@ -165,8 +165,10 @@ async fn three_nodes_share_one_roster(tier: Tier) {
     assert_eq!(alice.until("presence:userLeft").await["userId"], "bob");
     nodes[0].roster_becomes("doc", &["alice", "carol"]).await;
     nodes[2].roster_becomes("doc", &["alice", "carol"]).await;
-    // Bob was node 1's only session in doc: node 1 let the room go.
-    nodes[1].roster_becomes("doc", &[]).await;
+    // Bob was node 1's only session in doc: node 1 let the room go, and answers for it
+    // from the records.
+    nodes[1].rooms_become(&[]).await;
+    nodes[1].roster_becomes("doc", &["alice", "carol"]).await;
     let (_, metrics) = nodes[0].get("/metrics", &[]).await;
     assert!(
         metrics.lines().any(|l| l == "presenced_backend_up 1"),
@@ -331,10 +333,16 @@ async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve(tier: Tier) {
     }
     assert!(a.metric("presenced_facts_published_total").await > 3);
 
-    // Node B has never served these rooms: no roster, no channel, no fact applied.
-    let (_, rooms) = b.get("/api/rooms", &[]).await;
-    assert_eq!(rooms, r#"{"rooms":[]}"#);
+    // Node B has never served these rooms: no roster, no channel, no fact applied; asked
+    // about one, it answers from the records.
+    b.rooms_become(&[]).await;
     assert_eq!(b.metric("presenced_rooms").await, 0);
+    b.roster_becomes("busy-1", &["alice", "ann"]).await;
+    assert_eq!(
+        b.metric("presenced_rooms").await,
+        0,
+        "answering from the records holds nothing"
+    );
     assert_eq!(b.metric("presenced_cluster_rooms_followed").await, 0);
     assert_eq!(b.metric("presenced_facts_applied_total").await, 0);
 
@@ -369,7 +377,7 @@ async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve(tier: Tier) {
         assert!(Instant::now() < deadline, "B still follows busy-1");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    b.roster_becomes("busy-1", &[]).await;
+    b.rooms_become(&[]).await;
     let applied = b.metric("presenced_facts_applied_total").await;
     let published = a.metric("presenced_facts_published_total").await;
     for i in 0..20 {
@@ -385,7 +393,6 @@ async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve(tier: Tier) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // B's own beat is published on its node-wide channel, never applied to a room.
-    let (_, rooms) = b.get("/api/rooms", &[]).await;
-    assert_eq!(rooms, r#"{"rooms":[]}"#);
+    b.rooms_become(&[]).await;
     assert_eq!(b.metric("presenced_facts_applied_total").await, applied);
 }

@@ -127,6 +127,30 @@ impl TestServer {
         }
     }
 
+    /// Waits until `/api/rooms` lists exactly `expected`, the rooms this node holds.
+    pub async fn rooms_become(&self, expected: &[&str]) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let (status, body) = self.get("/api/rooms", &[]).await;
+            assert_eq!(status, 200, "{body}");
+            let value: Value = serde_json::from_str(&body).expect("json");
+            let rooms: Vec<&str> = value["rooms"]
+                .as_array()
+                .expect("rooms")
+                .iter()
+                .filter_map(|r| r["room"].as_str())
+                .collect();
+            if rooms == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rooms stuck at {rooms:?}, expected {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The value of an unlabelled metric in `/metrics` (0 when it is not there).
     pub async fn metric(&self, name: &str) -> u64 {
         let (_, text) = self.get("/metrics", &[]).await;
