@@ -206,7 +206,8 @@ settings! {
         #[arg(value_name = "LIST")]
         allowed_origins: Vec<String> = Vec::new(),
         /// Redis URL: share rooms with other nodes (`rediss://` for TLS, `user:password@`
-        /// for an ACL user).
+        /// for an ACL user); a Redis Cluster is detected, or given as seed URLs separated
+        /// by commas.
         #[arg(value_name = "URL", hide_env_values = true)]
         redis: Option<String> = None,
         /// Prefix of Redis keys and channels [default: presenced:].
