@@ -164,10 +164,16 @@ impl ChildProcess {
 
     /// Waits up to `within` for it to exit; how it ended, or `None` if it still runs.
     pub(crate) async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(within, self.child.wait())
+        let status = tokio::time::timeout(within, self.child.wait())
             .await
             .ok()
-            .and_then(Result::ok)
+            .and_then(Result::ok)?;
+        // Its last words on standard error are in the tail once it has exited: the pipe
+        // closed, so the reader finishes at once.
+        if let Some(reader) = self.stderr_read.take() {
+            let _ = tokio::time::timeout(EXIT_GRACE, reader).await;
+        }
+        Some(status)
     }
 
     /// Sends `signal` with `kill(1)`: the workspace forbids the `unsafe` of `libc::kill`.
