@@ -42,7 +42,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/sdk/{*path}",
-            get(|Path(path): Path<String>| async move { asset::<Sdk>(&path) }),
+            get(|Path(path): Path<String>| async move {
+                // The SDK is public code: an app on any origin may import it from here.
+                let mut response = asset::<Sdk>(&path);
+                response.headers_mut().insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    header::HeaderValue::from_static("*"),
+                );
+                response
+            }),
         )
         .with_state(state)
 }

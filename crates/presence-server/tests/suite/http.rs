@@ -18,6 +18,29 @@ async fn health_and_the_demo_page_are_served() {
 }
 
 #[tokio::test]
+async fn the_sdk_may_be_imported_from_any_origin_and_the_api_may_not() {
+    let server = TestServer::start(&[]).await;
+    let origin = [("Origin", "https://app.example")];
+    // Through `Deref`, the testkit's own GET, which keeps the headers.
+    let sdk = presence_testkit::Presenced::get(&server, "/sdk/index.js", &origin)
+        .await
+        .expect("GET /sdk/index.js");
+    assert_eq!(sdk.status, 200);
+    let allowed = |response: &presence_testkit::http::Response| {
+        response
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("access-control-allow-origin"))
+            .map(|(_, value)| value.clone())
+    };
+    assert_eq!(allowed(&sdk).as_deref(), Some("*"));
+    let api = presence_testkit::Presenced::get(&server, "/api/rooms", &origin)
+        .await
+        .expect("GET /api/rooms");
+    assert_eq!(allowed(&api), None, "the rooms API stays same-origin");
+}
+
+#[tokio::test]
 async fn the_rooms_api_lists_rooms_and_rosters() {
     let server = TestServer::start(&[]).await;
     let _a = server.joined("alpha", "alice").await;
