@@ -7,7 +7,7 @@ use std::time::Instant;
 use presence_protocol::{RoomName, ServerMessage, SessionId, UserId};
 
 use crate::effect::{CloseReason, Effect};
-use crate::fact::{Fact, NodeId, Stamp};
+use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{ConnId, Now};
 use crate::roster::{Change, Member};
 use crate::timers::Timer;
@@ -122,6 +122,53 @@ impl Tracker {
         let room = session.room.clone();
         self.detach_from(conn, key, &room);
         self.timers.push(grace_ends_at, Timer::GraceEnd(key));
+    }
+
+    /// Holds sessions a previous run of this node wrote down as it stopped, detached for a
+    /// fresh reconnect grace: each client that reconnects within it restores its session,
+    /// and nobody sees a leave or a join. Users come back in `joinedAt` order, with their
+    /// colors, state and `joinedAt`; a session already held is left as it is.
+    pub fn hold_restored(&mut self, mut records: Vec<SessionRecord>, now: Now) {
+        records.sort_by(|a, b| (a.user.joined_at, &a.user.id).cmp(&(b.user.joined_at, &b.user.id)));
+        let grace_ends_at = now.instant + self.config.reconnect_grace;
+        for record in records {
+            let room = record.room.clone();
+            let name = (record.user.id.clone(), record.session_id.clone());
+            if self
+                .rosters
+                .get(&room)
+                .and_then(|r| r.session(&name))
+                .is_some()
+            {
+                continue;
+            }
+            let key = self.sessions.insert(Session {
+                id: record.session_id.clone(),
+                room: room.clone(),
+                user_id: record.user.id.clone(),
+                attachment: Attachment::Detached { grace_ends_at },
+                batch: false,
+                away: record.away,
+                claim: record.claim,
+            });
+            self.timers.push(grace_ends_at, Timer::GraceEnd(key));
+            let roster = self.rosters.entry(room.clone()).or_default();
+            roster.add_session(name, key, false);
+            roster.local_sessions += 1;
+            if let Some(member) = roster.member_mut(&record.user.id) {
+                member.add_session(key);
+                self.refresh_away(&room, &record.user.id);
+                continue;
+            }
+            let color_index = roster
+                .colors
+                .adopt(record.user.id.as_str(), &record.user.color);
+            let mut user = record.user.clone();
+            user.color = crate::color::PALETTE[color_index].to_owned();
+            self.add_member(&room, user, color_index, key, record.stamp, None, now);
+        }
+        // Nobody is connected yet: what adding them queued for a room has no recipient.
+        self.effects.clear();
     }
 
     pub(crate) fn remove_session(&mut self, key: SessionKey, now: Now) {

@@ -628,3 +628,70 @@ fn a_closed_tab_leaves_at_the_unload_grace_not_the_reconnect_grace() {
     assert_eq!(h.kinds(observer), ["presence:userLeft"]);
     assert_eq!(h.roster("lobby"), ["olga"]);
 }
+
+#[test]
+fn sessions_written_down_by_a_stopping_node_are_restored_after_its_restart_unseen() {
+    let mut before = harness();
+    let alice = before.connect();
+    before.join_on(alice, "doc", "alice", spec_session("tab-a"));
+    before.update(alice, "doc", r#"{"tool":"pen"}"#);
+    before.advance(ms(5));
+    let bob = before.connect();
+    before.join_on(bob, "doc", "bob", spec_session("tab-b"));
+    before.advance(ms(5));
+    let carol = before.connect();
+    before.join_on(carol, "doc", "carol", spec_session("tab-c"));
+    let listed = before.tracker.roster("doc").unwrap_or_default();
+    // SIGTERM: the connections close, the sessions are written down.
+    for conn in [alice, bob, carol] {
+        before.close(conn);
+    }
+    let written = before.tracker.local_records();
+
+    // The new process holds them, detached, in arrival order, with nothing sent.
+    let mut after = harness();
+    after.tracker.hold_restored(written, after.now);
+    assert_eq!(after.tracker.roster("doc").unwrap_or_default(), listed);
+    let bob = after.connect();
+    after.join_on(bob, "doc", "bob", spec_session("tab-b"));
+    let alice = after.connect();
+    after.join_on(alice, "doc", "alice", spec_session("tab-a"));
+    assert_eq!(
+        after.kinds(bob),
+        ["presence:restored", "presence:currentUsers"],
+        "bob restores, and hears nothing of alice restoring"
+    );
+    let frames = after.take(alice);
+    let [ServerMessage::Restored { user, .. }, ServerMessage::CurrentUsers { users, .. }] =
+        frames.as_slice()
+    else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(user.state["tool"], "pen");
+    let seen = |users: &[presence_protocol::User]| -> Vec<_> {
+        users
+            .iter()
+            .map(|u| {
+                (
+                    u.id.clone(),
+                    u.color.clone(),
+                    u.joined_at,
+                    u.state.clone(),
+                    u.sessions,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        seen(users),
+        seen(&listed),
+        "same users, order, colors and joinedAt"
+    );
+
+    // Carol never comes back: she leaves when the fresh grace ends, and only then.
+    after.advance(secs(9));
+    assert!(after.take(bob).is_empty());
+    after.advance(secs(2));
+    assert_eq!(after.roster("doc"), ["alice", "bob"]);
+    assert_eq!(after.kinds(bob), ["presence:userLeft"]);
+}

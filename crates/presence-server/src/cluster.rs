@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use presence_core::{Authority, Fact, Input, NodeId, SessionRecord};
+use presence_core::{Authority, Fact, Input, NodeId};
 use presence_protocol::RoomName;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, Channels, RejectedFact};
@@ -188,7 +188,7 @@ async fn publish<B: Backend>(
                 }
                 Outgoing::Reassert => {
                     send(&backend, &mut batch, &link, &metrics).await;
-                    let records = local_records(&shards).await;
+                    let records = shards.local_records().await;
                     let held: HashSet<&RoomName> = records.iter().map(|r| &r.room).collect();
                     let stale: Vec<RoomName> = unvacated
                         .iter()
@@ -439,20 +439,6 @@ async fn route(fact: Fact, link: &ClusterLink, shards: &Shards, metrics: &Metric
         }
         None => to_all(shards, Input::Remote(fact)).await,
     }
-}
-
-async fn local_records(shards: &Shards) -> Vec<SessionRecord> {
-    let mut records = Vec::new();
-    for index in 0..shards.len() {
-        let (reply, answer) = oneshot::channel();
-        shards
-            .send_to(index, ShardMessage::LocalRecords(reply))
-            .await;
-        if let Ok(part) = answer.await {
-            records.extend(part);
-        }
-    }
-    records
 }
 
 async fn to_all(shards: &Shards, input: Input) {

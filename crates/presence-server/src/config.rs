@@ -190,6 +190,10 @@ settings! {
         /// them [default: 2s].
         #[arg(value_name = "DUR")]
         unload_grace: Duration = Duration::from_secs(2),
+        /// File the sessions are written to on SIGTERM and read back from at start, so
+        /// that a restart of a single node is invisible (its clients restore).
+        #[arg(value_name = "FILE")]
+        state_file: Option<PathBuf> = None,
         /// Cursor and diff batching interval [default: 50ms].
         #[arg(value_name = "DUR")]
         cursor_interval: Duration = Duration::from_millis(50),
@@ -552,6 +556,12 @@ impl Config {
                 "give --jwt-secret or --jwt-public-key, not both",
             );
         }
+        if self.state_file.is_some() && self.redis.is_some() {
+            return invalid(
+                "state-file",
+                "is for a single node; with --redis the other nodes hold a restarting node's sessions for its clients",
+            );
+        }
         Ok(())
     }
 }
@@ -748,6 +758,12 @@ mod tests {
             sample("unload-grace", "500ms", "\"500ms\"", |c| {
                 c.unload_grace = Duration::from_millis(500)
             }),
+            sample(
+                "state-file",
+                "/var/lib/presenced/state.json",
+                "\"/var/lib/presenced/state.json\"",
+                |c| c.state_file = Some(PathBuf::from("/var/lib/presenced/state.json")),
+            ),
             // The pacing follows the cursor interval unless given.
             sample("cursor-interval", "20ms", "\"20ms\"", |c| {
                 c.cursor_interval = Duration::from_millis(20);
@@ -984,6 +1000,7 @@ mod tests {
             "api-key",
             "redis",
             "cluster-secret",
+            "state-file",
         ];
         for name in SETTING_NAMES {
             assert!(

@@ -43,8 +43,10 @@ pub enum ShardMessage {
     Roster(RoomName, oneshot::Sender<Option<Vec<User>>>),
     /// An input that no connection sent: another node's fact, the backend's state.
     Remote(Input),
-    /// Every session this shard owns, for a cluster snapshot.
+    /// Every session this shard owns (to write the records again, or the state file).
     LocalRecords(oneshot::Sender<Vec<SessionRecord>>),
+    /// Sessions a previous run wrote down, to hold for their clients (`--state-file`).
+    HoldRestored(Vec<SessionRecord>),
 }
 
 /// The sending side of every shard, and the rule that maps rooms to them.
@@ -112,6 +114,32 @@ impl Shards {
     pub async fn send_to(&self, index: usize, message: ShardMessage) {
         if let Some(sender) = self.senders.get(index) {
             let _ = sender.send(message).await;
+        }
+    }
+
+    /// Every session the shards own, shard after shard.
+    pub async fn local_records(&self) -> Vec<SessionRecord> {
+        let mut records = Vec::new();
+        for index in 0..self.len() {
+            let (reply, answer) = oneshot::channel();
+            self.send_to(index, ShardMessage::LocalRecords(reply)).await;
+            if let Ok(part) = answer.await {
+                records.extend(part);
+            }
+        }
+        records
+    }
+
+    /// Hands each shard the written-down sessions of its rooms to hold.
+    pub async fn hold_restored(&self, sessions: Vec<SessionRecord>) {
+        let mut parts: Vec<Vec<SessionRecord>> = vec![Vec::new(); self.len()];
+        for record in sessions {
+            parts[self.index_for_room(&record.room)].push(record);
+        }
+        for (index, part) in parts.into_iter().enumerate() {
+            if !part.is_empty() {
+                self.send_to(index, ShardMessage::HoldRestored(part)).await;
+            }
         }
     }
 
@@ -307,6 +335,9 @@ impl Driver {
             }
             ShardMessage::LocalRecords(reply) => {
                 let _ = reply.send(self.tracker.local_records());
+            }
+            ShardMessage::HoldRestored(sessions) => {
+                self.tracker.hold_restored(sessions, clock::now());
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pacing;
 mod rate_limit;
+pub mod state_file;
 pub mod ws;
 
 use std::future::Future;
@@ -223,6 +224,10 @@ pub async fn serve<B: Backend + Clone>(
         }),
     });
 
+    if let Some(path) = &state.config.state_file {
+        let sessions = state_file::read(path, state.config.reconnect_grace, clock::now().unix_ms);
+        state.shards.hold_restored(sessions).await;
+    }
     let app = http::router(state.clone());
     serving(listener.local_addr()?);
     let listener = listener::ResilientListener::new(
@@ -252,6 +257,27 @@ pub async fn serve<B: Backend + Clone>(
         .is_err()
     {
         tracing::warn!("some connections did not close within 5s");
+    }
+    if let Some(path) = state.config.state_file.clone() {
+        // Every connection has closed: its sessions wait out their grace, detached, and
+        // are what the next start holds for the clients to restore.
+        let sessions = state.shards.local_records().await;
+        let count = sessions.len();
+        let written = tokio::task::spawn_blocking(move || {
+            state_file::write(&path, sessions, clock::now().unix_ms).map(|()| path)
+        })
+        .await;
+        match written {
+            Ok(Ok(path)) => {
+                tracing::info!(sessions = count, path = %path.display(), "wrote the state file")
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot write the state file; a restart will show leaves")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot write the state file; a restart will show leaves")
+            }
+        }
     }
     cluster_stop.cancel();
     Ok(())

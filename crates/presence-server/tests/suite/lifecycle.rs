@@ -1,10 +1,13 @@
-//! Leave, grace, heartbeat timeout and restore, with killed clients.
+//! Leave, grace, heartbeat timeout and restore, with killed clients, and a restart with
+//! a state file.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{ids, TestServer};
+use presence_testkit::Signal;
+
+use crate::support::{ids, Ended, TestServer, PATIENCE};
 
 #[tokio::test]
 async fn explicit_leave_is_immediate() {
@@ -166,4 +169,78 @@ async fn an_unloading_page_is_restored_by_its_reload_and_a_closed_tab_leaves_in_
     let left = olga.until("presence:userLeft").await;
     assert_eq!(left["userId"], "alice");
     assert_eq!(server.roster("doc").await, ["olga"]);
+}
+
+/// A scratch path for one test's state file.
+fn state_path(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("presenced-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join("state.json")
+}
+
+#[tokio::test]
+async fn a_single_node_restarted_with_a_state_file_is_invisible_to_its_clients() {
+    let path = state_path("restart");
+    let file = path.to_str().expect("utf-8 path");
+    let args = ["--state-file", file, "--reconnect-grace", "30s"];
+    let mut first = TestServer::start(&args).await;
+    let join = |user: &str, tab: &str| json!({"type": "presence:join", "room": "doc", "user": {"id": user, "name": user, "sessionId": tab}});
+    let mut ada = first.client().await;
+    ada.send(join("ada", "tab-a")).await;
+    ada.expect("presence:currentUsers").await;
+    ada.send(json!({"type": "presence:update", "room": "doc", "state": {"tool": "pen"}}))
+        .await;
+    let mut bob = first.client().await;
+    bob.send(join("bob", "tab-b")).await;
+    let before = bob.expect("presence:currentUsers").await;
+
+    first.signal(Signal::Term).expect("SIGTERM");
+    assert_eq!(ada.closed().await, Ended::Closed(Some(1012)));
+    assert_eq!(first.exit_code(PATIENCE).await, Some(0));
+    assert!(path.exists(), "the sessions were written down");
+
+    let second = TestServer::start(&args).await;
+    assert!(!path.exists(), "the file is used once");
+    let mut bob = second.client().await;
+    bob.send(join("bob", "tab-b")).await;
+    bob.expect("presence:restored").await;
+    let after = bob.expect("presence:currentUsers").await;
+    for key in ["id", "color", "joinedAt", "state"] {
+        let pick = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+            v["users"]
+                .as_array()
+                .expect("users")
+                .iter()
+                .map(|u| u[key].clone())
+                .collect()
+        };
+        assert_eq!(
+            pick(&after),
+            pick(&before),
+            "{key}: the same users, in the same order"
+        );
+    }
+    let mut ada = second.client().await;
+    ada.send(join("ada", "tab-a")).await;
+    let restored = ada.expect("presence:restored").await;
+    assert_eq!(restored["user"]["state"]["tool"], "pen");
+    ada.expect("presence:currentUsers").await;
+    assert!(
+        bob.sync("doc", "bob").await.is_empty(),
+        "bob saw nobody leave or join"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_state_file_is_ignored_and_the_node_starts_empty() {
+    let path = state_path("corrupt");
+    std::fs::write(&path, b"{\"version\": 1, \"sessions\": [").expect("write");
+    let file = path.to_str().expect("utf-8 path");
+    let server = TestServer::start(&["--state-file", file]).await;
+    server.rooms_become(&[]).await;
+    let mut ada = server.client().await;
+    ada.send(json!({"type": "presence:join", "room": "doc", "user": {"id": "ada", "sessionId": "tab-a"}}))
+        .await;
+    let current = ada.expect("presence:currentUsers").await;
+    assert_eq!(ids(&current["users"]), ["ada"]);
 }

@@ -39,3 +39,22 @@ fn listening_on_comes_only_once_start_up_cannot_fail() {
         );
     }
 }
+
+#[test]
+fn a_state_file_with_redis_is_refused_as_the_cluster_holds_sessions_itself() {
+    let (code, stdout, stderr) = run_to_exit(
+        &[
+            "--state-file",
+            "/tmp/presenced-state.json",
+            "--redis",
+            "redis://127.0.0.1:1/",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("state-file"),
+        "the setting is named: {stderr}"
+    );
+    assert!(!stdout.contains("listening on"), "{stdout}");
+}
