@@ -194,6 +194,13 @@ settings! {
         /// that a restart of a single node is invisible (its clients restore).
         #[arg(value_name = "FILE")]
         state_file: Option<PathBuf> = None,
+        /// PEM certificate chain: with --tls-key, serve HTTPS and WSS only (SIGHUP reads
+        /// both files again).
+        #[arg(value_name = "FILE")]
+        tls_cert: Option<PathBuf> = None,
+        /// PEM private key of --tls-cert.
+        #[arg(value_name = "FILE")]
+        tls_key: Option<PathBuf> = None,
         /// Cursor and diff batching interval [default: 50ms].
         #[arg(value_name = "DUR")]
         cursor_interval: Duration = Duration::from_millis(50),
@@ -764,6 +771,18 @@ mod tests {
                 "\"/var/lib/presenced/state.json\"",
                 |c| c.state_file = Some(PathBuf::from("/var/lib/presenced/state.json")),
             ),
+            sample(
+                "tls-cert",
+                "/etc/presenced/cert.pem",
+                "\"/etc/presenced/cert.pem\"",
+                |c| c.tls_cert = Some(PathBuf::from("/etc/presenced/cert.pem")),
+            ),
+            sample(
+                "tls-key",
+                "/etc/presenced/key.pem",
+                "\"/etc/presenced/key.pem\"",
+                |c| c.tls_key = Some(PathBuf::from("/etc/presenced/key.pem")),
+            ),
             // The pacing follows the cursor interval unless given.
             sample("cursor-interval", "20ms", "\"20ms\"", |c| {
                 c.cursor_interval = Duration::from_millis(20);
@@ -1001,6 +1020,8 @@ mod tests {
             "redis",
             "cluster-secret",
             "state-file",
+            "tls-cert",
+            "tls-key",
         ];
         for name in SETTING_NAMES {
             assert!(

@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod pacing;
 mod rate_limit;
 pub mod state_file;
+pub mod tls;
 pub mod ws;
 
 use std::future::Future;
@@ -55,6 +56,9 @@ pub enum ServerError {
     /// The cluster backend could not be reached at start.
     #[error("cannot reach the cluster backend: {0}")]
     Backend(#[from] BackendError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// Serving failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -125,6 +129,23 @@ pub async fn serve<B: Backend + Clone>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     serving: impl FnOnce(SocketAddr) + Send,
 ) -> Result<(), ServerError> {
+    // Read before anything can fail later: a bad certificate stops the start.
+    let certificates = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let certificates = tls::Certificates::load(cert, key)?;
+            certificates.reload_on_sighup()?;
+            tracing::info!(cert = %cert.display(), "serving HTTPS and WSS; SIGHUP reads the certificate again");
+            Some(certificates)
+        }
+        (Some(_), None) => return Err(tls::TlsError::Incomplete { missing: "tls-key" }.into()),
+        (None, Some(_)) => {
+            return Err(tls::TlsError::Incomplete {
+                missing: "tls-cert",
+            }
+            .into())
+        }
+        (None, None) => None,
+    };
     let verifier = match (&config.jwt_secret, &config.jwt_public_key) {
         (Some(secret), _) => Some(Verifier::from_secret(secret)),
         (None, Some(path)) => Some(Verifier::from_public_key_file(path)?),
@@ -235,7 +256,8 @@ pub async fn serve<B: Backend + Clone>(
         metrics,
         state.config.handshake_timeout,
         state.config.max_pending_connections,
-    );
+    )
+    .with_tls(certificates);
     let stop = state.shutdown.clone();
     let leaving = backend.clone().zip(link);
     let app = app.into_make_service_with_connect_info::<listener::Handshake>();

@@ -12,6 +12,10 @@
 //! oldest pending connection is closed to make room, so a flood of half-sent requests
 //! cannot lock out a client that completes its handshake in milliseconds. Both closes are
 //! counted in `presenced_handshake_closes_total{reason}`.
+//!
+//! With `--tls-cert`, each accepted connection is wrapped in TLS whose handshake runs on
+//! the connection's own task, at its first read or write: a slow or silent TLS client
+//! holds up nobody else, and its handshake is bounded by the same handshake timeout.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -30,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::Metrics;
+use crate::tls::Certificates;
 
 /// Wraps a bound listener for `axum::serve`.
 pub struct ResilientListener {
@@ -37,6 +42,7 @@ pub struct ResilientListener {
     metrics: Arc<Metrics>,
     pending: Arc<Pending>,
     handshake_timeout: Duration,
+    tls: Option<Arc<Certificates>>,
 }
 
 impl ResilientListener {
@@ -58,6 +64,7 @@ impl ResilientListener {
             }),
             metrics,
             handshake_timeout,
+            tls: None,
         }
     }
 }
@@ -155,7 +162,10 @@ pub struct Handshake(pub Option<Arc<HandshakeGuard>>);
 impl Connected<IncomingStream<'_, ResilientListener>> for Handshake {
     fn connect_info(stream: IncomingStream<'_, ResilientListener>) -> Self {
         // A connection is pending when its first request arrives, so its guard is there.
-        let guard = stream.io().pending.as_ref().map(|p| p.guard.clone());
+        let guard = match stream.io() {
+            Connection::Plain(plain) => plain.pending.as_ref().map(|p| p.guard.clone()),
+            Connection::Tls(tls) => Some(tls.guard.clone()),
+        };
         Handshake(guard)
     }
 }
@@ -271,8 +281,158 @@ impl AsyncWrite for GuardedStream {
     }
 }
 
+/// An accepted connection: plain TCP, or TLS over it (`--tls-cert`).
+#[derive(Debug)]
+pub enum Connection {
+    /// HTTP and WS.
+    Plain(GuardedStream),
+    /// HTTPS and WSS.
+    Tls(Box<TlsConnection>),
+}
+
+/// TLS over a guarded TCP connection, its handshake done at the first read or write.
+pub struct TlsConnection {
+    /// The connection's handshake guard, for its requests (the stream hides it once TLS
+    /// wraps it).
+    guard: Arc<HandshakeGuard>,
+    state: TlsState,
+}
+
+enum TlsState {
+    Handshaking(tokio_rustls::Accept<GuardedStream>),
+    Ready(tokio_rustls::server::TlsStream<GuardedStream>),
+    Failed,
+}
+
+impl std::fmt::Debug for TlsConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            TlsState::Handshaking(_) => "handshaking",
+            TlsState::Ready(_) => "ready",
+            TlsState::Failed => "failed",
+        };
+        f.debug_struct("TlsConnection")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl TlsConnection {
+    /// The TLS stream once the handshake is done, driving the handshake until then.
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<GuardedStream>>> {
+        if let TlsState::Handshaking(accept) = &mut self.state {
+            match Pin::new(accept).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(stream)) => self.state = TlsState::Ready(stream),
+                Poll::Ready(Err(error)) => {
+                    self.state = TlsState::Failed;
+                    return Poll::Ready(Err(error));
+                }
+            }
+        }
+        match &mut self.state {
+            TlsState::Ready(stream) => Poll::Ready(Ok(stream)),
+            _ => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the TLS handshake failed",
+            ))),
+        }
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Connection::Plain(plain) => Pin::new(plain).poll_read(cx, buf),
+            Connection::Tls(tls) => match tls.poll_ready(cx) {
+                Poll::Ready(Ok(stream)) => Pin::new(stream).poll_read(cx, buf),
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Connection::Plain(plain) => Pin::new(plain).poll_write(cx, buf),
+            Connection::Tls(tls) => match tls.poll_ready(cx) {
+                Poll::Ready(Ok(stream)) => Pin::new(stream).poll_write(cx, buf),
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Connection::Plain(plain) => Pin::new(plain).poll_write_vectored(cx, bufs),
+            Connection::Tls(tls) => match tls.poll_ready(cx) {
+                Poll::Ready(Ok(stream)) => Pin::new(stream).poll_write_vectored(cx, bufs),
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Connection::Plain(plain) => plain.is_write_vectored(),
+            Connection::Tls(tls) => match &tls.state {
+                TlsState::Ready(stream) => stream.is_write_vectored(),
+                _ => false,
+            },
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Connection::Plain(plain) => Pin::new(plain).poll_flush(cx),
+            Connection::Tls(tls) => match &mut tls.state {
+                TlsState::Ready(stream) => Pin::new(stream).poll_flush(cx),
+                _ => Poll::Ready(Ok(())),
+            },
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Connection::Plain(plain) => Pin::new(plain).poll_shutdown(cx),
+            Connection::Tls(tls) => match &mut tls.state {
+                TlsState::Ready(stream) => Pin::new(stream).poll_shutdown(cx),
+                // Nothing was said over TLS yet: dropping the socket is the whole goodbye.
+                _ => Poll::Ready(Ok(())),
+            },
+        }
+    }
+}
+
+impl ResilientListener {
+    /// Serves HTTPS and WSS with `certificates` (read again on SIGHUP by their owner).
+    pub fn with_tls(mut self, certificates: Option<Arc<Certificates>>) -> Self {
+        self.tls = certificates;
+        self
+    }
+}
+
 impl axum::serve::Listener for ResilientListener {
-    type Io = GuardedStream;
+    type Io = Connection;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -282,15 +442,24 @@ impl axum::serve::Listener for ResilientListener {
                 Ok((stream, addr)) => {
                     // Presence frames are small and latency matters more than packet count.
                     let _ = stream.set_nodelay(true);
+                    let guard = self.pending.admit();
                     let guarded = GuardedStream {
                         inner: stream,
                         pending: Some(Box::new(PendingState {
-                            guard: self.pending.admit(),
+                            guard: guard.clone(),
                             deadline: Box::pin(tokio::time::sleep(self.handshake_timeout)),
                             timeout: self.handshake_timeout,
                         })),
                     };
-                    return (guarded, addr);
+                    let acceptor = self.tls.as_ref().and_then(|tls| tls.acceptor());
+                    let connection = match acceptor {
+                        None => Connection::Plain(guarded),
+                        Some(acceptor) => Connection::Tls(Box::new(TlsConnection {
+                            guard,
+                            state: TlsState::Handshaking(acceptor.accept(guarded)),
+                        })),
+                    };
+                    return (connection, addr);
                 }
                 Err(error) => {
                     self.metrics.accept_errors.inc();

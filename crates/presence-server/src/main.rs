@@ -35,9 +35,14 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         // Tests, scripts and supervisors wait for exactly this line; it must carry the real
         // port, and come only once the server will serve (keys loaded, Redis reached).
-        let announce = |address: std::net::SocketAddr| {
+        let scheme = if config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let announce = move |address: std::net::SocketAddr| {
             let mut stdout = std::io::stdout();
-            let _ = writeln!(stdout, "listening on http://{address}");
+            let _ = writeln!(stdout, "listening on {scheme}://{address}");
             let _ = stdout.flush();
             tracing::info!(%address, "presenced started");
         };

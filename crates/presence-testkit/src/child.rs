@@ -80,6 +80,8 @@ pub enum Signal {
     Int,
     /// SIGKILL: a crash.
     Kill,
+    /// SIGHUP: read the configuration (for presenced, the TLS certificate) again.
+    Hup,
 }
 
 impl Signal {
@@ -88,6 +90,7 @@ impl Signal {
             Signal::Term => "TERM",
             Signal::Int => "INT",
             Signal::Kill => "KILL",
+            Signal::Hup => "HUP",
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::http::{self, HttpError, Response};
 
 /// What `presenced` prints on standard output once it accepts connections.
 const LISTENING_PREFIX: &str = "listening on http://";
+/// The same line from a server that speaks TLS (`--tls-cert`).
+const LISTENING_TLS_PREFIX: &str = "listening on https://";
 
 /// How long a start may take by default before it counts as failed.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -184,15 +186,18 @@ impl PresencedCommand {
         let listening = tokio::time::timeout(self.start_timeout, async {
             while let Ok(Some(line)) = stdout.next_line().await {
                 if let Some(addr) = line.strip_prefix(LISTENING_PREFIX) {
-                    return Some(addr.trim().to_owned());
+                    return Some((addr.trim().to_owned(), false));
+                }
+                if let Some(addr) = line.strip_prefix(LISTENING_TLS_PREFIX) {
+                    return Some((addr.trim().to_owned(), true));
                 }
                 output.push(line);
             }
             None
         })
         .await;
-        let addr = match listening {
-            Ok(Some(addr)) => addr,
+        let (addr, tls) = match listening {
+            Ok(Some(found)) => found,
             Ok(None) => {
                 let status = process.wait_for_the_end().await;
                 return Err(StartError::Exited {
@@ -224,6 +229,7 @@ impl PresencedCommand {
             command: self.clone(),
             process,
             addr,
+            tls,
         })
     }
 }
@@ -234,6 +240,8 @@ pub struct Presenced {
     command: PresencedCommand,
     process: ChildProcess,
     addr: SocketAddr,
+    /// Whether it said `listening on https://`.
+    tls: bool,
 }
 
 impl Presenced {
@@ -244,12 +252,19 @@ impl Presenced {
 
     /// `http://ADDR`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// `ws://ADDR/ws`, where clients connect.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
+    }
+
+    /// Whether it serves HTTPS and WSS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// Its process id.

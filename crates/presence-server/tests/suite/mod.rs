@@ -8,3 +8,4 @@ mod lifecycle;
 mod messages;
 mod operations;
 mod startup;
+mod tls;
