@@ -1,6 +1,6 @@
 //! What the state machine asks the shell to do.
 
-use presence_protocol::{CursorEntry, RoomName, ServerMessage};
+use presence_protocol::{CursorEntry, RoomName, ServerMessage, SessionId, User};
 
 use crate::fact::Fact;
 use crate::input::{Authority, ConnId};
@@ -10,6 +10,44 @@ use crate::input::{Authority, ConnId};
 pub enum CloseReason {
     /// No sign of life for the heartbeat timeout: the peer is presumed gone.
     HeartbeatTimeout,
+}
+
+/// Something an app's backend hears of through webhooks: users entering and really
+/// leaving a room (after any grace, never for a reload, a restore or a move to another
+/// node), and rooms becoming occupied or empty.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomEvent {
+    /// A user's first session in the room, opened on this node.
+    UserJoined {
+        /// The room.
+        room: RoomName,
+        /// The user as listed.
+        user: User,
+    },
+    /// A user's last session in the room ended.
+    UserLeft {
+        /// The room.
+        room: RoomName,
+        /// The user as last listed.
+        user: User,
+        /// The session whose end removed the user: with `shared`, the name under which
+        /// the nodes that all saw it end agree on one sender.
+        session_id: SessionId,
+        /// Every node serving the room ended the session on its own (its owner died or
+        /// drained), so one of them must claim the event; otherwise this node owned it.
+        shared: bool,
+    },
+    /// The room had nobody, and now has someone (cluster mode: as far as this node could
+    /// read; the shell claims the change in the backend so one node reports it).
+    RoomOccupied {
+        /// The room.
+        room: RoomName,
+    },
+    /// The room's last user left.
+    RoomVacated {
+        /// The room.
+        room: RoomName,
+    },
 }
 
 /// One thing for the shell to carry out, in order.
@@ -78,6 +116,8 @@ pub enum Effect {
         /// What the answer speaks for.
         authority: Authority,
     },
+    /// Tell the app's backend (webhooks), if the shell is configured to.
+    Notify(RoomEvent),
     /// Close the connection; its sessions are already dealt with.
     Close {
         /// The connection.

@@ -48,7 +48,7 @@ mod tracker;
 
 pub use color::{color_for, PALETTE};
 pub use config::{Cluster, Config};
-pub use effect::{CloseReason, Effect};
+pub use effect::{CloseReason, Effect, RoomEvent};
 pub use fact::{Fact, NodeId, SessionRecord, Stamp};
 pub use input::{Authority, ConnId, Input, JoinRequest, Now};
 pub use interest::{roster_from_records, InterestStats};

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use presence_protocol::{RoomName, ServerMessage, SessionId, UserId};
 
-use crate::effect::{CloseReason, Effect};
+use crate::effect::{CloseReason, Effect, RoomEvent};
 use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{ConnId, Now};
 use crate::roster::{Change, Member};
@@ -214,10 +214,27 @@ impl Tracker {
         };
         if member.remove_session(key) {
             let color_index = member.color_index;
-            roster.members.remove(&session.user_id);
+            let gone = roster.members.remove(&session.user_id);
             roster.colors.release(color_index);
             self.users = self.users.saturating_sub(1);
-            if roster.members.is_empty() {
+            let emptied = roster.members.is_empty();
+            // A user leaves for the webhooks when its owner ends its last session, or when
+            // every serving node ends an orphan's; a remote owner's end is its own news.
+            let orphan = matches!(session.attachment, Attachment::Orphaned { .. });
+            if let (Some(member), true) = (gone, session.is_local() || orphan) {
+                let mut user = member.user;
+                user.sessions = 0;
+                self.notify(RoomEvent::UserLeft {
+                    room: room.clone(),
+                    user,
+                    session_id: session.id.clone(),
+                    shared: orphan,
+                });
+                if emptied {
+                    self.notify(RoomEvent::RoomVacated { room: room.clone() });
+                }
+            }
+            if emptied {
                 // Nobody is left to tell; pending cursors and diffs go with the room.
                 self.rosters.remove(&room);
                 return;

@@ -14,7 +14,7 @@ use presence_protocol::{RoomName, ServerMessage, SessionId, State, User, UserId}
 
 use crate::{
     Authority, CloseReason, Cluster, Config, ConnId, Effect, Fact, Input, JoinRequest, NodeId, Now,
-    Tracker,
+    RoomEvent, Tracker,
 };
 
 /// The wall-clock time every harness starts at, in Unix milliseconds.
@@ -69,6 +69,8 @@ pub struct Harness {
     pub backend: Vec<BackendCall>,
     /// The rooms the tracker follows (cluster mode), as it said.
     pub watching: BTreeSet<RoomName>,
+    /// Webhook events, in order.
+    pub notified: Vec<RoomEvent>,
     next_conn: u64,
     next_session: u64,
     /// Server-made session ids start with this (distinct per node in cluster tests).
@@ -119,6 +121,7 @@ impl Harness {
             published: Vec::new(),
             backend: Vec::new(),
             watching: BTreeSet::new(),
+            notified: Vec::new(),
             next_conn: 0,
             next_session: 0,
             session_prefix: "fresh-".to_owned(),
@@ -326,6 +329,7 @@ impl Harness {
                     }
                 }
                 Effect::Close { conn, reason } => self.closed_by_server.push((conn, reason)),
+                Effect::Notify(event) => self.notified.push(event),
                 Effect::Publish(fact) => {
                     self.published.push(fact.clone());
                     self.backend.push(BackendCall::Publish(fact));

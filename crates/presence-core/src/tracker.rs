@@ -16,7 +16,7 @@ use slotmap::SlotMap;
 
 use crate::color::PALETTE;
 use crate::config::Config;
-use crate::effect::Effect;
+use crate::effect::{Effect, RoomEvent};
 use crate::fact::{NodeId, Stamp};
 use crate::input::{Authority, ConnId, Input, JoinRequest, Now};
 use crate::interest::InterestStats;
@@ -389,11 +389,24 @@ impl Tracker {
         let user_id = user.id.clone();
         let member = Member::new(user, color_index, key, self.arrivals, stamp);
         let roster = self.rosters.entry(room.clone()).or_default();
+        let was_empty = roster.members.is_empty();
         roster.members.insert(user_id.clone(), member);
+        // Only a join on this node is news for the webhooks here: a remote user is the
+        // news of its own node, and a restart's restored sessions are no news at all.
+        let joined_here = except.is_some();
+        if joined_here && was_empty {
+            self.notify(RoomEvent::RoomOccupied { room: room.clone() });
+        }
         self.users += 1;
         self.refresh_away(room, &user_id);
         self.record(room, &user_id, Change::Joined, now);
         if let Some(user) = self.user(room, &user_id) {
+            if joined_here {
+                self.notify(RoomEvent::UserJoined {
+                    room: room.clone(),
+                    user: user.clone(),
+                });
+            }
             self.push_event(
                 room,
                 except,
@@ -403,6 +416,11 @@ impl Tracker {
                 },
             );
         }
+    }
+
+    /// Queues a webhook event (the shell drops it when no webhook is configured).
+    pub(crate) fn notify(&mut self, event: RoomEvent) {
+        self.effects.push_back(Effect::Notify(event));
     }
 
     fn restore(&mut self, conn: ConnId, key: SessionKey, request: &JoinRequest, now: Now) {

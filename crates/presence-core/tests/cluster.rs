@@ -578,3 +578,51 @@ fn a_draining_nodes_room_fact_heard_after_its_leaving_does_not_bring_it_back() {
         .iter()
         .any(|f| matches!(f, ServerMessage::UserLeft { .. })));
 }
+
+#[test]
+fn webhook_events_come_from_the_owner_or_from_every_node_for_an_orphan() {
+    let mut c = Nodes::new(3);
+    c.beat();
+    let _alice = c.nodes[0].join("doc", "alice");
+    c.pump();
+    let _bob = c.nodes[1].join("doc", "bob");
+    c.pump();
+    let _carol = c.nodes[2].join("doc", "carol");
+    c.pump();
+    let kinds = |n: &mut Harness| -> Vec<String> {
+        std::mem::take(&mut n.notified)
+            .into_iter()
+            .map(|e| {
+                format!("{e:?}")
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&mut c.nodes[0]), ["RoomOccupied", "UserJoined"]);
+    assert_eq!(
+        kinds(&mut c.nodes[1]),
+        ["UserJoined"],
+        "the room had alice already: only bob's own node reports bob"
+    );
+    assert_eq!(kinds(&mut c.nodes[2]), ["UserJoined"]);
+
+    // Node 0 dies: both survivors end alice's orphaned session, and both may report it;
+    // the shell's claim lets one of them send it.
+    c.kill(0);
+    c.advance(TTL + GRACE + secs(1));
+    for i in [1, 2] {
+        let left: Vec<_> = std::mem::take(&mut c.nodes[i].notified)
+            .into_iter()
+            .filter_map(|e| match e {
+                presence_core::RoomEvent::UserLeft { user, shared, .. } => {
+                    Some((user.id.to_string(), shared))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(left, [("alice".to_owned(), true)], "node {i}");
+    }
+}

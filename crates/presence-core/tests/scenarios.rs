@@ -695,3 +695,54 @@ fn sessions_written_down_by_a_stopping_node_are_restored_after_its_restart_unsee
     assert_eq!(after.roster("doc"), ["alice", "bob"]);
     assert_eq!(after.kinds(bob), ["presence:userLeft"]);
 }
+
+/// The webhook events so far, as short strings, and forgets them.
+fn events(h: &mut Harness) -> Vec<String> {
+    std::mem::take(&mut h.notified)
+        .into_iter()
+        .map(|event| match event {
+            presence_core::RoomEvent::UserJoined { user, .. } => format!("joined {}", user.id),
+            presence_core::RoomEvent::UserLeft { user, shared, .. } => {
+                format!("left {}{}", user.id, if shared { " (shared)" } else { "" })
+            }
+            presence_core::RoomEvent::RoomOccupied { room } => format!("occupied {room}"),
+            presence_core::RoomEvent::RoomVacated { room } => format!("vacated {room}"),
+        })
+        .collect()
+}
+
+#[test]
+fn webhook_events_tell_of_real_arrivals_and_departures_only() {
+    let mut h = harness();
+    let alice = h.connect();
+    h.join_on(alice, "doc", "alice", spec_session("tab-a"));
+    assert_eq!(events(&mut h), ["occupied doc", "joined alice"]);
+    let bob = h.connect();
+    h.join_on(bob, "doc", "bob", spec_session("tab-b"));
+    let second_tab = h.join("doc", "bob");
+    assert_eq!(events(&mut h), ["joined bob"], "a second tab is no arrival");
+
+    // A reload and a dropped network that comes back within the grace are no news.
+    h.unload(alice);
+    let alice = h.connect();
+    h.join_on(alice, "doc", "alice", spec_session("tab-a"));
+    h.close(bob);
+    h.advance(secs(5));
+    let bob = h.connect();
+    h.join_on(bob, "doc", "bob", spec_session("tab-b"));
+    h.leave(second_tab, None);
+    assert_eq!(events(&mut h), Vec::<String>::new());
+
+    // Bob's last session ends with the grace; alice leaves, and the room is empty.
+    h.close(bob);
+    h.advance(secs(9));
+    assert_eq!(
+        events(&mut h),
+        Vec::<String>::new(),
+        "still within the grace"
+    );
+    h.advance(secs(2));
+    assert_eq!(events(&mut h), ["left bob"]);
+    h.leave(alice, None);
+    assert_eq!(events(&mut h), ["left alice", "vacated doc"]);
+}

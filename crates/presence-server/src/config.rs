@@ -228,6 +228,20 @@ settings! {
         /// and facts not signed with it are dropped. Without it facts go unsigned.
         #[arg(value_name = "SECRET", hide_env_values = true)]
         cluster_secret: Option<String> = None,
+        /// URL the server POSTs room events to (user.joined, user.left, room.occupied,
+        /// room.vacated), signed with --webhook-secret.
+        #[arg(value_name = "URL")]
+        webhook_url: Option<String> = None,
+        /// Secret the webhooks are signed with (Standard Webhooks, HMAC-SHA256).
+        #[arg(value_name = "SECRET", hide_env_values = true)]
+        webhook_secret: Option<String> = None,
+        /// Most events per webhook request; above 1, a request carries a JSON array
+        /// [default: 1].
+        #[arg(value_name = "N")]
+        webhook_batch: usize = 1,
+        /// How long a webhook event is retried before it is dropped [default: 10m].
+        #[arg(value_name = "DUR")]
+        webhook_retry_for: Duration = Duration::from_secs(600),
         /// Silence after which another node is presumed dead [default: 5s].
         #[arg(value_name = "DUR")]
         node_ttl: Duration = Duration::from_secs(5),
@@ -563,6 +577,12 @@ impl Config {
                 "give --jwt-secret or --jwt-public-key, not both",
             );
         }
+        if self.webhook_secret.as_deref().is_some_and(str::is_empty) {
+            return empty_secret("webhook-secret", "webhooks", "leave webhooks off");
+        }
+        if self.webhook_batch == 0 {
+            return invalid("webhook-batch", "must be at least 1");
+        }
         if self.state_file.is_some() && self.redis.is_some() {
             return invalid(
                 "state-file",
@@ -818,6 +838,19 @@ mod tests {
             sample("cluster-secret", "c1uster", "\"c1uster\"", |c| {
                 c.cluster_secret = Some("c1uster".to_owned())
             }),
+            sample(
+                "webhook-url",
+                "https://app.example/hooks",
+                "\"https://app.example/hooks\"",
+                |c| c.webhook_url = Some("https://app.example/hooks".to_owned()),
+            ),
+            sample("webhook-secret", "wh5ecret", "\"wh5ecret\"", |c| {
+                c.webhook_secret = Some("wh5ecret".to_owned())
+            }),
+            sample("webhook-batch", "20", "20", |c| c.webhook_batch = 20),
+            sample("webhook-retry-for", "1h", "\"1h\"", |c| {
+                c.webhook_retry_for = Duration::from_secs(3600)
+            }),
             sample("node-ttl", "2s", "\"2s\"", |c| {
                 c.node_ttl = Duration::from_secs(2)
             }),
@@ -958,7 +991,16 @@ mod tests {
             }
         }
         // The Redis URL may carry an ACL user's password.
-        assert_eq!(hidden, ["jwt-secret", "api-key", "redis", "cluster-secret"]);
+        assert_eq!(
+            hidden,
+            [
+                "jwt-secret",
+                "api-key",
+                "redis",
+                "cluster-secret",
+                "webhook-secret"
+            ]
+        );
     }
 
     /// The environment is the process's, so this test sets it on a copy of itself: the
@@ -1022,6 +1064,8 @@ mod tests {
             "state-file",
             "tls-cert",
             "tls-key",
+            "webhook-url",
+            "webhook-secret",
         ];
         for name in SETTING_NAMES {
             assert!(

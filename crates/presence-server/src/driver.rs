@@ -19,6 +19,7 @@ use crate::clock;
 use crate::cluster::{ClusterPorts, Interest, Outgoing};
 use crate::metrics::{Metrics, ShardGauges};
 use crate::outbox::{Condemned, Frame, Outbox};
+use crate::webhook::Webhooks;
 
 /// The most queued inputs a shard handles per wake-up before it looks at its timers.
 const INPUT_BATCH: usize = 64;
@@ -63,6 +64,7 @@ impl Shards {
         max_rooms: u32,
         metrics: Arc<Metrics>,
         cluster: Option<ClusterPorts>,
+        webhooks: Option<Webhooks>,
     ) -> Self {
         let senders: Vec<_> = (0..count.max(1))
             .map(|index| {
@@ -76,6 +78,7 @@ impl Shards {
                     gauges: metrics.shard(index),
                     metrics: metrics.clone(),
                     cluster: cluster.clone(),
+                    webhooks: webhooks.clone(),
                     waiting: HashMap::new(),
                     counted: InterestStats::default(),
                 };
@@ -163,6 +166,8 @@ struct Driver {
     metrics: Arc<Metrics>,
     /// Where facts for other nodes, and rooms to follow, go (cluster mode).
     cluster: Option<ClusterPorts>,
+    /// Where room events go for the app's backend (`--webhook-url`).
+    webhooks: Option<Webhooks>,
     /// Joins waiting for their room's records (cluster mode), with their outboxes: each
     /// keeps the room slot it reserved until its join is answered.
     waiting: HashMap<RoomName, Vec<(ConnId, Arc<Outbox>)>>,
@@ -444,6 +449,11 @@ impl Driver {
                     self.ask(Interest::Unwatch(room));
                 }
                 Effect::Load { room, authority } => self.ask(Interest::Load(room, authority)),
+                Effect::Notify(event) => {
+                    if let Some(webhooks) = &self.webhooks {
+                        webhooks.notify(event);
+                    }
+                }
                 Effect::Close { conn, .. } => {
                     if let Some(outbox) = self.outbox_of(conn, current) {
                         outbox.condemn(Condemned::Silent);

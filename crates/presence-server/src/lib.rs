@@ -26,6 +26,7 @@ pub mod pacing;
 mod rate_limit;
 pub mod state_file;
 pub mod tls;
+pub mod webhook;
 pub mod ws;
 
 use std::future::Future;
@@ -59,6 +60,9 @@ pub enum ServerError {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The webhook settings cannot work.
+    #[error("webhooks: {0}")]
+    Webhook(String),
     /// Serving failed.
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
@@ -118,6 +122,58 @@ pub async fn run(
         }
         None => serve::<MemoryBackend>(listener, config, None, shutdown, serving).await,
     }
+}
+
+/// Starts webhook delivery if `--webhook-url` is set; in cluster mode the backend settles
+/// which node reports an event every node saw.
+fn start_webhooks<B: Backend + Clone>(
+    config: &Config,
+    backend: Option<&B>,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<webhook::Webhooks>, ServerError> {
+    let (url, secret) = match (&config.webhook_url, &config.webhook_secret) {
+        (Some(url), Some(secret)) => (url.clone(), secret.clone()),
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(ServerError::Webhook(
+                "--webhook-url needs --webhook-secret: receivers must be able to tell our events from forgeries".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ServerError::Webhook(
+                "--webhook-secret is given without --webhook-url".into(),
+            ))
+        }
+    };
+    if secret.len() < MIN_SECRET_BYTES {
+        tracing::warn!("--webhook-secret is shorter than {MIN_SECRET_BYTES} bytes: signatures made with it can be forged by brute force");
+    }
+    let claimer = backend.cloned().map(|backend| -> webhook::Claimer {
+        Arc::new(move |claim| {
+            let backend = backend.clone();
+            Box::pin(async move {
+                let settled = match claim {
+                    webhook::Claim::Departure { room, key } => {
+                        // Long enough for every node's copy of the event to meet it.
+                        backend.claim(&room, &key, Duration::from_secs(3600)).await
+                    }
+                    webhook::Claim::Occupy(room) => backend.mark_occupied(&room, true).await,
+                    webhook::Claim::Vacate(room) => backend.mark_occupied(&room, false).await,
+                };
+                settled.map_err(|error| error.to_string())
+            })
+        })
+    });
+    let settings = webhook::Settings {
+        url: url.clone(),
+        secret,
+        batch: config.webhook_batch,
+        retry_for: config.webhook_retry_for,
+    };
+    let webhooks = webhook::Webhooks::start(settings, claimer, metrics.clone())
+        .map_err(|error| ServerError::Webhook(format!("no HTTP client: {error}")))?;
+    tracing::info!("room events are sent as webhooks");
+    Ok(Some(webhooks))
 }
 
 /// [`run`] with the backend given: `None` is a single node; `Some` shares rooms with every
@@ -180,11 +236,19 @@ pub async fn serve<B: Backend + Clone>(
         cluster: None,
     };
     let max_rooms = u32::try_from(config.max_rooms_per_connection).unwrap_or(u32::MAX);
+    let webhooks = start_webhooks(&config, backend.as_ref(), &metrics)?;
     let ready = Arc::new(AtomicBool::new(backend.is_none()));
     let cluster_stop = CancellationToken::new();
     let (shards, link) = match &backend {
         None => (
-            Shards::start(shard_count, core_config, max_rooms, metrics.clone(), None),
+            Shards::start(
+                shard_count,
+                core_config,
+                max_rooms,
+                metrics.clone(),
+                None,
+                webhooks.clone(),
+            ),
             None,
         ),
         Some(backend) => {
@@ -213,6 +277,7 @@ pub async fn serve<B: Backend + Clone>(
                 max_rooms,
                 metrics.clone(),
                 Some(link.ports()),
+                webhooks.clone(),
             );
             tracing::info!(%node, "this node's id");
             cluster::start(

@@ -47,6 +47,11 @@ pub struct Metrics {
     errors: HashMap<ErrorCode, Counter>,
     disconnects: HashMap<Disconnect, Counter>,
     handshake_closes: HashMap<&'static str, Counter>,
+    webhook_events: HashMap<&'static str, Counter>,
+    /// Webhook events waiting for delivery.
+    pub webhook_queue: Gauge,
+    /// From an event's making to its delivery.
+    pub webhook_latency: Histogram,
     /// Open WebSocket connections.
     pub connections: Gauge,
     /// Cursor frames dropped from outboxes of clients that could not keep up.
@@ -159,6 +164,32 @@ impl Metrics {
             ),
             "reason",
             ["timeout", "evicted"].map(|reason| (reason, reason)),
+        );
+        let webhook_events = labelled(
+            &mut registry,
+            ("webhook_events", "Webhook events, by outcome"),
+            "outcome",
+            [
+                "queued",
+                "delivered",
+                "retried",
+                "dropped_expired",
+                "dropped_queue_full",
+                "claimed_elsewhere",
+            ]
+            .map(|outcome| (outcome, outcome)),
+        );
+        let webhook_queue = Gauge::default();
+        registry.register(
+            "webhook_queue",
+            "Webhook events waiting for delivery",
+            webhook_queue.clone(),
+        );
+        let webhook_latency = Histogram::new(exponential_buckets(0.001, 2.0, 20));
+        registry.register(
+            "webhook_delivery_seconds",
+            "From a webhook event's making to its delivery",
+            webhook_latency.clone(),
         );
         let facts_rejected = labelled(
             &mut registry,
@@ -273,6 +304,9 @@ impl Metrics {
             errors,
             disconnects,
             handshake_closes,
+            webhook_events,
+            webhook_queue,
+            webhook_latency,
             connections,
             dropped_cursor_batches,
             slow_client_disconnects,
@@ -304,6 +338,13 @@ impl Metrics {
             .facts_rejected
             .get(&reason)
             .map_or(0, Counter::inc)
+    }
+
+    /// `count` webhook events with `outcome`.
+    pub fn webhook(&self, outcome: &str, count: u64) {
+        if let Some(counter) = self.webhook_events.get(outcome) {
+            counter.inc_by(count);
+        }
     }
 
     /// A connection closed before it upgraded: `"timeout"` or `"evicted"`.

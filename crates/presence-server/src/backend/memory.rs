@@ -29,6 +29,8 @@ struct Held {
 struct Store {
     alive_until: HashMap<NodeId, Instant>,
     records: HashMap<(RoomName, NodeId), Held>,
+    claims: HashMap<String, Instant>,
+    occupied: HashSet<RoomName>,
 }
 
 /// Shared by cloning: every clone is the same channel and store.
@@ -214,6 +216,27 @@ impl Backend for MemoryBackend {
         }
         found.records.sort_by_key(|(node, _)| *node);
         Ok(found)
+    }
+
+    async fn claim(&self, room: &RoomName, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        let mut store = self.store()?;
+        let now = Instant::now();
+        store.claims.retain(|_, until| *until > now);
+        let name = format!("{room}/{key}");
+        if store.claims.contains_key(&name) {
+            return Ok(false);
+        }
+        store.claims.insert(name, now + ttl);
+        Ok(true)
+    }
+
+    async fn mark_occupied(&self, room: &RoomName, occupied: bool) -> Result<bool, BackendError> {
+        let mut store = self.store()?;
+        Ok(if occupied {
+            store.occupied.insert(room.clone())
+        } else {
+            store.occupied.remove(room)
+        })
     }
 
     async fn subscribe(&self) -> Result<(FactStream, MemoryChannels), BackendError> {

@@ -117,6 +117,21 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         room: &RoomName,
     ) -> impl Future<Output = Result<RoomRecords, BackendError>> + Send;
+    /// Claims `key` in `room` for this node for `ttl`: true if no node held it (webhooks:
+    /// the one node to report an event every node saw).
+    fn claim(
+        &self,
+        room: &RoomName,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Marks `room` occupied (or vacant): true if it was not already. The mark lives as
+    /// long as records do, refreshed by the nodes serving the room.
+    fn mark_occupied(
+        &self,
+        room: &RoomName,
+        occupied: bool,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// Starts receiving node-wide facts; rooms are followed through the [`Channels`].
     fn subscribe(
         &self,

@@ -13,6 +13,8 @@
 //!   field per session, each a signed `Session` fact; it expires a record TTL (node TTL
 //!   plus reconnect grace) after the node last refreshed it;
 //! - set `presenced:{R}:owners`: the nodes that hold such a hash, with the same expiry;
+//! - keys `presenced:{R}:occupied` and `presenced:{R}:claim:<event>`: which node reports
+//!   a webhook event every serving node saw (see `crate::webhook`);
 //! - key `presenced:{nodes}:node:<id>` (`SET … PX ttl`): present while the node refreshes
 //!   it, and set `presenced:{nodes}:all` of the node ids, pruned of those whose key
 //!   expired; one slot, so listing the nodes is one round trip on a cluster too.
@@ -263,6 +265,10 @@ impl RedisBackend {
 
     fn records_key(&self, room: &RoomName, node: NodeId) -> String {
         format!("{}{{{room}}}:node:{node}", self.prefix)
+    }
+
+    fn occupied_key(&self, room: &RoomName) -> String {
+        format!("{}{{{room}}}:occupied", self.prefix)
     }
 
     fn owners_key(&self, room: &RoomName) -> String {
@@ -542,6 +548,10 @@ impl Backend for RedisBackend {
                 .cmd("PEXPIRE")
                 .arg(self.owners_key(room))
                 .arg(self.record_ttl_ms())
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(self.occupied_key(room))
+                .arg(self.record_ttl_ms())
                 .ignore();
         }
         let kept = self.run(batch).await?;
@@ -628,6 +638,42 @@ impl Backend for RedisBackend {
             }
         }
         Ok(found)
+    }
+
+    async fn claim(&self, room: &RoomName, key: &str, ttl: Duration) -> Result<bool, BackendError> {
+        let mut batch = self.batch();
+        batch
+            .group(room.as_str())
+            .cmd("SET")
+            .arg(format!("{}{{{room}}}:claim:{key}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl));
+        let reply = self.run(batch).await?;
+        Ok(matches!(reply.first(), Some(Value::Okay)))
+    }
+
+    async fn mark_occupied(&self, room: &RoomName, occupied: bool) -> Result<bool, BackendError> {
+        let key = self.occupied_key(room);
+        let mut batch = self.batch();
+        if occupied {
+            batch
+                .group(room.as_str())
+                .cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(self.record_ttl_ms());
+        } else {
+            batch.group(room.as_str()).cmd("DEL").arg(&key);
+        }
+        let reply = self.run(batch).await?;
+        Ok(matches!(
+            reply.first(),
+            Some(Value::Okay) | Some(Value::Int(1))
+        ))
     }
 
     async fn subscribe(&self) -> Result<(FactStream, RedisChannels), BackendError> {

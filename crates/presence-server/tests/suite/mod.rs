@@ -9,3 +9,4 @@ mod messages;
 mod operations;
 mod startup;
 mod tls;
+mod webhooks;
