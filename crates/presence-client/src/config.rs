@@ -43,6 +43,9 @@ pub struct ClientConfig {
     pub event_capacity: usize,
     /// Seeds the backoff jitter (from the OS when `None`), so tests can replay delays.
     pub seed: Option<u64>,
+    /// TLS settings for `wss://` (a private CA's roots, say); the system's roots when
+    /// `None`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl ClientConfig {
@@ -58,6 +61,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             event_capacity: 1024,
             seed: None,
+            tls: None,
         }
     }
 

@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::{ConnectError, RecvError, SendError};
 use crate::url::websocket_url;
@@ -40,6 +40,9 @@ pub struct ConnectOptions {
     /// Extra headers on the upgrade request, e.g. the `Origin` a server checks against
     /// its `--allowed-origins`.
     pub headers: Vec<(String, String)>,
+    /// TLS settings for `wss://` (a private CA's roots, say); the system's roots when
+    /// `None`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// One WebSocket to a presenced server that sends [`ClientMessage`]s and yields
@@ -51,7 +54,7 @@ pub struct ConnectOptions {
 /// timeout will close the connection).
 #[derive(Debug)]
 pub struct Connection {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl Connection {
@@ -87,7 +90,12 @@ impl Connection {
         let host = uri
             .host()
             .ok_or_else(|| ConnectError::InvalidUrl(format!("{url}: no host")))?;
-        let authority = format!("{}:{}", host, uri.port_u16().unwrap_or(80));
+        let default_port = if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        };
+        let authority = format!("{}:{}", host, uri.port_u16().unwrap_or(default_port));
         let mut addresses = tokio::net::lookup_host(authority.clone()).await?;
         let Some(remote) =
             addresses.find(|addr| bind.is_none_or(|local| local.is_ipv4() == addr.is_ipv4()))
@@ -111,10 +119,15 @@ impl Connection {
                 .read_buffer_bytes
                 .unwrap_or(DEFAULT_READ_BUFFER_BYTES),
         );
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-                .await
-                .map_err(ConnectError::Handshake)?;
+        let connector = options.tls.clone().map(Connector::Rustls);
+        let (ws, _response) = tokio_tungstenite::client_async_tls_with_config(
+            request,
+            stream,
+            Some(config),
+            connector,
+        )
+        .await
+        .map_err(ConnectError::Handshake)?;
         Ok(Connection { ws })
     }
 
@@ -206,24 +219,29 @@ impl Connection {
 
     /// The WebSocket itself, borrowed: for a test that must step outside the protocol
     /// (send a binary frame, watch the server's pings).
-    pub fn websocket_mut(&mut self) -> &mut WebSocketStream<TcpStream> {
+    pub fn websocket_mut(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
         &mut self.ws
     }
 
     /// The local address of the TCP connection.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.ws.get_ref().local_addr()
+        self.tcp().local_addr()
+    }
+
+    /// The TCP connection under the WebSocket (and under TLS, for `wss://`).
+    fn tcp(&self) -> &TcpStream {
+        self.ws.get_ref().get_ref()
     }
 
     /// The WebSocket itself, e.g. to `split` it into a sink and a stream that two tasks
     /// drive (frames are then tungstenite `Message`s, to decode with
     /// `ServerMessage::decode`).
-    pub fn into_inner(self) -> WebSocketStream<TcpStream> {
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.ws
     }
 
     /// The server's address.
     pub fn peer_addr(&self) -> std::io::Result<SocketAddr> {
-        self.ws.get_ref().peer_addr()
+        self.tcp().peer_addr()
     }
 }

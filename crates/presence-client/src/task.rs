@@ -45,6 +45,7 @@ pub(crate) fn open(
     let options = ConnectOptions {
         bind: config.bind,
         headers: config.headers.clone(),
+        tls: config.tls.clone(),
         ..ConnectOptions::default()
     };
     let timeout = config.connect_timeout;

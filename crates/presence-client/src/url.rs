@@ -5,23 +5,24 @@ use crate::error::ConnectError;
 
 /// The WebSocket URL for `base`, with `token` appended as `?token=` when given.
 ///
-/// `ws://` is used as is; `http://` becomes `ws://`, so the address the server prints
-/// when it starts can be pasted unchanged. A URL without a path gets `/ws`, the only
-/// WebSocket endpoint of the contract. TLS (`wss://`, `https://`) is not supported:
-/// put a TLS-terminating proxy in front, or connect on the loopback.
+/// `ws://` and `wss://` are used as they are; `http://` becomes `ws://` and `https://`
+/// becomes `wss://`, so the address the server prints when it starts can be pasted
+/// unchanged. A URL without a path gets `/ws`, the only WebSocket endpoint of the
+/// contract.
 pub fn websocket_url(base: &str, token: Option<&str>) -> Result<String, ConnectError> {
     let (scheme, rest) = base
         .split_once("://")
         .ok_or_else(|| ConnectError::InvalidUrl(format!("{base:?} has no scheme")))?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "ws" | "http" => {}
+    let secure = match scheme.to_ascii_lowercase().as_str() {
+        "ws" | "http" => false,
+        "wss" | "https" => true,
         other => return Err(ConnectError::UnsupportedScheme(other.to_owned())),
-    }
+    };
     if rest.is_empty() || rest.starts_with('/') {
         return Err(ConnectError::InvalidUrl(format!("{base:?} has no host")));
     }
     let mut url = String::with_capacity(base.len() + 8 + token.map_or(0, |t| t.len() + 7));
-    url.push_str("ws://");
+    url.push_str(if secure { "wss://" } else { "ws://" });
     match rest.find(['/', '?']) {
         // The authority alone, or the authority followed by a query: the path is `/ws`.
         None => {

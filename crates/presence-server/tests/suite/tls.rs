@@ -203,6 +203,49 @@ where
     }
 }
 
+#[tokio::test]
+async fn the_rust_client_joins_over_wss_with_the_roots_it_is_given() {
+    let pki = Pki::new("client");
+    pki.issue("server");
+    let server = server(&pki).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).expect("trust the CA");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // The address the server printed, `https://…`, is enough.
+    let mut config = presence_client::ClientConfig::new(server.url());
+    config.tls = Some(Arc::new(tls));
+    let (client, _events) = presence_client::Client::connect(config)
+        .await
+        .expect("connected over wss");
+    let room = presence_protocol::RoomName::new("doc").expect("room");
+    let user = presence_protocol::UserId::new("ada").expect("id");
+    let joined = client
+        .join(&room, presence_client::JoinOptions::user(user, "Ada"))
+        .await
+        .expect("joined");
+    assert_eq!(joined.users.len(), 1);
+    assert_eq!(joined.me.id.as_str(), "ada");
+
+    // Without the CA the certificate cannot be verified: no connection.
+    let untrusting = presence_client::Connection::connect(
+        &server.url(),
+        &presence_client::ConnectOptions {
+            timeout: Some(PATIENCE),
+            ..presence_client::ConnectOptions::default()
+        },
+    )
+    .await;
+    assert!(
+        untrusting.is_err(),
+        "a certificate no trusted root vouches for"
+    );
+}
+
 #[test]
 fn a_certificate_without_its_key_is_refused_at_start() {
     let (code, stdout, stderr) = run_to_exit(&["--tls-cert", "/etc/ssl/cert.pem"], &[]);

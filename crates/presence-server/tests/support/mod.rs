@@ -405,7 +405,7 @@ impl Client {
     }
 
     /// Stops reading (and so stops answering pings) while keeping the socket open.
-    pub fn go_silent(self) -> WebSocketStream<TcpStream> {
+    pub fn go_silent(self) -> WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
         self.connection.into_inner()
     }
 }
