@@ -96,10 +96,15 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_garbage_are_refused() {
+    fn tls_urls_stay_tls_and_garbage_is_refused() {
+        assert_eq!(websocket_url("wss://h/ws", None).unwrap(), "wss://h/ws");
+        assert_eq!(
+            websocket_url("https://127.0.0.1:8443", None).unwrap(),
+            "wss://127.0.0.1:8443/ws"
+        );
         assert!(matches!(
-            websocket_url("wss://h/ws", None),
-            Err(ConnectError::UnsupportedScheme(s)) if s == "wss"
+            websocket_url("ftp://h/ws", None),
+            Err(ConnectError::UnsupportedScheme(s)) if s == "ftp"
         ));
         assert!(matches!(
             websocket_url("h:1/ws", None),
