@@ -18,7 +18,8 @@
 //!   `ServerMessage`s, with no task, no state and no reconnect; a benchmark holds
 //!   thousands of them, from chosen local addresses ([`ConnectOptions::bind`]).
 //!
-//! The client does not do TLS: it is meant for the loopback, the data centre, and tests.
+//! `wss://` (and the `https://` address a TLS server prints) goes through rustls, trusting
+//! the system's roots, or the roots of [`ClientConfig::tls`] / [`ConnectOptions::tls`].
 //!
 //! ```no_run
 //! use presence_client::protocol::{RoomName, ServerMessage, UserId};
