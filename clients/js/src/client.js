@@ -37,7 +37,7 @@ import { defaultSessionStorage } from "./session-store.js";
  * Events of a client.
  * @typedef {object} ClientEvents
  * @property {[ConnectionState]} connection the connection state changed
- * @property {[PresenceError]} error the server sent `presence:error`
+ * @property {[PresenceError]} error the server sent `presence:error` (every one; a room's own also reach the room)
  */
 
 /**
@@ -76,6 +76,7 @@ export class PresenceClient extends Emitter {
   #away = false;
 
   /** @type {Map<string, Room>} */ #rooms = new Map();
+  /** @type {ReadonlyArray<PresenceError>} */ #errors = Object.freeze([]);
   /** @type {import("./room.js").RoomHost} */ #host;
 
   /** @type {EventTarget | null} */ #window;
@@ -138,6 +139,15 @@ export class PresenceClient extends Emitter {
   /** Whether this tab counts as away (hidden for `awayAfterMs`). */
   get away() {
     return this.#away;
+  }
+
+  /**
+   * The last `presence:error`s the server sent (at most 20), oldest first. Keeps its
+   * identity until the next error, like the rooms' snapshots.
+   * @returns {ReadonlyArray<PresenceError>}
+   */
+  get errors() {
+    return this.#errors;
   }
 
   /** The rooms joined and not left, by name. */
@@ -294,6 +304,7 @@ export class PresenceClient extends Emitter {
 
   /** @param {PresenceError} error */
   #handleError(error) {
+    this.#errors = Object.freeze([...this.#errors.slice(-(MAX_ERRORS_KEPT - 1)), error]);
     // Our refs are "<kind>:<room>", so the error reaches the room that caused it.
     const ref = typeof error.ref === "string" ? error.ref : "";
     const colon = ref.indexOf(":");
@@ -412,6 +423,8 @@ export class PresenceClient extends Emitter {
 }
 
 const OPEN = 1;
+/** How many errors `PresenceClient#errors` keeps: enough to show, bounded for a long session. */
+const MAX_ERRORS_KEPT = 20;
 /** The close code of a connection that joined no room within the server's heartbeat timeout. */
 const NO_JOIN_CLOSE = 1008;
 

@@ -22,7 +22,7 @@ import { claimSession, storeSession } from "./session-store.js";
  * @property {[PresenceUser]} userLeft someone is gone (their last session left or timed out)
  * @property {[PresenceUser]} userUpdated someone's name or state changed
  * @property {[{ restored: boolean }]} joined the server answered a join; `restored` if it kept our session
- * @property {[RoomStatus]} status
+ * @property {[RoomStatus]} status the room's status changed (`Room#status`; `Room#refusal` when refused)
  * @property {[PresenceError]} error the server refused something this room sent
  */
 
@@ -72,6 +72,7 @@ export class Room extends Emitter {
   /** @type {string} */ #name;
   /** @type {boolean} */ #batch;
   /** @type {RoomStatus} */ #status = "joining";
+  /** @type {PresenceError | null} why the join was refused */ #refusal = null;
 
   /** @type {Map<string, PresenceUser>} roster by user id */
   #roster = new Map();
@@ -131,9 +132,21 @@ export class Room extends Emitter {
     return this.#name;
   }
 
-  /** @returns {RoomStatus} */
+  /**
+   * `joining`, `joined`, `reconnecting`, `refused` or `left`; see `RoomStatus`.
+   * @returns {RoomStatus}
+   */
   get status() {
     return this.#status;
+  }
+
+  /**
+   * The `presence:error` that refused the join (`code` and `message`), once `status` is
+   * `refused`; null otherwise.
+   * @returns {PresenceError | null}
+   */
+  get refusal() {
+    return this.#refusal;
   }
 
   /** The server's id for this tab's session in the room (null until the first join is answered). */
@@ -200,7 +213,9 @@ export class Room extends Emitter {
    */
   update(patch) {
     assertState(patch);
-    if (this.#status === "left") throw new Error(`presenced: room "${this.#name}" was left`);
+    if (this.#isOver()) {
+      throw new Error(`presenced: room "${this.#name}" was ${this.#status}`);
+    }
     mergeState(this.#localState, patch);
     this.#sendOrKeepPatch(patch);
     this.#applyToSelf(patch);
@@ -230,7 +245,7 @@ export class Room extends Emitter {
    * The room stops reconnecting; join again with `client.join`.
    */
   leave() {
-    if (this.#status === "left") return;
+    if (this.#isOver()) return;
     if (this.#joinSent) this.#host.send({ type: "presence:leave", room: this.#name });
     this._left();
   }
@@ -242,7 +257,7 @@ export class Room extends Emitter {
    * @internal
    */
   _sendJoin() {
-    if (this.#status === "left") return;
+    if (this.#isOver()) return;
     const user = this.#joinUser();
     // `away` is per session and set only by presence:update (docs/protocol.md), and a
     // restoring join's state is ignored anyway: the update after the join covers both.
@@ -254,7 +269,7 @@ export class Room extends Emitter {
     if (token !== undefined) join.token = token;
     if (!this.#host.send(join)) return;
     this.#joinSent = true;
-    this.#setStatus("joining");
+    this.#setStatus(this.#hasSynced ? "reconnecting" : "joining");
 
     // For a restored session the server holds the state from before the disconnect:
     // bring it up to date. For a fresh one this repeats the join's state, harmlessly.
@@ -292,7 +307,7 @@ export class Room extends Emitter {
       clearTimeout(this.#cursorTimer);
       this.#cursorTimer = null;
     }
-    if (this.#status !== "left") this.#setStatus("joining");
+    if (!this.#isOver()) this.#setStatus(this.#hasSynced ? "reconnecting" : "joining");
   }
 
   /**
@@ -308,7 +323,7 @@ export class Room extends Emitter {
    * @internal
    */
   _persistSession() {
-    if (this.#status === "left" || this.#sessionId === null || this.#selfId === null) return;
+    if (this.#isOver() || this.#sessionId === null || this.#selfId === null) return;
     storeSession(this.#host.storage, this.#name, { sessionId: this.#sessionId, userId: this.#selfId });
   }
 
@@ -325,17 +340,7 @@ export class Room extends Emitter {
    * @internal
    */
   _left() {
-    if (this.#cursorTimer !== null) clearTimeout(this.#cursorTimer);
-    this.#cursorTimer = null;
-    this.#pendingCursor = null;
-    this.#joinSent = false;
-    this.#host.forget(this);
-    this.#roster = new Map();
-    this.#cursorPositions = new Map();
-    this.#invalidate(true);
-    this.#setStatus("left");
-    this.emit("users", this.users);
-    this.emit("cursors", this.cursors);
+    this.#end("left");
   }
 
   /**
@@ -345,9 +350,13 @@ export class Room extends Emitter {
    * @param {string} kind what the message was: `join` or `update`
    */
   _handleError(error, kind) {
-    if (kind === "join" && FATAL_JOIN_ERRORS.has(error.code) && this.#status === "joining") {
+    const answeringJoin = this.#status === "joining" || this.#status === "reconnecting";
+    if (kind === "join" && FATAL_JOIN_ERRORS.has(error.code) && answeringJoin) {
+      // Retrying the same join would be refused again: say so, instead of a roster that
+      // stays empty (or stale) with no reason given.
+      this.#refusal = error;
+      this.#end("refused");
       this.emit("error", error);
-      this._left();
       return;
     }
     if (kind === "update" && error.code === "not_joined" && this.#status === "joined") {
@@ -543,7 +552,7 @@ export class Room extends Emitter {
 
   /** @param {CursorPosition} cursor */
   #queueCursor(cursor) {
-    if (this.#status === "left") return;
+    if (this.#isOver()) return;
     this.#pendingCursor = cursor;
     if (this.#cursorTimer === null) this.#flushCursor();
   }
@@ -559,6 +568,29 @@ export class Room extends Emitter {
     this.#cursorShown = cursor.visible;
     this.#host.send({ type: "presence:cursor", room: this.#name, x: cursor.x, y: cursor.y, visible: cursor.visible });
     this.#cursorTimer = setTimeout(() => this.#flushCursor(), this.#host.cursorIntervalMs);
+  }
+
+  /** Whether the room is done with: left, or refused by the server. */
+  #isOver() {
+    return this.#status === "left" || this.#status === "refused";
+  }
+
+  /**
+   * Stops everything, without sending anything, and empties the roster.
+   * @param {"left" | "refused"} status
+   */
+  #end(status) {
+    if (this.#cursorTimer !== null) clearTimeout(this.#cursorTimer);
+    this.#cursorTimer = null;
+    this.#pendingCursor = null;
+    this.#joinSent = false;
+    this.#host.forget(this);
+    this.#roster = new Map();
+    this.#cursorPositions = new Map();
+    this.#invalidate(true);
+    this.#setStatus(status);
+    this.emit("users", this.users);
+    this.emit("cursors", this.cursors);
   }
 
   /** @param {RoomStatus} status */

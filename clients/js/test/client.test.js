@@ -365,7 +365,7 @@ describe("reconnecting", () => {
 
     first.serverClose(1012);
     expect(client.connection).toBe("reconnecting");
-    expect(room.status).toBe("joining");
+    expect(room.status).toBe("reconnecting");
     expect(room.others.map((u) => u.id)).toEqual(["bob"]); // still shown while reconnecting
     // random() = 0.5 and the first window is 500 ms: the retry comes after 250 ms
     vi.advanceTimersByTime(249);
@@ -630,11 +630,97 @@ describe("errors", () => {
     client.on("error", (e) => errors.push(`client:${e.code}`));
     socket.serverSend({ type: "presence:error", code: "forbidden", message: "no", ref: "join:vip" });
     expect(errors).toEqual(["forbidden", "client:forbidden"]);
-    expect(room.status).toBe("left");
+    expect(room.status).toBe("refused");
     socket.serverClose();
     vi.advanceTimersByTime(10_000);
     FakeWebSocket.last.serverOpen();
     expect(FakeWebSocket.last.sentOfType("presence:join")).toEqual([]); // not rejoined
+  });
+
+  it("ends a join refused as unauthorized in `refused`, with the code and message, not an empty roster", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const statuses = /** @type {any[]} */ ([]);
+    room.on("status", (status) => statuses.push([status, room.refusal?.code ?? null]));
+    const roomErrors = /** @type {any[]} */ ([]);
+    room.on("error", (error) => roomErrors.push(error));
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    const refusal = { type: "presence:error", code: "unauthorized", message: "a token is required to join", ref: "join:lobby" };
+    socket.serverSend(refusal);
+
+    expect(room.status).toBe("refused");
+    expect(room.refusal).toEqual(refusal);
+    expect(statuses).toEqual([["refused", "unauthorized"]]);
+    expect(roomErrors).toEqual([refusal]);
+    expect(client.errors).toEqual([refusal]);
+    expect(client.rooms.has("lobby")).toBe(false);
+    expect(() => room.update({ a: 1 })).toThrow(/refused/);
+    room.leave(); // a no-op: nothing to leave
+    expect(socket.sentOfType("presence:leave")).toEqual([]);
+    expect(room.status).toBe("refused");
+
+    // Joining the name again is a new try, with a new room.
+    const again = client.join("lobby");
+    expect(again).not.toBe(room);
+    expect(again.status).toBe("joining");
+    expect(again.refusal).toBeNull();
+    expect(socket.sentOfType("presence:join")).toHaveLength(2);
+  });
+
+  it("ends a rejoin refused after a reconnect in `refused`", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [wireUser("ada"), wireUser("bob")]);
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    const second = FakeWebSocket.last;
+    second.serverOpen();
+    expect(room.status).toBe("reconnecting");
+    second.serverSend({ type: "presence:error", code: "unauthorized", message: "invalid token: ExpiredSignature", ref: "join:lobby" });
+    expect(room.status).toBe("refused");
+    expect(room.refusal?.message).toBe("invalid token: ExpiredSignature");
+    expect(room.users).toEqual([]);
+  });
+
+  it("keeps every presence:error in client.errors, the last 20, with a stable identity between errors", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(socket, "lobby", [wireUser("ada")]);
+    const seen = /** @type {any[]} */ ([]);
+    client.on("error", (error) => seen.push(error.code));
+    const before = client.errors;
+    expect(before).toEqual([]);
+    socket.serverSend({ type: "presence:error", code: "invalid_json", message: "not JSON" }); // no ref, no room
+    socket.serverSend({ type: "presence:error", code: "too_large", message: "state", ref: "update:lobby" });
+    expect(seen).toEqual(["invalid_json", "too_large"]);
+    expect(client.errors.map((error) => error.code)).toEqual(["invalid_json", "too_large"]);
+    expect(client.errors).toBe(client.errors);
+    expect(client.errors).not.toBe(before);
+    expect(room.status).toBe("joined"); // an update's error does not end the room
+    for (let i = 0; i < 25; i++) socket.serverSend({ type: "presence:error", code: "rate_limited", message: `${i}` });
+    expect(client.errors).toHaveLength(20);
+    expect(client.errors.at(-1)?.message).toBe("24");
+  });
+
+  it("goes joining, joined, reconnecting, joined, left, each once, with a status event", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const statuses = [room.status];
+    room.on("status", (status) => statuses.push(status));
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [wireUser("ada")]);
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    FakeWebSocket.last.serverOpen();
+    answerJoin(FakeWebSocket.last, "lobby", [wireUser("ada")], { restored: true });
+    room.leave();
+    expect(statuses).toEqual(["joining", "joined", "reconnecting", "joined", "left"]);
   });
 
   it("joins as a new session when the server says our session was taken over", () => {

@@ -1,7 +1,8 @@
 // Proves the SDK against the real presenced binary: rosters converge, cursor sends are
 // coalesced, a dropped connection or a reload restores without the others seeing a
 // leave, a closed tab leaves after the grace, a restarted server is rejoined, and away
-// shows only when every tab of a user is hidden.
+// shows only when every tab of a user is hidden, and a join the server refuses (no token
+// for a server with --jwt-secret) ends in the room status `refused`.
 
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import { WebSocket } from "ws";
 import { createClient } from "../src/index.js";
 import { FakeDocument, MemoryStorage } from "./support/fake-websocket.js";
 import { startPresenced } from "./support/presenced.js";
+import { TEST_JWT_SECRET, nowSeconds, signToken } from "./support/jwt.js";
 
 /** @typedef {import("../src/index.js").PresenceClient} PresenceClient */
 /** @typedef {import("../src/index.js").Room} Room */
@@ -380,5 +382,35 @@ describe("away", () => {
 
     tab1.setVisibility("visible");
     await waitFor(() => adaSeenByBob()?.away === false, "ada active again as soon as one tab is visible");
+  });
+});
+
+describe("refusals", () => {
+  /** @type {import("./support/presenced.js").RunningServer} */
+  let secured;
+  beforeAll(async () => {
+    secured = await startPresenced({ args: ["--jwt-secret", TEST_JWT_SECRET] });
+  });
+  afterAll(async () => {
+    await secured?.stop();
+  });
+
+  it("a join with no token ends in `refused` (unauthorized), and one with a token joins", async () => {
+    const client = connect({ id: "ada", name: "Ada" }, { url: secured.wsUrl });
+    const room = client.join("vip");
+    /** @type {string[]} */
+    const statuses = [];
+    room.on("status", (status) => statuses.push(status));
+    await waitFor(() => room.status === "refused", "the refusal");
+    expect(statuses).toEqual(["refused"]);
+    expect(room.refusal).toMatchObject({ code: "unauthorized", ref: "join:vip" });
+    expect(room.refusal?.message).toMatch(/token/);
+    expect(client.errors.map((error) => error.code)).toEqual(["unauthorized"]);
+    expect(client.connection).toBe("connected"); // the connection is fine; the join is not
+
+    const token = signToken({ sub: "bob", name: "Bob", exp: nowSeconds() + 600 });
+    const bob = connect({}, { url: secured.wsUrl, token }).join("vip");
+    await waitFor(() => bob.status === "joined", "bob joined with a token");
+    expect(bob.self).toMatchObject({ id: "bob", name: "Bob" });
   });
 });

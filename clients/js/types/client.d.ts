@@ -25,7 +25,7 @@
  * Events of a client.
  * @typedef {object} ClientEvents
  * @property {[ConnectionState]} connection the connection state changed
- * @property {[PresenceError]} error the server sent `presence:error`
+ * @property {[PresenceError]} error the server sent `presence:error` (every one; a room's own also reach the room)
  */
 /**
  * Connects to a presenced server. Equivalent to `new PresenceClient(options)`.
@@ -48,6 +48,12 @@ export class PresenceClient extends Emitter<ClientEvents & Record<string, unknow
     get connection(): ConnectionState;
     /** Whether this tab counts as away (hidden for `awayAfterMs`). */
     get away(): boolean;
+    /**
+     * The last `presence:error`s the server sent (at most 20), oldest first. Keeps its
+     * identity until the next error, like the rooms' snapshots.
+     * @returns {ReadonlyArray<PresenceError>}
+     */
+    get errors(): ReadonlyArray<PresenceError>;
     /** The rooms joined and not left, by name. */
     get rooms(): Map<string, Room>;
     /**
@@ -153,7 +159,7 @@ export type ClientEvents = {
      */
     connection: [ConnectionState];
     /**
-     * the server sent `presence:error`
+     * the server sent `presence:error` (every one; a room's own also reach the room)
      */
     error: [PresenceError];
 };

@@ -16,8 +16,17 @@ export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
     constructor(host: RoomHost, name: string, options: JoinOptions, away: boolean);
     /** The room's name. */
     get name(): string;
-    /** @returns {RoomStatus} */
+    /**
+     * `joining`, `joined`, `reconnecting`, `refused` or `left`; see `RoomStatus`.
+     * @returns {RoomStatus}
+     */
     get status(): RoomStatus;
+    /**
+     * The `presence:error` that refused the join (`code` and `message`), once `status` is
+     * `refused`; null otherwise.
+     * @returns {PresenceError | null}
+     */
+    get refusal(): PresenceError | null;
     /** The server's id for this tab's session in the room (null until the first join is answered). */
     get sessionId(): string | null;
     /**
@@ -147,6 +156,9 @@ export type RoomEvents = {
     joined: [{
         restored: boolean;
     }];
+    /**
+     * the room's status changed (`Room#status`; `Room#refusal` when refused)
+     */
     status: [RoomStatus];
     /**
      * the server refused something this room sent

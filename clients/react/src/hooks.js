@@ -9,6 +9,8 @@ import { usePresenceContext } from "./context.js";
 /** @typedef {import("@presenced/client").LiveCursor} LiveCursor */
 /** @typedef {import("@presenced/client").ConnectionState} ConnectionState */
 /** @typedef {import("@presenced/client").Room} Room */
+/** @typedef {import("@presenced/client").RoomStatus} RoomStatus */
+/** @typedef {import("@presenced/client").PresenceError} PresenceError */
 
 /** @type {ReadonlyArray<never>} */
 const NONE = Object.freeze([]);
@@ -81,10 +83,36 @@ export function useConnectionState() {
 }
 
 /**
+ * The room's status: `joining`, `joined`, `reconnecting`, `refused` (the server turned
+ * the join down; `useErrors()` and `room.refusal` say why) or `left`.
+ * @returns {RoomStatus}
+ */
+export function useRoomStatus() {
+  return useRoomSnapshot("status", (room) => room.status, "joining");
+}
+
+/**
+ * The last `presence:error`s the server sent this client (at most 20), oldest first:
+ * refused joins, oversized state, rate limits.
+ * @returns {ReadonlyArray<PresenceError>}
+ */
+export function useErrors() {
+  const { client } = usePresenceContext();
+  const subscribe = useCallback(
+    /** @param {() => void} onChange */
+    (onChange) => (client ? client.on("error", onChange) : noop),
+    [client],
+  );
+  /** @returns {ReadonlyArray<PresenceError>} */
+  const snapshot = () => (client ? client.errors : NONE);
+  return useSyncExternalStore(subscribe, snapshot, snapshot);
+}
+
+/**
  * The roster and the actions, for components that want it all in one place.
  * @returns {{
  *   users: ReadonlyArray<PresenceUser>, others: ReadonlyArray<PresenceUser>, self: PresenceUser | null,
- *   connection: ConnectionState,
+ *   connection: ConnectionState, status: RoomStatus,
  *   update: (patch: Record<string, unknown>) => void,
  *   moveCursor: (x: number, y: number) => void,
  *   hideCursor: () => void,
@@ -97,6 +125,7 @@ export function usePresence() {
   const others = useOthers();
   const self = useSelf();
   const connection = useConnectionState();
+  const status = useRoomStatus();
   const update = useCallback(
     /** @param {Record<string, unknown>} patch */
     (patch) => room?.update(patch),
@@ -108,7 +137,7 @@ export function usePresence() {
     [room],
   );
   const hideCursor = useCallback(() => room?.hideCursor(), [room]);
-  return { users, others, self, connection, update, moveCursor, hideCursor, room };
+  return { users, others, self, connection, status, update, moveCursor, hideCursor, room };
 }
 
 /**

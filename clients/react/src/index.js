@@ -13,6 +13,8 @@ export {
   useSelf,
   useCursors,
   useConnectionState,
+  useRoomStatus,
+  useErrors,
   useCursorTracking,
 } from "./hooks.js";
 export { PresenceIndicators, Avatar } from "./PresenceIndicators.js";

@@ -2,7 +2,7 @@
 // <PresenceIndicators/> and <LiveCursors/> render what the seed promises, and the
 // provider joins and leaves with its lifetime. The server is a fake WebSocket.
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, render, screen } from "@testing-library/react";
 import { StrictMode, createElement as h, useRef } from "react";
 import { createClient } from "@presenced/client";
@@ -12,6 +12,8 @@ import {
   PresenceProvider,
   useConnectionState,
   useCursorTracking,
+  useErrors,
+  useRoomStatus,
   useOthers,
   usePresence,
   useSelf,
@@ -153,6 +155,45 @@ describe("hooks", () => {
 
     act(() => FakeWebSocket.last.serverClose(1012));
     expect(renders.at(-1)).toMatchObject({ others: ["bob"], connection: "reconnecting" });
+  });
+
+  it("useRoomStatus and useErrors show a refused join, with its reason", () => {
+    /** @type {any[]} */
+    const renders = [];
+    function Probe() {
+      const status = useRoomStatus();
+      const errors = useErrors();
+      renders.push({ status, errors: errors.map((error) => `${error.code}: ${error.message}`) });
+      return null;
+    }
+    renderWithClient(h(Probe));
+    expect(renders.at(-1)).toEqual({ status: "joining", errors: [] });
+    serverSends({ type: "presence:error", code: "unauthorized", message: "a token is required to join", ref: "join:lobby" });
+    expect(renders.at(-1)).toEqual({ status: "refused", errors: ["unauthorized: a token is required to join"] });
+  });
+
+  it("useRoomStatus follows a reconnect: joined, reconnecting, joined", () => {
+    vi.useFakeTimers();
+    try {
+      /** @type {string[]} */
+      const statuses = [];
+      function Probe() {
+        const status = useRoomStatus();
+        if (statuses.at(-1) !== status) statuses.push(status);
+        return null;
+      }
+      renderWithClient(h(Probe));
+      answerJoin([wireUser("ada")]);
+      act(() => FakeWebSocket.last.serverClose(1012));
+      act(() => {
+        vi.advanceTimersByTime(10_000); // past any backoff
+      });
+      act(() => FakeWebSocket.last.serverOpen());
+      answerJoin([wireUser("ada")]);
+      expect(statuses).toEqual(["joining", "joined", "reconnecting", "joined"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("do not re-render a roster component when only cursors move", () => {

@@ -24,10 +24,22 @@ export function useCursors(): ReadonlyArray<LiveCursor>;
  */
 export function useConnectionState(): ConnectionState;
 /**
+ * The room's status: `joining`, `joined`, `reconnecting`, `refused` (the server turned
+ * the join down; `useErrors()` and `room.refusal` say why) or `left`.
+ * @returns {RoomStatus}
+ */
+export function useRoomStatus(): RoomStatus;
+/**
+ * The last `presence:error`s the server sent this client (at most 20), oldest first:
+ * refused joins, oversized state, rate limits.
+ * @returns {ReadonlyArray<PresenceError>}
+ */
+export function useErrors(): ReadonlyArray<PresenceError>;
+/**
  * The roster and the actions, for components that want it all in one place.
  * @returns {{
  *   users: ReadonlyArray<PresenceUser>, others: ReadonlyArray<PresenceUser>, self: PresenceUser | null,
- *   connection: ConnectionState,
+ *   connection: ConnectionState, status: RoomStatus,
  *   update: (patch: Record<string, unknown>) => void,
  *   moveCursor: (x: number, y: number) => void,
  *   hideCursor: () => void,
@@ -39,6 +51,7 @@ export function usePresence(): {
     others: ReadonlyArray<PresenceUser>;
     self: PresenceUser | null;
     connection: ConnectionState;
+    status: RoomStatus;
     update: (patch: Record<string, unknown>) => void;
     moveCursor: (x: number, y: number) => void;
     hideCursor: () => void;
@@ -54,3 +67,5 @@ export type PresenceUser = import("@presenced/client").PresenceUser;
 export type LiveCursor = import("@presenced/client").LiveCursor;
 export type ConnectionState = import("@presenced/client").ConnectionState;
 export type Room = import("@presenced/client").Room;
+export type RoomStatus = import("@presenced/client").RoomStatus;
+export type PresenceError = import("@presenced/client").PresenceError;

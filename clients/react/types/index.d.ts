@@ -1,4 +1,4 @@
 export { LiveCursors } from "./LiveCursors.js";
 export { PresenceProvider, PresenceContext, usePresenceContext } from "./context.js";
-export { usePresence, useUsers, useOthers, useSelf, useCursors, useConnectionState, useCursorTracking } from "./hooks.js";
+export { usePresence, useUsers, useOthers, useSelf, useCursors, useConnectionState, useRoomStatus, useErrors, useCursorTracking } from "./hooks.js";
 export { PresenceIndicators, Avatar } from "./PresenceIndicators.js";
