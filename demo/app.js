@@ -38,11 +38,21 @@ const BADGE_TEXT = {
   disconnected: "Offline",
 };
 
-/** @param {ConnectionState} state */
-function renderConnection(state) {
-  badge.dataset.state = state;
+// A refused join outranks the connection: the socket is up, but this page is in no room,
+// and saying "Connected" over an empty roster would hide why.
+function renderConnection() {
+  const state = client.connection;
+  const refusal = room.refusal;
+  badge.dataset.state = refusal ? "refused" : state;
   document.body.dataset.connection = state;
-  /** @type {HTMLElement} */ (badge.querySelector(".badge-text")).textContent = BADGE_TEXT[state];
+  const text = /** @type {HTMLElement} */ (badge.querySelector(".badge-text"));
+  if (refusal) {
+    text.textContent = `Refused: ${refusal.message || refusal.code}`;
+    badge.dataset.code = refusal.code;
+    badge.title = `The server refused to let this page join room "${roomName}" (${refusal.code}).`;
+    return;
+  }
+  text.textContent = BADGE_TEXT[state];
   badge.title =
     state === "reconnecting"
       ? "The server is unreachable. Retrying; you will be restored without anyone seeing you leave."
@@ -233,7 +243,7 @@ copyButton.addEventListener("click", async () => {
 
 let wasReconnecting = false;
 client.on("connection", (state) => {
-  renderConnection(state);
+  renderConnection();
   if (state === "reconnecting" && !wasReconnecting) logActivity("info", "Connection lost, reconnecting…");
   if (state === "connected" && wasReconnecting) logActivity("info", "Connected again");
   wasReconnecting = state === "reconnecting";
@@ -245,8 +255,9 @@ room.on("userLeft", (user) => logActivity("left", `${user.name} left`, user.colo
 room.on("joined", ({ restored }) => {
   if (restored) logActivity("info", "Session restored: nobody saw you leave");
 });
+room.on("status", renderConnection);
 room.on("error", (error) => logActivity("info", `Server refused: ${error.message || error.code}`));
-renderConnection(client.connection);
+renderConnection();
 renderUsers();
 
 // ---- identity -----------------------------------------------------------------------------

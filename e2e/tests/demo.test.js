@@ -2,7 +2,8 @@
 // binary: two visitors see each other, cursors land where the pointer is, a reload is
 // never seen as a leave, a closed tab leaves after the grace (the unload grace when the
 // page could say it was closing), and a server restart shows
-// "reconnecting" and then everyone again. Screenshots go to e2e/artifacts/.
+// "reconnecting" and then everyone again, and a join the server refuses shows a red badge
+// with the reason. Screenshots go to e2e/artifacts/.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchChromium } from "../support/browser.js";
 import { startPresenced } from "../support/presenced.js";
+import { TEST_JWT_SECRET } from "../support/jwt.js";
 
 const GRACE_MS = 2000;
 const artifacts = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../artifacts");
@@ -274,6 +276,31 @@ describe("the demo page", () => {
     assertNoPageErrors([ada, bob]);
     await ada.context.close();
     await bob.context.close();
+  });
+
+  it("shows a refused join as a red badge with the reason, not as 'Connected'", async () => {
+    // Issue 15: with --jwt-secret and no token the demo said "Connected" over an empty roster.
+    const secured = await startPresenced({ args: ["--jwt-secret", TEST_JWT_SECRET] });
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      /** @type {string[]} */
+      const errors = [];
+      page.on("pageerror", (error) => errors.push(String(error)));
+      await page.goto(`${secured.httpUrl}/?room=${encodeURIComponent(freshRoom("refused"))}`);
+      const badge = page.locator('[data-testid="connection-badge"][data-state="refused"]');
+      await badge.waitFor({ timeout: 10_000 });
+      assert.equal(await badge.getAttribute("data-code"), "unauthorized");
+      assert.match((await badge.textContent()) ?? "", /Refused: .*token/);
+      const look = await badge.evaluate((element) => getComputedStyle(element).color);
+      assert.equal(look, "rgb(185, 28, 28)", "the refusal is red");
+      assert.equal(await page.evaluate(() => /** @type {any} */ (window).presence.room.status), "refused");
+      await screenshot(page, "08-refused");
+      assert.deepEqual(errors, []);
+      await context.close();
+    } finally {
+      await secured.stop();
+    }
   });
 
   it("shows a visitor's new name to the other", async () => {
