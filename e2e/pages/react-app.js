@@ -1,5 +1,5 @@
 // A page built on the React bindings, for the e2e tests: a PresenceProvider with what the
-// URL says (`ws`, `room`, `user`), and a status line from useRoomStatus() and useErrors().
+// URL says (`ws`, `room`, `user`, `auth`), and a status line from useRoomStatus() and useErrors().
 // support/react-page.js bundles it with esbuild; the tests serve it on an origin of its own.
 
 import { createElement as h } from "react";
@@ -21,6 +21,12 @@ function Status() {
   );
 }
 
+async function fetchToken() {
+  const response = await fetch(`/token?user=${encodeURIComponent(params.get("user") ?? "")}`);
+  if (!response.ok) throw new Error(`token endpoint: ${response.status}`);
+  return response.text();
+}
+
 const root = document.getElementById("root");
 if (!root) throw new Error("react-app: no #root");
 createRoot(root).render(
@@ -30,6 +36,8 @@ createRoot(root).render(
       url: params.get("ws") ?? undefined,
       room: params.get("room") ?? "lobby",
       user: { id: params.get("user") ?? undefined, name: params.get("name") ?? undefined },
+      // With `auth=1`, a token from this page's own endpoint before every connect.
+      options: params.has("auth") ? { token: fetchToken, maxDelayMs: 1000 } : undefined,
     },
     h(Status),
   ),

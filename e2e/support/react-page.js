@@ -37,13 +37,22 @@ function bundle() {
 }
 
 /**
- * Starts the page's server.
+ * Starts the page's server. With `issueToken`, it also answers `GET /token?user=ID` with
+ * a token for that user, as an app's auth endpoint would (the page asks it when its URL
+ * has `auth=1`).
+ * @param {{ issueToken?: (userId: string) => string }} [options]
  * @returns {Promise<{ url: string, close: () => Promise<void> }>} `url` is the page's, without a query
  */
-export async function startReactApp() {
+export async function startReactApp({ issueToken } = {}) {
   const script = await bundle();
   const server = http.createServer((request, response) => {
-    const isScript = request.url === "/app.js";
+    const url = new URL(request.url ?? "/", "http://localhost");
+    if (url.pathname === "/token" && issueToken) {
+      response.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+      response.end(issueToken(url.searchParams.get("user") ?? ""));
+      return;
+    }
+    const isScript = url.pathname === "/app.js";
     response.writeHead(200, {
       "content-type": isScript ? "text/javascript; charset=utf-8" : "text/html; charset=utf-8",
     });

@@ -19,7 +19,9 @@ import { defaultSessionStorage } from "./session-store.js";
  * @typedef {object} ClientOptions
  * @property {string} [url] the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
  * @property {{ id?: string, name?: string }} [user] who joins; without an id the server makes an `anon-…` one
- * @property {string} [token] a JWT, when the server requires one
+ * @property {string | TokenSource} [token] a JWT, when the server requires one; or a function
+ *   that returns one (or a promise of one), called before every connect, so that a token
+ *   that expired while connected is replaced on reconnect
  * @property {WebSocketConstructor} [WebSocket] e.g. the npm `ws` package in Node 20; the global one by default
  * @property {boolean} [autoConnect] connect at once (true by default); otherwise call `connect()`
  * @property {number} [baseDelayMs] first reconnect window (500)
@@ -31,6 +33,14 @@ import { defaultSessionStorage } from "./session-store.js";
  * @property {() => number} [random] for the backoff jitter; `Math.random` by default
  * @property {EventTarget | null} [window] receives `online`, `pagehide`, `pageshow`; the global `window` by default
  * @property {(EventTarget & { visibilityState: string }) | null} [document] receives `visibilitychange`; the global `document` by default
+ */
+
+/**
+ * Gives the token for the next connection, e.g. from the app's auth endpoint:
+ * `() => fetch("/presence-token").then((r) => r.text())`. `null` or `undefined` joins
+ * without one. A throw or a rejection counts as a failed connection attempt: it is
+ * reported (`reportError`) and retried with the reconnect backoff.
+ * @typedef {() => string | null | undefined | PromiseLike<string | null | undefined>} TokenSource
  */
 
 /**
@@ -59,7 +69,11 @@ export class PresenceClient extends Emitter {
   #options;
   /** @type {WebSocketConstructor} */ #WebSocket;
   /** @type {string} */ #url;
-  /** @type {string | undefined} */ #token;
+  /** @type {string | TokenSource | undefined} */ #tokenOption;
+  /** @type {string | undefined} the token of the current connection */ #token;
+  /** counts `#open` calls, so that a token that arrives after close() or a newer open is dropped */
+  #openGeneration = 0;
+  #fetchingToken = false;
   /** @type {{ id?: string, name?: string }} */ #user;
   /** @type {string | undefined} the id the server gave an anonymous user */ #learnedUserId;
   /** @type {import("./session-store.js").SessionStorageLike | null} */ #storage;
@@ -91,7 +105,7 @@ export class PresenceClient extends Emitter {
     }
     this.#WebSocket = WebSocketImpl;
     this.#url = options.url ?? defaultUrl();
-    this.#token = options.token;
+    this.#tokenOption = options.token;
     this.#user = { ...options.user };
     this.#storage = options.storage === undefined ? defaultSessionStorage() : options.storage;
     this.#options = {
@@ -184,7 +198,7 @@ export class PresenceClient extends Emitter {
 
   /** Opens the connection, if it is not open or opening. Called by the constructor unless `autoConnect` is false. */
   connect() {
-    if (this.#socket || this.#retryTimer !== null) return;
+    if (this.#socket || this.#retryTimer !== null || this.#fetchingToken) return;
     this.#waitingForJoin = false;
     this.#listen();
     this.#setConnection(this.#hasConnected ? "reconnecting" : "connecting");
@@ -198,6 +212,8 @@ export class PresenceClient extends Emitter {
   close() {
     const socket = this.#socket;
     this.#socket = null;
+    this.#openGeneration += 1;
+    this.#fetchingToken = false;
     if (socket?.readyState === OPEN && this.#rooms.size > 0) {
       socket.send(JSON.stringify({ type: "presence:leave" }));
     }
@@ -216,7 +232,55 @@ export class PresenceClient extends Emitter {
 
   // ---- Connection -----------------------------------------------------------------------
 
+  // A token function runs before every connect. A string (or no function) opens at once;
+  // a promise opens when it settles, unless close() or another open came first.
   #open() {
+    const source = this.#tokenOption;
+    if (typeof source !== "function") {
+      this.#token = source;
+      this.#openSocket();
+      return;
+    }
+    const generation = ++this.#openGeneration;
+    /** @param {unknown} error */
+    const failed = (error) => {
+      if (generation !== this.#openGeneration) return;
+      this.#fetchingToken = false;
+      reportError(error);
+      this.#scheduleReconnect();
+    };
+    /** @param {string | null | undefined} token */
+    const opened = (token) => {
+      if (generation !== this.#openGeneration) return;
+      this.#fetchingToken = false;
+      if (token !== null && token !== undefined && typeof token !== "string") {
+        failed(new TypeError(`presenced: the token function gave ${typeof token}, not a string`));
+        return;
+      }
+      this.#token = token ?? undefined;
+      try {
+        this.#openSocket();
+      } catch (error) {
+        failed(error);
+      }
+    };
+    /** @type {ReturnType<TokenSource>} */
+    let result;
+    try {
+      result = source();
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      this.#fetchingToken = true;
+      Promise.resolve(result).then(opened, failed);
+    } else {
+      opened(/** @type {string | null | undefined} */ (result));
+    }
+  }
+
+  #openSocket() {
     /** @type {WebSocketLike} */
     let socket;
     try {
@@ -427,6 +491,12 @@ const OPEN = 1;
 const MAX_ERRORS_KEPT = 20;
 /** The close code of a connection that joined no room within the server's heartbeat timeout. */
 const NO_JOIN_CLOSE = 1008;
+
+/** @param {unknown} error */
+function reportError(error) {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+  else console.error(error);
+}
 
 /** @param {WebSocketLike} socket */
 function detach(socket) {

@@ -21,6 +21,7 @@ export { initials } from "./initials.js";
 /** @typedef {import("./types.js").PresenceError} PresenceError */
 /** @typedef {import("./types.js").WebSocketLike} WebSocketLike */
 /** @typedef {import("./client.js").ClientOptions} ClientOptions */
+/** @typedef {import("./client.js").TokenSource} TokenSource */
 /** @typedef {import("./room.js").JoinOptions} JoinOptions */
 /** @typedef {import("./client.js").ClientEvents} ClientEvents */
 /** @typedef {import("./room.js").RoomEvents} RoomEvents */

@@ -286,6 +286,7 @@ export class Room extends Emitter {
    */
   _sendRename() {
     if (!this.#joinSent) return; // the next _sendJoin carries the new name
+    /** @type {Record<string, unknown>} */
     const join = {
       type: "presence:join",
       room: this.#name,
@@ -293,6 +294,9 @@ export class Room extends Emitter {
       batch: this.#batch,
       ref: `join:${this.#name}`,
     };
+    // With JWT the server checks every join, a rename's too.
+    const token = this.#host.token();
+    if (token !== undefined) join.token = token;
     this.#host.send(join);
   }
 

@@ -619,6 +619,90 @@ describe("away", () => {
   });
 });
 
+describe("tokens", () => {
+  it("sends a string token with every join, a rename's too", () => {
+    const { client } = setup({ token: "t-1" });
+    client.join("lobby");
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(socket, "lobby", [wireUser("ada")]);
+    client.setName("Ada L.");
+    expect(socket.sentOfType("presence:join").map((join) => join.token)).toEqual(["t-1", "t-1"]);
+  });
+
+  it("calls a token function before every connect, so a reconnect carries a fresh token", () => {
+    let issued = 0;
+    const token = vi.fn(() => `t-${++issued}`);
+    const { client } = setup({ token });
+    client.join("lobby");
+    expect(token).toHaveBeenCalledTimes(1);
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [wireUser("ada")]);
+    expect(first.sentOfType("presence:join")[0].token).toBe("t-1");
+
+    first.serverClose(1006);
+    vi.advanceTimersByTime(1000);
+    expect(token).toHaveBeenCalledTimes(2);
+    const second = FakeWebSocket.last;
+    second.serverOpen();
+    expect(second.sentOfType("presence:join")[0].token).toBe("t-2");
+  });
+
+  it("waits for a token promise before opening the socket", async () => {
+    /** @type {(token: string) => void} */
+    let resolve = () => {};
+    const token = () => new Promise((r) => (resolve = r));
+    const { client } = setup({ token });
+    client.join("lobby");
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(client.connection).toBe("connecting");
+    client.connect(); // already connecting: no second token request, no second socket
+    resolve("t-async");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    FakeWebSocket.last.serverOpen();
+    expect(FakeWebSocket.last.sentOfType("presence:join")[0].token).toBe("t-async");
+  });
+
+  it("retries with backoff when the token function fails, and reports the failure", async () => {
+    const reported = /** @type {unknown[]} */ ([]);
+    const original = globalThis.reportError;
+    globalThis.reportError = (error) => reported.push(error);
+    try {
+      let calls = 0;
+      const token = () => {
+        calls += 1;
+        return calls === 1 ? Promise.reject(new Error("auth endpoint down")) : Promise.resolve("t-ok");
+      };
+      const { client } = setup({ token });
+      client.join("lobby");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(reported.map(String)).toEqual(["Error: auth endpoint down"]);
+      expect(client.connection).toBe("reconnecting");
+      expect(FakeWebSocket.instances).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(FakeWebSocket.instances).toHaveLength(1);
+      FakeWebSocket.last.serverOpen();
+      expect(FakeWebSocket.last.sentOfType("presence:join")[0].token).toBe("t-ok");
+    } finally {
+      globalThis.reportError = original;
+    }
+  });
+
+  it("drops a token that arrives after close()", async () => {
+    /** @type {(token: string) => void} */
+    let resolve = () => {};
+    const { client } = setup({ token: () => new Promise((r) => (resolve = r)) });
+    client.join("lobby");
+    client.close();
+    resolve("late");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(client.connection).toBe("disconnected");
+  });
+});
+
 describe("errors", () => {
   it("gives up a join the server refuses and reports why", () => {
     const { client } = setup();

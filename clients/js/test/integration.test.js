@@ -96,13 +96,14 @@ const otherIds = (room) => room.others.map((user) => user.id).sort();
 /**
  * A TCP proxy to the server, whose connections the test can cut like a network drop
  * (no close frame), and which can stop accepting like a closed tab that never returns.
+ * @param {number} [port] the server's port
  * @returns {Promise<{ url: string, cut: () => void, close: () => void }>}
  */
-async function startProxy() {
+async function startProxy(port = server.port) {
   /** @type {Set<net.Socket>} */
   const sockets = new Set();
   const listener = net.createServer((downstream) => {
-    const upstream = net.connect(server.port, "127.0.0.1");
+    const upstream = net.connect(port, "127.0.0.1");
     for (const socket of [downstream, upstream]) {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
@@ -113,12 +114,12 @@ async function startProxy() {
     upstream.on("close", () => downstream.destroy());
   });
   await new Promise((resolve) => listener.listen(0, "127.0.0.1", () => resolve(undefined)));
-  const port = /** @type {net.AddressInfo} */ (listener.address()).port;
+  const proxyPort = /** @type {net.AddressInfo} */ (listener.address()).port;
   const cut = () => {
     for (const socket of sockets) socket.destroy();
   };
   const proxy = {
-    url: `ws://127.0.0.1:${port}/ws`,
+    url: `ws://127.0.0.1:${proxyPort}/ws`,
     cut,
     close: () => {
       listener.close();
@@ -412,5 +413,48 @@ describe("refusals", () => {
     const bob = connect({}, { url: secured.wsUrl, token }).join("vip");
     await waitFor(() => bob.status === "joined", "bob joined with a token");
     expect(bob.self).toMatchObject({ id: "bob", name: "Bob" });
+  });
+
+  // presenced accepts a token up to 30 s past its `exp` (clock skew). A token whose `exp`
+  // is 29 s ago is therefore good for a second or two: long enough to join, expired by
+  // the time the connection is cut.
+  const SERVER_LEEWAY_S = 30;
+  const shortLivedToken = (/** @type {string} */ sub) => {
+    const exp = nowSeconds() - SERVER_LEEWAY_S + 1;
+    return { token: signToken({ sub, exp }), expiredAtMs: (exp + SERVER_LEEWAY_S + 1) * 1000 };
+  };
+
+  it("a token function replaces an expired token on reconnect; a fixed token ends in `refused`", async () => {
+    const proxy = await startProxy(secured.port);
+    /** @type {number[]} */
+    const expiries = [];
+    const fresh = () => {
+      // The first token is about to expire; later ones are good for ten minutes.
+      if (expiries.length === 0) {
+        const { token, expiredAtMs } = shortLivedToken("ada");
+        expiries.push(expiredAtMs);
+        return Promise.resolve(token);
+      }
+      expiries.push((nowSeconds() + 600) * 1000);
+      return Promise.resolve(signToken({ sub: "ada", exp: nowSeconds() + 600 }));
+    };
+    const ada = connect({}, { url: proxy.url, token: fresh }).join("expiring");
+    const fixed = shortLivedToken("bob");
+    const bob = connect({}, { url: proxy.url, token: fixed.token }).join("expiring");
+    await waitFor(() => ada.status === "joined" && bob.status === "joined", "both joined with short-lived tokens");
+
+    const until = Math.max(expiries[0], fixed.expiredAtMs);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())));
+    /** @type {string[]} */
+    const adaStatuses = [];
+    ada.on("status", (status) => adaStatuses.push(status));
+    proxy.cut();
+
+    await waitFor(() => bob.status === "refused", "bob's rejoin refused");
+    expect(bob.refusal).toMatchObject({ code: "unauthorized" });
+    expect(bob.refusal?.message).toMatch(/expired/i);
+    await waitFor(() => ada.status === "joined" && adaStatuses.includes("reconnecting"), "ada rejoined");
+    expect(expiries).toHaveLength(2); // the function was called again for the reconnect
+    expect(ada.self?.id).toBe("ada");
   });
 });

@@ -8,7 +8,9 @@
  * @typedef {object} ClientOptions
  * @property {string} [url] the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
  * @property {{ id?: string, name?: string }} [user] who joins; without an id the server makes an `anon-…` one
- * @property {string} [token] a JWT, when the server requires one
+ * @property {string | TokenSource} [token] a JWT, when the server requires one; or a function
+ *   that returns one (or a promise of one), called before every connect, so that a token
+ *   that expired while connected is replaced on reconnect
  * @property {WebSocketConstructor} [WebSocket] e.g. the npm `ws` package in Node 20; the global one by default
  * @property {boolean} [autoConnect] connect at once (true by default); otherwise call `connect()`
  * @property {number} [baseDelayMs] first reconnect window (500)
@@ -20,6 +22,13 @@
  * @property {() => number} [random] for the backoff jitter; `Math.random` by default
  * @property {EventTarget | null} [window] receives `online`, `pagehide`, `pageshow`; the global `window` by default
  * @property {(EventTarget & { visibilityState: string }) | null} [document] receives `visibilitychange`; the global `document` by default
+ */
+/**
+ * Gives the token for the next connection, e.g. from the app's auth endpoint:
+ * `() => fetch("/presence-token").then((r) => r.text())`. `null` or `undefined` joins
+ * without one. A throw or a rejection counts as a failed connection attempt: it is
+ * reported (`reportError`) and retried with the reconnect backoff.
+ * @typedef {() => string | null | undefined | PromiseLike<string | null | undefined>} TokenSource
  */
 /**
  * Events of a client.
@@ -100,9 +109,11 @@ export type ClientOptions = {
         name?: string;
     } | undefined;
     /**
-     * a JWT, when the server requires one
+     * a JWT, when the server requires one; or a function
+     * that returns one (or a promise of one), called before every connect, so that a token
+     * that expired while connected is replaced on reconnect
      */
-    token?: string | undefined;
+    token?: string | TokenSource | undefined;
     /**
      * e.g. the npm `ws` package in Node 20; the global one by default
      */
@@ -150,6 +161,13 @@ export type ClientOptions = {
         visibilityState: string;
     }) | null | undefined;
 };
+/**
+ * Gives the token for the next connection, e.g. from the app's auth endpoint:
+ * `() => fetch("/presence-token").then((r) => r.text())`. `null` or `undefined` joins
+ * without one. A throw or a rejection counts as a failed connection attempt: it is
+ * reported (`reportError`) and retried with the reconnect backoff.
+ */
+export type TokenSource = () => string | null | undefined | PromiseLike<string | null | undefined>;
 /**
  * Events of a client.
  */
