@@ -433,24 +433,40 @@ export class Room extends Emitter {
     this.#host.learnUserId(message.self.id);
 
     const previous = this.#roster;
-    const announce = this.#hasSynced;
+    const previousCursors = this.cursors;
+    const resync = this.#hasSynced;
     this.#hasSynced = true;
     this.#roster = new Map();
     this.#cursorPositions = new Map();
     for (const user of message.users ?? []) this.#upsert(user, true);
-    this.#invalidate(true);
+
+    // A resync after a reconnect tells only what really changed while we were away: a
+    // user present before and after is neither left nor joined, and an entry that did
+    // not change keeps its identity, so nothing re-renders for it.
+    /** @type {PresenceUser[]} */ const left = [];
+    /** @type {PresenceUser[]} */ const joined = [];
+    /** @type {PresenceUser[]} */ const updated = [];
+    for (const [id, user] of previous) {
+      if (!this.#roster.has(id)) left.push(user);
+    }
+    for (const [id, user] of this.#roster) {
+      const before = previous.get(id);
+      if (!before) joined.push(user);
+      else if (sameEntry(before, user)) this.#roster.set(id, before);
+      else updated.push(user);
+    }
+    const rosterChanged = !resync || left.length + joined.length + updated.length > 0;
+    this.#invalidate(rosterChanged);
+    if (!rosterChanged && sameCursors(previousCursors, this.cursors)) this.#cursorsSnapshot = previousCursors;
+
     this.#host.joinSucceeded();
     this.#setStatus("joined");
-    this.emit("users", this.users);
-    this.emit("cursors", this.cursors);
-    if (announce) {
-      // A resync after a reconnect: tell what changed while we were away.
-      for (const [id, user] of previous) {
-        if (!this.#roster.has(id)) this.emit("userLeft", user);
-      }
-      for (const [id, user] of this.#roster) {
-        if (!previous.has(id)) this.emit("userJoined", user);
-      }
+    if (rosterChanged) this.emit("users", this.users);
+    if (this.cursors !== previousCursors) this.emit("cursors", this.cursors);
+    if (resync) {
+      for (const user of left) this.emit("userLeft", user);
+      for (const user of joined) this.emit("userJoined", user);
+      for (const user of updated) this.emit("userUpdated", user);
     }
     this.emit("joined", { restored });
   }
@@ -643,4 +659,58 @@ function assertState(state) {
   if (state === null || typeof state !== "object" || Array.isArray(state)) {
     throw new TypeError("presenced: state must be a plain object");
   }
+}
+
+/**
+ * Whether two roster entries show the same thing. `lastSeen` is left out: it moves with
+ * every sign of life and is not shown as a change; live cursors are compared apart.
+ * @param {PresenceUser} a
+ * @param {PresenceUser} b
+ */
+function sameEntry(a, b) {
+  return (
+    a.name === b.name &&
+    a.color === b.color &&
+    a.joinedAt === b.joinedAt &&
+    a.sessions === b.sessions &&
+    a.isSelf === b.isSelf &&
+    sameJson(a.state, b.state)
+  );
+}
+
+/**
+ * @param {ReadonlyArray<LiveCursor>} a
+ * @param {ReadonlyArray<LiveCursor>} b
+ */
+function sameCursors(a, b) {
+  return (
+    a.length === b.length &&
+    a.every((cursor, i) => {
+      const other = b[i];
+      return (
+        cursor.userId === other.userId &&
+        cursor.x === other.x &&
+        cursor.y === other.y &&
+        cursor.name === other.name &&
+        cursor.color === other.color
+      );
+    })
+  );
+}
+
+/**
+ * Deep equality of JSON values (what custom state holds), whatever the key order.
+ * @param {unknown} a
+ * @param {unknown} b
+ * @returns {boolean}
+ */
+function sameJson(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const aRecord = /** @type {Record<string, unknown>} */ (a);
+  const bRecord = /** @type {Record<string, unknown>} */ (b);
+  const keys = Object.keys(aRecord);
+  if (keys.length !== Object.keys(bRecord).length) return false;
+  return keys.every((key) => Object.hasOwn(bRecord, key) && sameJson(aRecord[key], bRecord[key]));
 }

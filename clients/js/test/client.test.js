@@ -387,6 +387,73 @@ describe("reconnecting", () => {
     expect(states).toEqual(["connected", "reconnecting", "connected"]);
   });
 
+  it("keeps its roster across a reconnect: an unchanged resync emits nothing and keeps every snapshot", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    const roster = [
+      wireUser("ada", { joinedAt: 1 }),
+      wireUser("bob", { joinedAt: 2, state: { mood: { face: ":)", level: 3 } }, cursor: { x: 0.5, y: 0.5, visible: true } }),
+    ];
+    answerJoin(first, "lobby", roster, { sessionId: "s-1" });
+    const users = room.users;
+    const cursors = room.cursors;
+    const events = /** @type {string[]} */ ([]);
+    for (const event of /** @type {const} */ (["users", "cursors", "userJoined", "userLeft", "userUpdated"])) {
+      room.on(event, () => events.push(event));
+    }
+
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    FakeWebSocket.last.serverOpen();
+    // The same users; lastSeen moved, and the state's keys come in another order.
+    answerJoin(
+      FakeWebSocket.last,
+      "lobby",
+      [
+        wireUser("bob", { joinedAt: 2, lastSeen: 9, state: { mood: { level: 3, face: ":)" } }, cursor: { x: 0.5, y: 0.5, visible: true } }),
+        wireUser("ada", { joinedAt: 1, lastSeen: 9 }),
+      ],
+      { sessionId: "s-1", restored: true },
+    );
+    expect(room.status).toBe("joined");
+    expect(events).toEqual([]);
+    expect(room.users).toBe(users);
+    expect(room.cursors).toBe(cursors);
+  });
+
+  it("after a reconnect emits only the real differences: left, joined, updated, each once", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [
+      wireUser("ada", { joinedAt: 1 }),
+      wireUser("bob", { joinedAt: 2 }),
+      wireUser("cy", { joinedAt: 3 }),
+      wireUser("dee", { joinedAt: 4 }),
+    ]);
+    const bobBefore = room.users.find((user) => user.id === "bob");
+    const events = /** @type {string[]} */ ([]);
+    room.on("userJoined", (user) => events.push(`joined ${user.id}`));
+    room.on("userLeft", (user) => events.push(`left ${user.id}`));
+    room.on("userUpdated", (user) => events.push(`updated ${user.id} ${user.name}`));
+    room.on("users", (users) => events.push(`users ${users.map((user) => user.id).join(",")}`));
+
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    FakeWebSocket.last.serverOpen();
+    answerJoin(FakeWebSocket.last, "lobby", [
+      wireUser("ada", { joinedAt: 1 }),
+      wireUser("bob", { joinedAt: 2 }), // unchanged
+      wireUser("dee", { joinedAt: 4, name: "Dee Dee" }), // renamed while we were away
+      wireUser("eve", { joinedAt: 5 }), // arrived while we were away
+    ]); // cy left while we were away
+    expect(events).toEqual(["users ada,bob,dee,eve", "left cy", "joined eve", "updated dee Dee Dee"]);
+    expect(room.users.find((user) => user.id === "bob")).toBe(bobBefore);
+  });
+
   it("waits with exponential backoff and full jitter, capped, and resets after a join", () => {
     const random = vi.fn(() => 0.999);
     const { client } = setup({ random, baseDelayMs: 100, maxDelayMs: 1000 });

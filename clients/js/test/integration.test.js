@@ -95,14 +95,20 @@ const otherIds = (room) => room.others.map((user) => user.id).sort();
 
 /**
  * A TCP proxy to the server, whose connections the test can cut like a network drop
- * (no close frame), and which can stop accepting like a closed tab that never returns.
+ * (no close frame), which can stay down (dropping every new connection at once) until
+ * it is brought up again, and which can stop accepting like a closed tab that never returns.
  * @param {number} [port] the server's port
- * @returns {Promise<{ url: string, cut: () => void, close: () => void }>}
+ * @returns {Promise<{ url: string, cut: () => void, setDown: (down: boolean) => void, close: () => void }>}
  */
 async function startProxy(port = server.port) {
   /** @type {Set<net.Socket>} */
   const sockets = new Set();
+  let down = false;
   const listener = net.createServer((downstream) => {
+    if (down) {
+      downstream.destroy();
+      return;
+    }
     const upstream = net.connect(port, "127.0.0.1");
     for (const socket of [downstream, upstream]) {
       sockets.add(socket);
@@ -121,6 +127,10 @@ async function startProxy(port = server.port) {
   const proxy = {
     url: `ws://127.0.0.1:${proxyPort}/ws`,
     cut,
+    setDown: (/** @type {boolean} */ value) => {
+      down = value;
+      if (down) cut();
+    },
     close: () => {
       listener.close();
       cut();
@@ -271,6 +281,40 @@ describe("reconnecting", () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, GRACE_MS + 500 - (Date.now() - cutAt))));
     expect(bobSawLeave).toEqual([]);
     expect(otherIds(bob)).toEqual(["ada"]);
+  });
+
+  it("keeps the roster across a reconnect: only what changed meanwhile is told, once", async () => {
+    const proxy = await startProxy();
+    const ada = connect({ id: "ada", name: "Ada" }, { url: proxy.url }).join("resync");
+    const bob = connect({ id: "bob", name: "Bob" }).join("resync");
+    const cy = connect({ id: "cy", name: "Cy" }).join("resync");
+    await waitFor(() => ada.others.length === 2 && bob.others.length === 2, "three in the room");
+    /** @type {string[]} */
+    const told = [];
+    ada.on("userJoined", (user) => told.push(`joined ${user.id}`));
+    ada.on("userLeft", (user) => told.push(`left ${user.id}`));
+    ada.on("userUpdated", (user) => told.push(`updated ${user.id}`));
+    /** @type {Array<{ restored: boolean }>} */
+    const joins = [];
+    ada.on("joined", (info) => joins.push(info));
+
+    // Ada's network goes down; meanwhile cy leaves, dee arrives and bob changes his state.
+    proxy.setDown(true);
+    await waitFor(() => ada.status === "reconnecting", "ada noticed the drop");
+    cy.leave();
+    const dee = connect({ id: "dee", name: "Dee" }).join("resync");
+    await waitFor(() => dee.status === "joined", "dee joined");
+    bob.update({ typing: true });
+    await waitFor(
+      () => otherIds(dee).join() === "ada,bob" && dee.others.find((user) => user.id === "bob")?.state.typing === true,
+      "the changes reached dee",
+    );
+    proxy.setDown(false);
+
+    await waitFor(() => joins.length > 0, "ada rejoined");
+    expect(joins[0]).toEqual({ restored: true });
+    expect(otherIds(ada)).toEqual(["bob", "dee"]);
+    expect(told.sort()).toEqual(["joined dee", "left cy", "updated bob"]);
   });
 
   it("restores after a reload: the session id survives in the tab's storage", async () => {
