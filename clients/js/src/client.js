@@ -7,6 +7,7 @@ import { Emitter } from "./emitter.js";
 import { backoffDelay } from "./backoff.js";
 import { Room } from "./room.js";
 import { defaultSessionStorage } from "./session-store.js";
+import { defaultUrl } from "./endpoint.js";
 
 /** @typedef {import("./types.js").ConnectionState} ConnectionState */
 /** @typedef {import("./types.js").PresenceError} PresenceError */
@@ -17,7 +18,9 @@ import { defaultSessionStorage } from "./session-store.js";
 /**
  * Options of `createClient`. Every duration is in milliseconds.
  * @typedef {object} ClientOptions
- * @property {string} [url] the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
+ * @property {string} [url] the WebSocket endpoint. By default `/ws` of the server that served
+ *   the SDK when it was imported from presenced's `/sdk/` (even by a page of another
+ *   origin), otherwise `ws(s)://<the page's host>/ws`
  * @property {{ id?: string, name?: string }} [user] who joins; without an id the server makes an `anon-…` one
  * @property {string | TokenSource} [token] a JWT, when the server requires one; or a function
  *   that returns one (or a promise of one), called before every connect, so that a token
@@ -104,7 +107,9 @@ export class PresenceClient extends Emitter {
       throw new TypeError("presenced: no WebSocket here; pass one, e.g. createClient({ WebSocket: require('ws') })");
     }
     this.#WebSocket = WebSocketImpl;
-    this.#url = options.url ?? defaultUrl();
+    // `import.meta` is empty in a bundle made for CommonJS: then the url is undefined.
+    const moduleUrl = /** @type {string | undefined} */ (import.meta.url);
+    this.#url = options.url ?? defaultUrl(moduleUrl, /** @type {any} */ (globalThis).location);
     this.#tokenOption = options.token;
     this.#user = { ...options.user };
     this.#storage = options.storage === undefined ? defaultSessionStorage() : options.storage;
@@ -506,13 +511,4 @@ function detach(socket) {
   // Keep a no-op error listener: the `ws` package emits "error" when a socket is closed
   // while still connecting, and an EventEmitter error without a listener kills Node.
   socket.onerror = () => {};
-}
-
-/** @returns {string} */
-function defaultUrl() {
-  const location = /** @type {any} */ (globalThis).location;
-  if (!location?.host) {
-    throw new TypeError("presenced: pass `url` (e.g. ws://127.0.0.1:8080/ws) outside a browser page");
-  }
-  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
 }

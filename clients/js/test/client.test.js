@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createClient, backoffDelay, initials } from "../src/index.js";
 import { FakeDocument, FakeWebSocket, MemoryStorage, wireUser } from "./support/fake-websocket.js";
+import { defaultUrl } from "../src/endpoint.js";
 
 /** @param {Partial<import("../src/client.js").ClientOptions>} [options] */
 function setup(options = {}) {
@@ -899,6 +900,29 @@ describe("errors", () => {
     expect(() => createClient({ url: "ws://127.0.0.1:1/ws", WebSocket: /** @type {any} */ (undefined) })).toThrow(
       /WebSocket/,
     );
+  });
+});
+
+describe("the default url", () => {
+  const page = { protocol: "https:", host: "app.example:8443" };
+
+  it("is /ws of the server that served the SDK from /sdk/, not the page's", () => {
+    expect(defaultUrl("http://127.0.0.1:8080/sdk/client.js", page)).toBe("ws://127.0.0.1:8080/ws");
+    expect(defaultUrl("https://presence.example/sdk/client.js", page)).toBe("wss://presence.example/ws");
+    // Behind a proxy that mounts presenced under a prefix.
+    expect(defaultUrl("https://example.org/presence/sdk/client.js", undefined)).toBe("wss://example.org/presence/ws");
+  });
+
+  it("is /ws of the page's host for a bundled or local copy", () => {
+    expect(defaultUrl("https://cdn.example/assets/index-3f2a.js", page)).toBe("wss://app.example:8443/ws");
+    expect(defaultUrl("file:///app/node_modules/@presenced/client/src/client.js", { protocol: "http:", host: "localhost:5173" })).toBe(
+      "ws://localhost:5173/ws",
+    );
+    expect(defaultUrl(undefined, page)).toBe("wss://app.example:8443/ws");
+  });
+
+  it("asks for a url outside a page", () => {
+    expect(() => defaultUrl("file:///x/client.js", undefined)).toThrow(/pass `url`/);
   });
 });
 

@@ -6,7 +6,9 @@
 /**
  * Options of `createClient`. Every duration is in milliseconds.
  * @typedef {object} ClientOptions
- * @property {string} [url] the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
+ * @property {string} [url] the WebSocket endpoint. By default `/ws` of the server that served
+ *   the SDK when it was imported from presenced's `/sdk/` (even by a page of another
+ *   origin), otherwise `ws(s)://<the page's host>/ws`
  * @property {{ id?: string, name?: string }} [user] who joins; without an id the server makes an `anon-…` one
  * @property {string | TokenSource} [token] a JWT, when the server requires one; or a function
  *   that returns one (or a promise of one), called before every connect, so that a token
@@ -98,7 +100,9 @@ export type JoinOptions = import("./room.js").JoinOptions;
  */
 export type ClientOptions = {
     /**
-     * the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
+     * the WebSocket endpoint. By default `/ws` of the server that served
+     * the SDK when it was imported from presenced's `/sdk/` (even by a page of another
+     * origin), otherwise `ws(s)://<the page's host>/ws`
      */
     url?: string | undefined;
     /**
