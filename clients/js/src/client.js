@@ -65,7 +65,7 @@ export function createClient(options) {
 /**
  * One WebSocket to a presenced server, shared by all rooms joined through it.
  * Read `connection` at any time, or subscribe with `client.on("connection", fn)`.
- * @extends {Emitter<ClientEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<ClientEvents>}
  */
 export class PresenceClient extends Emitter {
   /** @type {Required<Pick<ClientOptions, "baseDelayMs" | "maxDelayMs" | "heartbeatIntervalMs" | "cursorIntervalMs" | "awayAfterMs" | "random">>} */

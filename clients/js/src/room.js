@@ -65,7 +65,7 @@ const EMPTY = Object.freeze([]);
  * A room joined through a `PresenceClient`. Read the snapshots (`users`, `others`,
  * `self`, `cursors`, `status`) at any time; each keeps its identity until it changes, so
  * they suit React's `useSyncExternalStore`. Subscribe with `room.on("users", fn)`.
- * @extends {Emitter<RoomEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<RoomEvents>}
  */
 export class Room extends Emitter {
   /** @type {RoomHost} */ #host;

@@ -47,9 +47,9 @@ export function createClient(options?: ClientOptions): PresenceClient;
 /**
  * One WebSocket to a presenced server, shared by all rooms joined through it.
  * Read `connection` at any time, or subscribe with `client.on("connection", fn)`.
- * @extends {Emitter<ClientEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<ClientEvents>}
  */
-export class PresenceClient extends Emitter<ClientEvents & Record<string, unknown[]>> {
+export class PresenceClient extends Emitter<ClientEvents> {
     /** @param {ClientOptions} [options] */
     constructor(options?: ClientOptions);
     /**

@@ -2,9 +2,9 @@
  * A room joined through a `PresenceClient`. Read the snapshots (`users`, `others`,
  * `self`, `cursors`, `status`) at any time; each keeps its identity until it changes, so
  * they suit React's `useSyncExternalStore`. Subscribe with `room.on("users", fn)`.
- * @extends {Emitter<RoomEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<RoomEvents>}
  */
-export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
+export class Room extends Emitter<RoomEvents> {
     /**
      * Use `PresenceClient#join` instead.
      * @internal
