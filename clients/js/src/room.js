@@ -223,9 +223,11 @@ export class Room extends Emitter {
 
   /**
    * Moves this user's cursor. Calls are coalesced: at most one `presence:cursor` goes out
-   * per cursor interval (50 ms by default), carrying the latest position.
-   * @param {number} x
-   * @param {number} y
+   * per cursor interval (50 ms by default), carrying the latest position. The numbers are
+   * sent as they are; by convention (the demo, `<LiveCursors/>`, `useCursorTracking`)
+   * they are fractions of the shared board, 0 to 1, so windows of any size agree.
+   * @param {number} x from the board's left edge: 0 at the left, 1 at the right
+   * @param {number} y from the board's top edge: 0 at the top, 1 at the bottom
    */
   moveCursor(x, y) {
     if (!Number.isFinite(x) || !Number.isFinite(y)) {

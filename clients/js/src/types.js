@@ -2,7 +2,8 @@
 // This module exports nothing at run time.
 
 /**
- * A cursor position. The demo and `<LiveCursors/>` use fractions of the board (0…1).
+ * A cursor position, as fractions of the board (0 to 1) by the convention of the demo,
+ * `<LiveCursors/>` and `useCursorTracking`.
  * @typedef {object} CursorPosition
  * @property {number} x
  * @property {number} y

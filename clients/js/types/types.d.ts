@@ -1,5 +1,6 @@
 /**
- * A cursor position. The demo and `<LiveCursors/>` use fractions of the board (0…1).
+ * A cursor position, as fractions of the board (0 to 1) by the convention of the demo,
+ * `<LiveCursors/>` and `useCursorTracking`.
  */
 export type CursorPosition = {
     x: number;
