@@ -1,4 +1,5 @@
-// Runs the READMEs' browser snippets as written (issue 15: the root README's cursor
+// Runs the READMEs' browser snippets as written (the React one bundled with esbuild)
+// (issue 15: the root README's cursor
 // snippet sent pixels, and a page built from it put the cursor at x ≈ 101,035 px). Each
 // snippet is the module script of a page served at presenced's own origin (so its
 // `/sdk/index.js` import resolves), with a `board` element and the app functions it
@@ -10,21 +11,22 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { launchChromium } from "../support/browser.js";
 import { startPresenced } from "../support/presenced.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 /**
- * The first ```js block after `heading` in a Markdown file of the repository.
+ * The first ```js (or ```jsx) block after `heading` in a Markdown file of the repository.
  * @param {string} file
- * @param {string} heading
+ * @param {string} heading a line of the file, e.g. "## Quick start"
  */
 function snippetAfter(file, heading) {
   const text = readFileSync(path.join(repoRoot, file), "utf8");
-  const start = text.indexOf(`\n${heading}\n`);
+  const start = text.indexOf(`${heading}\n`);
   assert.ok(start >= 0, `${file} has no "${heading}"`);
-  const match = /```js\n([\s\S]*?)```/.exec(text.slice(start));
+  const match = /```jsx?\n([\s\S]*?)```/.exec(text.slice(start));
   assert.ok(match, `${file} has no js block after "${heading}"`);
   return match[1];
 }
@@ -51,22 +53,23 @@ after(async () => {
 /**
  * Opens a page at presenced's origin whose module script is `snippet`.
  * @param {string} snippet
+ * @param {string} [body] more HTML before the script
  */
-async function openSnippet(snippet) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+async function openSnippet(snippet, body = "") {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1400 } });
   const url = `${server.httpUrl}/readme-snippet.html`;
   await context.route(url, (route) =>
     route.fulfill({
       contentType: "text/html; charset=utf-8",
       body: `<!doctype html><meta charset="utf-8">
 <div id="board" style="position: relative; width: 800px; height: 400px; margin: 20px; background: #eee"></div>
-<p id="badge"></p>
+<p id="badge"></p>${body}
 <script>
   // The app's own functions that the snippets call.
   window.renderAvatars = (users, label) => { window.avatarsLabel = label; window.avatarIds = users.map((user) => user.id); };
   window.drawCursors = (cursors) => { window.drawnCursors = cursors; };
 </script>
-<script type="module">${snippet}</script>`,
+<script type="module">${snippet.replaceAll("</script", "<\\/script")}</script>`,
     }),
   );
   const page = await context.newPage();
@@ -154,6 +157,51 @@ describe("the READMEs' snippets, run as written", () => {
         const cursors = /** @type {any} */ (window).drawnCursors;
         return Array.isArray(cursors) && cursors.some((cursor) => Math.abs(cursor.x - 0.5) < 0.01 && Math.abs(cursor.y - 0.5) < 0.01);
       });
+      assert.deepEqual(app.errors, []);
+    } finally {
+      await app.context.close();
+      await demo.context.close();
+    }
+  });
+
+  it("clients/react/README.md: the provider, the indicators and the cursor tracking, bundled as written", async () => {
+    const snippet = snippetAfter("clients/react/README.md", "# @presenced/react");
+    // An app's bundler: React and the bindings from this repository's installs.
+    const bundle = await build({
+      stdin: { contents: snippet, loader: "jsx", resolveDir: path.join(repoRoot, "e2e/pages") },
+      bundle: true,
+      format: "esm",
+      jsx: "automatic",
+      write: false,
+      logLevel: "silent",
+      nodePaths: [path.join(repoRoot, "clients/react/node_modules"), path.join(repoRoot, "node_modules")],
+      define: { "process.env.NODE_ENV": '"development"' },
+    });
+    const demo = await openDemo("lobby");
+    const app = await openSnippet(bundle.outputFiles[0].text, '<div id="root" style="width: 900px"></div>');
+    try {
+      await demo.page.locator('[data-testid="avatar"][data-user-id="u-42"]').waitFor();
+      // The demo's visitor shows in the snippet's <PresenceIndicators/>.
+      await app.page.getByTestId("online-count").waitFor();
+      assert.equal(await app.page.getByTestId("online-count").textContent(), "1 online");
+      // useCursorTracking sends fractions of the Board: move over it and check the demo.
+      const board = await app.page.getByTestId("live-cursors").boundingBox();
+      assert.ok(board);
+      await app.page.mouse.move(board.x + board.width * 0.3, board.y + board.height * 0.7, { steps: 6 });
+      await demo.page.waitForFunction(
+        () => {
+          const boardBox = document.querySelector('[data-testid="board"]')?.getBoundingClientRect();
+          const cursor = document.querySelector('[data-testid="cursor"][data-user-id="u-42"]');
+          if (!boardBox || !cursor) return false;
+          const box = cursor.getBoundingClientRect();
+          return (
+            Math.abs(box.left - (boardBox.left + boardBox.width * 0.3)) < 3 &&
+            Math.abs(box.top - (boardBox.top + boardBox.height * 0.7)) < 3
+          );
+        },
+        null,
+        { timeout: 5000 },
+      );
       assert.deepEqual(app.errors, []);
     } finally {
       await app.context.close();
