@@ -1,8 +1,10 @@
 // Proves that the two packages install as an app would install them (issue 15): both are
 // packed with `npm pack`, the tarballs are installed into a fresh app with react and
 // esbuild from the registry, the app is bundled with esbuild (for Node and for the
-// browser) and rendered on the server with react-dom/server, and a later `npm install`
-// in the same app still works. Needs the npm registry. Run: npm run test:install
+// browser) and rendered on the server with react-dom/server, its TypeScript is checked
+// against the installed declarations (with skipLibCheck off, so they must compile with
+// only what the app installed), and a later `npm install` in the same app still works.
+// Needs the npm registry. Run: npm run test:install
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -77,6 +79,47 @@ console.log(
 `,
   );
   writeFileSync(
+    path.join(app, "typed.ts"),
+    `import { createClient } from "@presenced/client";
+import { createPresenceHooks, shallow } from "@presenced/react";
+
+type State = { typing: boolean };
+const hooks = createPresenceHooks<State>();
+
+export function useTyping(): ReadonlyArray<string> {
+  const { update } = hooks.usePresence();
+  update({ typing: true });
+  // @ts-expect-error: a misspelled key
+  update({ tpying: true });
+  return hooks.useOthers((others) => others.filter((user) => user.state.typing).map((user) => user.name), shallow);
+}
+
+const room = createClient({ url: "ws://127.0.0.1:9/ws", autoConnect: false }).join("lobby");
+// @ts-expect-error: a misspelled event name
+room.on("userz", () => {});
+`,
+  );
+  writeFileSync(
+    path.join(app, "tsconfig.json"),
+    JSON.stringify(
+      {
+        compilerOptions: {
+          target: "es2022",
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          lib: ["es2022", "dom"],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ["typed.ts"],
+      },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(
     path.join(app, "browser.js"),
     `import { createElement as h } from "react";
 import { createRoot } from "react-dom/client";
@@ -104,7 +147,7 @@ describe("the packed packages", () => {
     ]);
   });
 
-  it("install into a fresh app, bundle with esbuild, render on the server, and install again", () => {
+  it("install into a fresh app, bundle with esbuild, type-check, render on the server, and install again", () => {
     npm(
       app,
       "install",
@@ -113,6 +156,8 @@ describe("the packed packages", () => {
       "react@^19.1.0",
       "react-dom@^19.1.0",
       "esbuild@^0.28.0",
+      "typescript@~5.9.3",
+      "@types/react@^19.1.0",
     );
 
     const esbuild = path.join(app, "node_modules/.bin/esbuild");
@@ -129,6 +174,8 @@ describe("the packed packages", () => {
       "--log-level=warning",
     ]);
     run(app, esbuild, ["browser.js", "--bundle", "--platform=browser", "--format=esm", "--outfile=dist/browser.js", "--log-level=warning"]);
+
+    run(app, path.join(app, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"]);
 
     const html = run(app, "node", ["dist/server.mjs"]);
     assert.match(html, /<output>joining<\/output>/);
