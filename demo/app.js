@@ -38,11 +38,21 @@ const BADGE_TEXT = {
   disconnected: "Offline",
 };
 
-/** @param {ConnectionState} state */
-function renderConnection(state) {
-  badge.dataset.state = state;
+// A refused join outranks the connection: the socket is up, but this page is in no room,
+// and saying "Connected" over an empty roster would hide why.
+function renderConnection() {
+  const state = client.connection;
+  const refusal = room.refusal;
+  badge.dataset.state = refusal ? "refused" : state;
   document.body.dataset.connection = state;
-  /** @type {HTMLElement} */ (badge.querySelector(".badge-text")).textContent = BADGE_TEXT[state];
+  const text = /** @type {HTMLElement} */ (badge.querySelector(".badge-text"));
+  if (refusal) {
+    text.textContent = `Refused: ${refusal.message || refusal.code}`;
+    badge.dataset.code = refusal.code;
+    badge.title = `The server refused to let this page join room "${roomName}" (${refusal.code}).`;
+    return;
+  }
+  text.textContent = BADGE_TEXT[state];
   badge.title =
     state === "reconnecting"
       ? "The server is unreachable. Retrying; you will be restored without anyone seeing you leave."
@@ -57,36 +67,89 @@ function renderConnection(state) {
  */
 function avatar(user, className = "") {
   const element = document.createElement("div");
-  element.className = `avatar ${className} ${user.away ? "is-away" : ""}`.trim();
-  element.style.backgroundColor = user.color;
-  element.textContent = initials(user.name);
+  paintAvatar(element, user, className);
   return element;
 }
 
+/**
+ * @param {HTMLElement} element
+ * @param {Pick<PresenceUser, "name" | "color" | "away">} user
+ * @param {string} [className]
+ */
+function paintAvatar(element, user, className = "") {
+  element.className = `avatar ${className} ${user.away ? "is-away" : ""}`.trim();
+  element.style.backgroundColor = user.color;
+  element.textContent = initials(user.name);
+}
+
+// Roster elements are kept per user and updated in place: a new element pops in (CSS
+// animation), so rebuilding them all on every change would replay it for everyone.
+/** @type {Map<string, HTMLElement>} */
+const headerAvatars = new Map();
+/** @type {Map<string, HTMLLIElement>} */
+const peopleItems = new Map();
+const overflowAvatar = avatar({ name: "", color: "", away: false }, "overflow");
+overflowAvatar.dataset.testid = "avatar-overflow";
+
+/**
+ * Makes `container`'s children exactly `elements`, in order, moving only what is out of
+ * place: an element that stays attached keeps its finished animation.
+ * @param {HTMLElement} container
+ * @param {HTMLElement[]} elements
+ */
+function placeChildren(container, elements) {
+  elements.forEach((element, i) => {
+    if (container.children[i] !== element) container.insertBefore(element, container.children[i] ?? null);
+  });
+  while (container.children.length > elements.length) container.lastElementChild?.remove();
+}
+
+/**
+ * The element of each user from `cache`, made by `create` for a user seen for the first
+ * time; the elements of users no longer listed are dropped from the cache.
+ * @template {HTMLElement} E
+ * @param {Map<string, E>} cache
+ * @param {ReadonlyArray<PresenceUser>} users
+ * @param {() => E} create
+ * @returns {E[]}
+ */
+function elementsFor(cache, users, create) {
+  const ids = new Set(users.map((user) => user.id));
+  for (const id of cache.keys()) if (!ids.has(id)) cache.delete(id);
+  return users.map((user) => {
+    let element = cache.get(user.id);
+    if (!element) {
+      element = create();
+      cache.set(user.id, element);
+    }
+    return element;
+  });
+}
+
 function renderUsers() {
+  const users = room.users;
   const others = room.others;
   const self = room.self;
 
-  // Header: the others once each, "+N" past MAX_AVATARS, "N online"; hidden when alone.
-  const avatars = $("avatars");
-  avatars.replaceChildren(
-    ...others.slice(0, MAX_AVATARS).map((user) => {
-      const element = avatar(user);
-      element.dataset.testid = "avatar";
-      element.dataset.userId = user.id;
-      element.title = user.away ? `${user.name} (away)` : user.name;
-      return element;
-    }),
-  );
+  // Header: the others once each, "+N" past MAX_AVATARS, and how many are here (you
+  // included, as "Here now" counts); hidden when alone.
+  const shown = others.slice(0, MAX_AVATARS);
+  const avatarElements = elementsFor(headerAvatars, shown, () => document.createElement("div"));
+  shown.forEach((user, i) => {
+    const element = avatarElements[i];
+    paintAvatar(element, user);
+    element.dataset.testid = "avatar";
+    element.dataset.userId = user.id;
+    element.title = user.away ? `${user.name} (away)` : user.name;
+  });
   const hidden = others.slice(MAX_AVATARS);
   if (hidden.length > 0) {
-    const more = avatar({ name: "", color: "", away: false }, "overflow");
-    more.textContent = `+${hidden.length}`;
-    more.dataset.testid = "avatar-overflow";
-    more.title = hidden.map((user) => user.name).join(", ");
-    avatars.append(more);
+    overflowAvatar.textContent = `+${hidden.length}`;
+    overflowAvatar.title = hidden.map((user) => user.name).join(", ");
+    avatarElements.push(overflowAvatar);
   }
-  $("online-count").textContent = `${others.length} online`;
+  placeChildren($("avatars"), avatarElements);
+  $("online-count").textContent = `${users.length} online`;
   $("presence-indicators").hidden = others.length === 0;
   board.classList.toggle("has-others", others.length > 0);
 
@@ -96,23 +159,27 @@ function renderUsers() {
   selfAvatar.style.backgroundColor = self?.color ?? "";
 
   // Everyone, with what they are doing.
-  $("people-count").textContent = String(room.users.length);
-  $("people-list").replaceChildren(
-    ...room.users.map((user) => {
-      const item = document.createElement("li");
-      item.className = "person";
-      item.dataset.testid = "person";
-      item.dataset.userId = user.id;
-      const name = document.createElement("span");
-      name.className = "person-name";
-      name.textContent = user.isSelf ? `${user.name} (you)` : user.name;
-      const meta = document.createElement("span");
-      meta.className = `person-meta ${user.away ? "is-away" : ""}`;
-      meta.textContent = user.away ? "away" : "active";
-      item.append(avatar(user), name, meta);
-      return item;
-    }),
-  );
+  $("people-count").textContent = String(users.length);
+  const items = elementsFor(peopleItems, users, () => {
+    const item = document.createElement("li");
+    item.className = "person";
+    item.dataset.testid = "person";
+    const name = document.createElement("span");
+    name.className = "person-name";
+    const meta = document.createElement("span");
+    item.append(avatar({ name: "", color: "", away: false }), name, meta);
+    return item;
+  });
+  users.forEach((user, i) => {
+    const item = items[i];
+    item.dataset.userId = user.id;
+    const [face, name, meta] = /** @type {HTMLElement[]} */ ([...item.children]);
+    paintAvatar(face, user);
+    name.textContent = user.isSelf ? `${user.name} (you)` : user.name;
+    meta.className = `person-meta ${user.away ? "is-away" : ""}`;
+    meta.textContent = user.away ? "away" : "active";
+  });
+  placeChildren($("people-list"), items);
 }
 
 // ---- cursors ------------------------------------------------------------------------------
@@ -233,7 +300,7 @@ copyButton.addEventListener("click", async () => {
 
 let wasReconnecting = false;
 client.on("connection", (state) => {
-  renderConnection(state);
+  renderConnection();
   if (state === "reconnecting" && !wasReconnecting) logActivity("info", "Connection lost, reconnecting…");
   if (state === "connected" && wasReconnecting) logActivity("info", "Connected again");
   wasReconnecting = state === "reconnecting";
@@ -245,8 +312,9 @@ room.on("userLeft", (user) => logActivity("left", `${user.name} left`, user.colo
 room.on("joined", ({ restored }) => {
   if (restored) logActivity("info", "Session restored: nobody saw you leave");
 });
+room.on("status", renderConnection);
 room.on("error", (error) => logActivity("info", `Server refused: ${error.message || error.code}`));
-renderConnection(client.connection);
+renderConnection();
 renderUsers();
 
 // ---- identity -----------------------------------------------------------------------------

@@ -31,7 +31,10 @@ export function chromiumPath() {
   }
 }
 
-/** @returns {Promise<import("playwright-core").Browser>} */
-export function launchChromium() {
-  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
+/**
+ * @param {string[]} [extraArgs] more command-line switches for this browser
+ * @returns {Promise<import("playwright-core").Browser>}
+ */
+export function launchChromium(extraArgs = []) {
+  return chromium.launch({ executablePath: chromiumPath(), args: [...CHROMIUM_ARGS, ...extraArgs] });
 }

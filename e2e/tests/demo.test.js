@@ -2,7 +2,8 @@
 // binary: two visitors see each other, cursors land where the pointer is, a reload is
 // never seen as a leave, a closed tab leaves after the grace (the unload grace when the
 // page could say it was closing), and a server restart shows
-// "reconnecting" and then everyone again. Screenshots go to e2e/artifacts/.
+// "reconnecting" and then everyone again, and a join the server refuses shows a red badge
+// with the reason. Screenshots go to e2e/artifacts/.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchChromium } from "../support/browser.js";
 import { startPresenced } from "../support/presenced.js";
+import { TEST_JWT_SECRET } from "../support/jwt.js";
 
 const GRACE_MS = 2000;
 const artifacts = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../artifacts");
@@ -88,7 +90,7 @@ function assertNoPageErrors(visitors) {
 }
 
 describe("the demo page", () => {
-  it("shows two visitors each other's avatar and '1 online'", async () => {
+  it("shows two visitors each other's avatar and '2 online', as many as 'Here now' lists", async () => {
     const room = freshRoom("pair");
     const ada = await visit(room);
     await ada.page.locator('[data-testid="presence-indicators"]').waitFor({ state: "hidden" });
@@ -102,7 +104,9 @@ describe("the demo page", () => {
       const avatar = avatarOf(me.page, other.id);
       await avatar.waitFor();
       assert.equal(await me.page.locator('[data-testid="avatar"]').count(), 1, "only the other is listed");
-      assert.equal(await me.page.getByTestId("online-count").textContent(), "1 online");
+      // The header counts everyone here, you included, as "Here now" does (issue 15).
+      assert.equal(await me.page.getByTestId("online-count").textContent(), "2 online");
+      assert.equal(await me.page.getByTestId("people-count").textContent(), "2");
       assert.equal(await avatar.getAttribute("title"), other.name);
       const look = await avatar.evaluate((element) => {
         const style = getComputedStyle(element);
@@ -194,7 +198,7 @@ describe("the demo page", () => {
     // A wrong leave would come when the grace ends: wait it out, then look.
     await ada.page.waitForTimeout(Math.max(0, GRACE_MS + 700 - (Date.now() - reloadedAt)));
     assert.deepEqual(await ada.page.evaluate(() => /** @type {any} */ (window).__bobWentMissing), []);
-    assert.equal(await ada.page.getByTestId("online-count").textContent(), "1 online");
+    assert.equal(await ada.page.getByTestId("online-count").textContent(), "2 online");
     const activity = await ada.page.locator('[data-testid="activity"] li[data-kind="left"]').count();
     assert.equal(activity, 0, "no 'left' in the activity list");
     await screenshot(ada.page, "04-after-reload");
@@ -265,7 +269,7 @@ describe("the demo page", () => {
         (userId) =>
           /** @type {any} */ (window).presence.room.status === "joined" &&
           document.querySelector(`[data-testid="avatar"][data-user-id="${userId}"]`) !== null &&
-          document.querySelector('[data-testid="online-count"]')?.textContent === "1 online",
+          document.querySelector('[data-testid="online-count"]')?.textContent === "2 online",
         other.id,
         { timeout: 20_000 },
       );
@@ -274,6 +278,90 @@ describe("the demo page", () => {
     assertNoPageErrors([ada, bob]);
     await ada.context.close();
     await bob.context.close();
+  });
+
+  it("shows a refused join as a red badge with the reason, not as 'Connected'", async () => {
+    // Issue 15: with --jwt-secret and no token the demo said "Connected" over an empty roster.
+    const secured = await startPresenced({ args: ["--jwt-secret", TEST_JWT_SECRET] });
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      /** @type {string[]} */
+      const errors = [];
+      page.on("pageerror", (error) => errors.push(String(error)));
+      await page.goto(`${secured.httpUrl}/?room=${encodeURIComponent(freshRoom("refused"))}`);
+      const badge = page.locator('[data-testid="connection-badge"][data-state="refused"]');
+      await badge.waitFor({ timeout: 10_000 });
+      assert.equal(await badge.getAttribute("data-code"), "unauthorized");
+      assert.match((await badge.textContent()) ?? "", /Refused: .*token/);
+      const look = await badge.evaluate((element) => getComputedStyle(element).color);
+      assert.equal(look, "rgb(185, 28, 28)", "the refusal is red");
+      assert.equal(await page.evaluate(() => /** @type {any} */ (window).presence.room.status), "refused");
+      await screenshot(page, "08-refused");
+      assert.deepEqual(errors, []);
+      await context.close();
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  it("animates only a new avatar, not the ones already shown", async () => {
+    const room = freshRoom("animate");
+    const ada = await visit(room);
+    const bob = await visit(room);
+    const bobAvatar = avatarOf(ada.page, bob.id);
+    await bobAvatar.waitFor();
+    // Let bob's own pop-in finish, then watch which avatars start an animation.
+    await ada.page.waitForFunction(
+      (userId) => document.querySelector(`[data-testid="avatar"][data-user-id="${userId}"]`)?.getAnimations().length === 0,
+      bob.id,
+    );
+    await ada.page.evaluate((userId) => {
+      const w = /** @type {any} */ (window);
+      w.__bobAvatar = document.querySelector(`[data-testid="avatar"][data-user-id="${userId}"]`);
+      w.__animated = [];
+      document.addEventListener("animationstart", (event) => {
+        const target = /** @type {HTMLElement} */ (event.target);
+        if (event.animationName === "pop-in") w.__animated.push(target.dataset.userId ?? target.className);
+      });
+    }, bob.id);
+
+    const cy = await visit(room);
+    await avatarOf(ada.page, cy.id).waitFor();
+    await ada.page.waitForFunction((userId) => /** @type {any} */ (window).__animated.includes(userId), cy.id);
+    const seen = await ada.page.evaluate((userId) => {
+      const w = /** @type {any} */ (window);
+      return {
+        animated: w.__animated,
+        sameBob: w.__bobAvatar === document.querySelector(`[data-testid="avatar"][data-user-id="${userId}"]`),
+      };
+    }, bob.id);
+    assert.deepEqual(seen.animated, [cy.id], "only cy's avatar popped in");
+    assert.ok(seen.sameBob, "bob's avatar is the same element, updated in place");
+    assert.equal(await ada.page.getByTestId("online-count").textContent(), "3 online");
+    assert.equal(await ada.page.getByTestId("people-count").textContent(), "3");
+    assertNoPageErrors([ada, bob, cy]);
+    for (const visitor of [ada, bob, cy]) await visitor.context.close();
+  });
+
+  it("follows prefers-color-scheme: a light and a dark theme", async () => {
+    const room = freshRoom("theme");
+    /** @type {Record<string, { background: string, ink: string }>} */
+    const looks = {};
+    for (const scheme of /** @type {const} */ (["light", "dark"])) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: scheme });
+      const page = await context.newPage();
+      await page.goto(`${server.httpUrl}/?room=${encodeURIComponent(room)}`);
+      await waitJoined(page);
+      looks[scheme] = await page.evaluate(() => {
+        const style = getComputedStyle(document.documentElement);
+        return { background: style.backgroundColor, ink: style.color };
+      });
+      await screenshot(page, `09-theme-${scheme}`);
+      await context.close();
+    }
+    assert.deepEqual(looks.light, { background: "rgb(245, 246, 250)", ink: "rgb(31, 35, 48)" });
+    assert.deepEqual(looks.dark, { background: "rgb(15, 17, 23)", ink: "rgb(232, 234, 241)" });
   });
 
   it("shows a visitor's new name to the other", async () => {

@@ -7,6 +7,7 @@ import { Emitter } from "./emitter.js";
 import { backoffDelay } from "./backoff.js";
 import { Room } from "./room.js";
 import { defaultSessionStorage } from "./session-store.js";
+import { defaultUrl } from "./endpoint.js";
 
 /** @typedef {import("./types.js").ConnectionState} ConnectionState */
 /** @typedef {import("./types.js").PresenceError} PresenceError */
@@ -17,9 +18,13 @@ import { defaultSessionStorage } from "./session-store.js";
 /**
  * Options of `createClient`. Every duration is in milliseconds.
  * @typedef {object} ClientOptions
- * @property {string} [url] the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
+ * @property {string} [url] the WebSocket endpoint. By default `/ws` of the server that served
+ *   the SDK when it was imported from presenced's `/sdk/` (even by a page of another
+ *   origin), otherwise `ws(s)://<the page's host>/ws`
  * @property {{ id?: string, name?: string }} [user] who joins; without an id the server makes an `anon-…` one
- * @property {string} [token] a JWT, when the server requires one
+ * @property {string | TokenSource} [token] a JWT, when the server requires one; or a function
+ *   that returns one (or a promise of one), called before every connect, so that a token
+ *   that expired while connected is replaced on reconnect
  * @property {WebSocketConstructor} [WebSocket] e.g. the npm `ws` package in Node 20; the global one by default
  * @property {boolean} [autoConnect] connect at once (true by default); otherwise call `connect()`
  * @property {number} [baseDelayMs] first reconnect window (500)
@@ -34,10 +39,18 @@ import { defaultSessionStorage } from "./session-store.js";
  */
 
 /**
+ * Gives the token for the next connection, e.g. from the app's auth endpoint:
+ * `() => fetch("/presence-token").then((r) => r.text())`. `null` or `undefined` joins
+ * without one. A throw or a rejection counts as a failed connection attempt: it is
+ * reported (`reportError`) and retried with the reconnect backoff.
+ * @typedef {() => string | null | undefined | PromiseLike<string | null | undefined>} TokenSource
+ */
+
+/**
  * Events of a client.
  * @typedef {object} ClientEvents
  * @property {[ConnectionState]} connection the connection state changed
- * @property {[PresenceError]} error the server sent `presence:error`
+ * @property {[PresenceError]} error the server sent `presence:error` (every one; a room's own also reach the room)
  */
 
 /**
@@ -52,14 +65,18 @@ export function createClient(options) {
 /**
  * One WebSocket to a presenced server, shared by all rooms joined through it.
  * Read `connection` at any time, or subscribe with `client.on("connection", fn)`.
- * @extends {Emitter<ClientEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<ClientEvents>}
  */
 export class PresenceClient extends Emitter {
   /** @type {Required<Pick<ClientOptions, "baseDelayMs" | "maxDelayMs" | "heartbeatIntervalMs" | "cursorIntervalMs" | "awayAfterMs" | "random">>} */
   #options;
   /** @type {WebSocketConstructor} */ #WebSocket;
   /** @type {string} */ #url;
-  /** @type {string | undefined} */ #token;
+  /** @type {string | TokenSource | undefined} */ #tokenOption;
+  /** @type {string | undefined} the token of the current connection */ #token;
+  /** counts `#open` calls, so that a token that arrives after close() or a newer open is dropped */
+  #openGeneration = 0;
+  #fetchingToken = false;
   /** @type {{ id?: string, name?: string }} */ #user;
   /** @type {string | undefined} the id the server gave an anonymous user */ #learnedUserId;
   /** @type {import("./session-store.js").SessionStorageLike | null} */ #storage;
@@ -76,6 +93,7 @@ export class PresenceClient extends Emitter {
   #away = false;
 
   /** @type {Map<string, Room>} */ #rooms = new Map();
+  /** @type {ReadonlyArray<PresenceError>} */ #errors = Object.freeze([]);
   /** @type {import("./room.js").RoomHost} */ #host;
 
   /** @type {EventTarget | null} */ #window;
@@ -89,8 +107,10 @@ export class PresenceClient extends Emitter {
       throw new TypeError("presenced: no WebSocket here; pass one, e.g. createClient({ WebSocket: require('ws') })");
     }
     this.#WebSocket = WebSocketImpl;
-    this.#url = options.url ?? defaultUrl();
-    this.#token = options.token;
+    // `import.meta` is empty in a bundle made for CommonJS: then the url is undefined.
+    const moduleUrl = /** @type {string | undefined} */ (import.meta.url);
+    this.#url = options.url ?? defaultUrl(moduleUrl, /** @type {any} */ (globalThis).location);
+    this.#tokenOption = options.token;
     this.#user = { ...options.user };
     this.#storage = options.storage === undefined ? defaultSessionStorage() : options.storage;
     this.#options = {
@@ -140,6 +160,15 @@ export class PresenceClient extends Emitter {
     return this.#away;
   }
 
+  /**
+   * The last `presence:error`s the server sent (at most 20), oldest first. Keeps its
+   * identity until the next error, like the rooms' snapshots.
+   * @returns {ReadonlyArray<PresenceError>}
+   */
+  get errors() {
+    return this.#errors;
+  }
+
   /** The rooms joined and not left, by name. */
   get rooms() {
     return new Map(this.#rooms);
@@ -174,7 +203,7 @@ export class PresenceClient extends Emitter {
 
   /** Opens the connection, if it is not open or opening. Called by the constructor unless `autoConnect` is false. */
   connect() {
-    if (this.#socket || this.#retryTimer !== null) return;
+    if (this.#socket || this.#retryTimer !== null || this.#fetchingToken) return;
     this.#waitingForJoin = false;
     this.#listen();
     this.#setConnection(this.#hasConnected ? "reconnecting" : "connecting");
@@ -188,6 +217,8 @@ export class PresenceClient extends Emitter {
   close() {
     const socket = this.#socket;
     this.#socket = null;
+    this.#openGeneration += 1;
+    this.#fetchingToken = false;
     if (socket?.readyState === OPEN && this.#rooms.size > 0) {
       socket.send(JSON.stringify({ type: "presence:leave" }));
     }
@@ -206,7 +237,55 @@ export class PresenceClient extends Emitter {
 
   // ---- Connection -----------------------------------------------------------------------
 
+  // A token function runs before every connect. A string (or no function) opens at once;
+  // a promise opens when it settles, unless close() or another open came first.
   #open() {
+    const source = this.#tokenOption;
+    if (typeof source !== "function") {
+      this.#token = source;
+      this.#openSocket();
+      return;
+    }
+    const generation = ++this.#openGeneration;
+    /** @param {unknown} error */
+    const failed = (error) => {
+      if (generation !== this.#openGeneration) return;
+      this.#fetchingToken = false;
+      reportError(error);
+      this.#scheduleReconnect();
+    };
+    /** @param {string | null | undefined} token */
+    const opened = (token) => {
+      if (generation !== this.#openGeneration) return;
+      this.#fetchingToken = false;
+      if (token !== null && token !== undefined && typeof token !== "string") {
+        failed(new TypeError(`presenced: the token function gave ${typeof token}, not a string`));
+        return;
+      }
+      this.#token = token ?? undefined;
+      try {
+        this.#openSocket();
+      } catch (error) {
+        failed(error);
+      }
+    };
+    /** @type {ReturnType<TokenSource>} */
+    let result;
+    try {
+      result = source();
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      this.#fetchingToken = true;
+      Promise.resolve(result).then(opened, failed);
+    } else {
+      opened(/** @type {string | null | undefined} */ (result));
+    }
+  }
+
+  #openSocket() {
     /** @type {WebSocketLike} */
     let socket;
     try {
@@ -294,6 +373,7 @@ export class PresenceClient extends Emitter {
 
   /** @param {PresenceError} error */
   #handleError(error) {
+    this.#errors = Object.freeze([...this.#errors.slice(-(MAX_ERRORS_KEPT - 1)), error]);
     // Our refs are "<kind>:<room>", so the error reaches the room that caused it.
     const ref = typeof error.ref === "string" ? error.ref : "";
     const colon = ref.indexOf(":");
@@ -412,8 +492,16 @@ export class PresenceClient extends Emitter {
 }
 
 const OPEN = 1;
+/** How many errors `PresenceClient#errors` keeps: enough to show, bounded for a long session. */
+const MAX_ERRORS_KEPT = 20;
 /** The close code of a connection that joined no room within the server's heartbeat timeout. */
 const NO_JOIN_CLOSE = 1008;
+
+/** @param {unknown} error */
+function reportError(error) {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+  else console.error(error);
+}
 
 /** @param {WebSocketLike} socket */
 function detach(socket) {
@@ -423,13 +511,4 @@ function detach(socket) {
   // Keep a no-op error listener: the `ws` package emits "error" when a socket is closed
   // while still connecting, and an EventEmitter error without a listener kills Node.
   socket.onerror = () => {};
-}
-
-/** @returns {string} */
-function defaultUrl() {
-  const location = /** @type {any} */ (globalThis).location;
-  if (!location?.host) {
-    throw new TypeError("presenced: pass `url` (e.g. ws://127.0.0.1:8080/ws) outside a browser page");
-  }
-  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
 }

@@ -5,7 +5,8 @@
 //   const client = createClient({ user: { id: "u1", name: "Ada" } });
 //   const room = client.join("lobby");
 //   room.on("users", (users) => render(users));
-//   board.onpointermove = (e) => room.moveCursor(e.offsetX, e.offsetY);
+//   // Fractions of the board (0 to 1), as <LiveCursors/> and the demo draw them.
+//   board.onpointermove = (e) => room.moveCursor(e.offsetX / board.clientWidth, e.offsetY / board.clientHeight);
 
 export { createClient, PresenceClient } from "./client.js";
 export { Room } from "./room.js";
@@ -21,6 +22,7 @@ export { initials } from "./initials.js";
 /** @typedef {import("./types.js").PresenceError} PresenceError */
 /** @typedef {import("./types.js").WebSocketLike} WebSocketLike */
 /** @typedef {import("./client.js").ClientOptions} ClientOptions */
+/** @typedef {import("./client.js").TokenSource} TokenSource */
 /** @typedef {import("./room.js").JoinOptions} JoinOptions */
 /** @typedef {import("./client.js").ClientEvents} ClientEvents */
 /** @typedef {import("./room.js").RoomEvents} RoomEvents */

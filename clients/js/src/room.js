@@ -22,7 +22,7 @@ import { claimSession, storeSession } from "./session-store.js";
  * @property {[PresenceUser]} userLeft someone is gone (their last session left or timed out)
  * @property {[PresenceUser]} userUpdated someone's name or state changed
  * @property {[{ restored: boolean }]} joined the server answered a join; `restored` if it kept our session
- * @property {[RoomStatus]} status
+ * @property {[RoomStatus]} status the room's status changed (`Room#status`; `Room#refusal` when refused)
  * @property {[PresenceError]} error the server refused something this room sent
  */
 
@@ -65,13 +65,14 @@ const EMPTY = Object.freeze([]);
  * A room joined through a `PresenceClient`. Read the snapshots (`users`, `others`,
  * `self`, `cursors`, `status`) at any time; each keeps its identity until it changes, so
  * they suit React's `useSyncExternalStore`. Subscribe with `room.on("users", fn)`.
- * @extends {Emitter<RoomEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<RoomEvents>}
  */
 export class Room extends Emitter {
   /** @type {RoomHost} */ #host;
   /** @type {string} */ #name;
   /** @type {boolean} */ #batch;
   /** @type {RoomStatus} */ #status = "joining";
+  /** @type {PresenceError | null} why the join was refused */ #refusal = null;
 
   /** @type {Map<string, PresenceUser>} roster by user id */
   #roster = new Map();
@@ -131,9 +132,21 @@ export class Room extends Emitter {
     return this.#name;
   }
 
-  /** @returns {RoomStatus} */
+  /**
+   * `joining`, `joined`, `reconnecting`, `refused` or `left`; see `RoomStatus`.
+   * @returns {RoomStatus}
+   */
   get status() {
     return this.#status;
+  }
+
+  /**
+   * The `presence:error` that refused the join (`code` and `message`), once `status` is
+   * `refused`; null otherwise.
+   * @returns {PresenceError | null}
+   */
+  get refusal() {
+    return this.#refusal;
   }
 
   /** The server's id for this tab's session in the room (null until the first join is answered). */
@@ -200,7 +213,9 @@ export class Room extends Emitter {
    */
   update(patch) {
     assertState(patch);
-    if (this.#status === "left") throw new Error(`presenced: room "${this.#name}" was left`);
+    if (this.#isOver()) {
+      throw new Error(`presenced: room "${this.#name}" was ${this.#status}`);
+    }
     mergeState(this.#localState, patch);
     this.#sendOrKeepPatch(patch);
     this.#applyToSelf(patch);
@@ -208,9 +223,11 @@ export class Room extends Emitter {
 
   /**
    * Moves this user's cursor. Calls are coalesced: at most one `presence:cursor` goes out
-   * per cursor interval (50 ms by default), carrying the latest position.
-   * @param {number} x
-   * @param {number} y
+   * per cursor interval (50 ms by default), carrying the latest position. The numbers are
+   * sent as they are; by convention (the demo, `<LiveCursors/>`, `useCursorTracking`)
+   * they are fractions of the shared board, 0 to 1, so windows of any size agree.
+   * @param {number} x from the board's left edge: 0 at the left, 1 at the right
+   * @param {number} y from the board's top edge: 0 at the top, 1 at the bottom
    */
   moveCursor(x, y) {
     if (!Number.isFinite(x) || !Number.isFinite(y)) {
@@ -230,7 +247,7 @@ export class Room extends Emitter {
    * The room stops reconnecting; join again with `client.join`.
    */
   leave() {
-    if (this.#status === "left") return;
+    if (this.#isOver()) return;
     if (this.#joinSent) this.#host.send({ type: "presence:leave", room: this.#name });
     this._left();
   }
@@ -242,7 +259,7 @@ export class Room extends Emitter {
    * @internal
    */
   _sendJoin() {
-    if (this.#status === "left") return;
+    if (this.#isOver()) return;
     const user = this.#joinUser();
     // `away` is per session and set only by presence:update (docs/protocol.md), and a
     // restoring join's state is ignored anyway: the update after the join covers both.
@@ -254,7 +271,7 @@ export class Room extends Emitter {
     if (token !== undefined) join.token = token;
     if (!this.#host.send(join)) return;
     this.#joinSent = true;
-    this.#setStatus("joining");
+    this.#setStatus(this.#hasSynced ? "reconnecting" : "joining");
 
     // For a restored session the server holds the state from before the disconnect:
     // bring it up to date. For a fresh one this repeats the join's state, harmlessly.
@@ -271,6 +288,7 @@ export class Room extends Emitter {
    */
   _sendRename() {
     if (!this.#joinSent) return; // the next _sendJoin carries the new name
+    /** @type {Record<string, unknown>} */
     const join = {
       type: "presence:join",
       room: this.#name,
@@ -278,6 +296,9 @@ export class Room extends Emitter {
       batch: this.#batch,
       ref: `join:${this.#name}`,
     };
+    // With JWT the server checks every join, a rename's too.
+    const token = this.#host.token();
+    if (token !== undefined) join.token = token;
     this.#host.send(join);
   }
 
@@ -292,7 +313,7 @@ export class Room extends Emitter {
       clearTimeout(this.#cursorTimer);
       this.#cursorTimer = null;
     }
-    if (this.#status !== "left") this.#setStatus("joining");
+    if (!this.#isOver()) this.#setStatus(this.#hasSynced ? "reconnecting" : "joining");
   }
 
   /**
@@ -308,7 +329,7 @@ export class Room extends Emitter {
    * @internal
    */
   _persistSession() {
-    if (this.#status === "left" || this.#sessionId === null || this.#selfId === null) return;
+    if (this.#isOver() || this.#sessionId === null || this.#selfId === null) return;
     storeSession(this.#host.storage, this.#name, { sessionId: this.#sessionId, userId: this.#selfId });
   }
 
@@ -325,17 +346,7 @@ export class Room extends Emitter {
    * @internal
    */
   _left() {
-    if (this.#cursorTimer !== null) clearTimeout(this.#cursorTimer);
-    this.#cursorTimer = null;
-    this.#pendingCursor = null;
-    this.#joinSent = false;
-    this.#host.forget(this);
-    this.#roster = new Map();
-    this.#cursorPositions = new Map();
-    this.#invalidate(true);
-    this.#setStatus("left");
-    this.emit("users", this.users);
-    this.emit("cursors", this.cursors);
+    this.#end("left");
   }
 
   /**
@@ -345,9 +356,13 @@ export class Room extends Emitter {
    * @param {string} kind what the message was: `join` or `update`
    */
   _handleError(error, kind) {
-    if (kind === "join" && FATAL_JOIN_ERRORS.has(error.code) && this.#status === "joining") {
+    const answeringJoin = this.#status === "joining" || this.#status === "reconnecting";
+    if (kind === "join" && FATAL_JOIN_ERRORS.has(error.code) && answeringJoin) {
+      // Retrying the same join would be refused again: say so, instead of a roster that
+      // stays empty (or stale) with no reason given.
+      this.#refusal = error;
+      this.#end("refused");
       this.emit("error", error);
-      this._left();
       return;
     }
     if (kind === "update" && error.code === "not_joined" && this.#status === "joined") {
@@ -420,24 +435,40 @@ export class Room extends Emitter {
     this.#host.learnUserId(message.self.id);
 
     const previous = this.#roster;
-    const announce = this.#hasSynced;
+    const previousCursors = this.cursors;
+    const resync = this.#hasSynced;
     this.#hasSynced = true;
     this.#roster = new Map();
     this.#cursorPositions = new Map();
     for (const user of message.users ?? []) this.#upsert(user, true);
-    this.#invalidate(true);
+
+    // A resync after a reconnect tells only what really changed while we were away: a
+    // user present before and after is neither left nor joined, and an entry that did
+    // not change keeps its identity, so nothing re-renders for it.
+    /** @type {PresenceUser[]} */ const left = [];
+    /** @type {PresenceUser[]} */ const joined = [];
+    /** @type {PresenceUser[]} */ const updated = [];
+    for (const [id, user] of previous) {
+      if (!this.#roster.has(id)) left.push(user);
+    }
+    for (const [id, user] of this.#roster) {
+      const before = previous.get(id);
+      if (!before) joined.push(user);
+      else if (sameEntry(before, user)) this.#roster.set(id, before);
+      else updated.push(user);
+    }
+    const rosterChanged = !resync || left.length + joined.length + updated.length > 0;
+    this.#invalidate(rosterChanged);
+    if (!rosterChanged && sameCursors(previousCursors, this.cursors)) this.#cursorsSnapshot = previousCursors;
+
     this.#host.joinSucceeded();
     this.#setStatus("joined");
-    this.emit("users", this.users);
-    this.emit("cursors", this.cursors);
-    if (announce) {
-      // A resync after a reconnect: tell what changed while we were away.
-      for (const [id, user] of previous) {
-        if (!this.#roster.has(id)) this.emit("userLeft", user);
-      }
-      for (const [id, user] of this.#roster) {
-        if (!previous.has(id)) this.emit("userJoined", user);
-      }
+    if (rosterChanged) this.emit("users", this.users);
+    if (this.cursors !== previousCursors) this.emit("cursors", this.cursors);
+    if (resync) {
+      for (const user of left) this.emit("userLeft", user);
+      for (const user of joined) this.emit("userJoined", user);
+      for (const user of updated) this.emit("userUpdated", user);
     }
     this.emit("joined", { restored });
   }
@@ -543,7 +574,7 @@ export class Room extends Emitter {
 
   /** @param {CursorPosition} cursor */
   #queueCursor(cursor) {
-    if (this.#status === "left") return;
+    if (this.#isOver()) return;
     this.#pendingCursor = cursor;
     if (this.#cursorTimer === null) this.#flushCursor();
   }
@@ -559,6 +590,29 @@ export class Room extends Emitter {
     this.#cursorShown = cursor.visible;
     this.#host.send({ type: "presence:cursor", room: this.#name, x: cursor.x, y: cursor.y, visible: cursor.visible });
     this.#cursorTimer = setTimeout(() => this.#flushCursor(), this.#host.cursorIntervalMs);
+  }
+
+  /** Whether the room is done with: left, or refused by the server. */
+  #isOver() {
+    return this.#status === "left" || this.#status === "refused";
+  }
+
+  /**
+   * Stops everything, without sending anything, and empties the roster.
+   * @param {"left" | "refused"} status
+   */
+  #end(status) {
+    if (this.#cursorTimer !== null) clearTimeout(this.#cursorTimer);
+    this.#cursorTimer = null;
+    this.#pendingCursor = null;
+    this.#joinSent = false;
+    this.#host.forget(this);
+    this.#roster = new Map();
+    this.#cursorPositions = new Map();
+    this.#invalidate(true);
+    this.#setStatus(status);
+    this.emit("users", this.users);
+    this.emit("cursors", this.cursors);
   }
 
   /** @param {RoomStatus} status */
@@ -607,4 +661,58 @@ function assertState(state) {
   if (state === null || typeof state !== "object" || Array.isArray(state)) {
     throw new TypeError("presenced: state must be a plain object");
   }
+}
+
+/**
+ * Whether two roster entries show the same thing. `lastSeen` is left out: it moves with
+ * every sign of life and is not shown as a change; live cursors are compared apart.
+ * @param {PresenceUser} a
+ * @param {PresenceUser} b
+ */
+function sameEntry(a, b) {
+  return (
+    a.name === b.name &&
+    a.color === b.color &&
+    a.joinedAt === b.joinedAt &&
+    a.sessions === b.sessions &&
+    a.isSelf === b.isSelf &&
+    sameJson(a.state, b.state)
+  );
+}
+
+/**
+ * @param {ReadonlyArray<LiveCursor>} a
+ * @param {ReadonlyArray<LiveCursor>} b
+ */
+function sameCursors(a, b) {
+  return (
+    a.length === b.length &&
+    a.every((cursor, i) => {
+      const other = b[i];
+      return (
+        cursor.userId === other.userId &&
+        cursor.x === other.x &&
+        cursor.y === other.y &&
+        cursor.name === other.name &&
+        cursor.color === other.color
+      );
+    })
+  );
+}
+
+/**
+ * Deep equality of JSON values (what custom state holds), whatever the key order.
+ * @param {unknown} a
+ * @param {unknown} b
+ * @returns {boolean}
+ */
+function sameJson(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const aRecord = /** @type {Record<string, unknown>} */ (a);
+  const bRecord = /** @type {Record<string, unknown>} */ (b);
+  const keys = Object.keys(aRecord);
+  if (keys.length !== Object.keys(bRecord).length) return false;
+  return keys.every((key) => Object.hasOwn(bRecord, key) && sameJson(aRecord[key], bRecord[key]));
 }

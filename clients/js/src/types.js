@@ -2,7 +2,8 @@
 // This module exports nothing at run time.
 
 /**
- * A cursor position. The demo and `<LiveCursors/>` use fractions of the board (0…1).
+ * A cursor position, as fractions of the board (0 to 1) by the convention of the demo,
+ * `<LiveCursors/>` and `useCursorTracking`.
  * @typedef {object} CursorPosition
  * @property {number} x
  * @property {number} y
@@ -41,9 +42,12 @@
  */
 
 /**
- * `joining` until the server answers the join (again after every reconnect), `joined`
- * once it has, `left` after `leave()`, `close()` or a refused join.
- * @typedef {"joining" | "joined" | "left"} RoomStatus
+ * `joining` until the server answers the first join; `joined` once it has;
+ * `reconnecting` after a joined room lost its connection, until the server answers the
+ * rejoin (the last roster stays on screen meanwhile); `refused` when the server turned
+ * the join down for good (`Room#refusal` says why, e.g. `unauthorized`); `left` after
+ * `leave()` or `close()`. `refused` and `left` are final: join again for a new room.
+ * @typedef {"joining" | "joined" | "reconnecting" | "refused" | "left"} RoomStatus
  */
 
 /**

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createClient, backoffDelay, initials } from "../src/index.js";
 import { FakeDocument, FakeWebSocket, MemoryStorage, wireUser } from "./support/fake-websocket.js";
+import { defaultUrl } from "../src/endpoint.js";
 
 /** @param {Partial<import("../src/client.js").ClientOptions>} [options] */
 function setup(options = {}) {
@@ -365,7 +366,7 @@ describe("reconnecting", () => {
 
     first.serverClose(1012);
     expect(client.connection).toBe("reconnecting");
-    expect(room.status).toBe("joining");
+    expect(room.status).toBe("reconnecting");
     expect(room.others.map((u) => u.id)).toEqual(["bob"]); // still shown while reconnecting
     // random() = 0.5 and the first window is 500 ms: the retry comes after 250 ms
     vi.advanceTimersByTime(249);
@@ -385,6 +386,73 @@ describe("reconnecting", () => {
     expect(joined).toEqual([{ restored: true }]);
     expect(room.status).toBe("joined");
     expect(states).toEqual(["connected", "reconnecting", "connected"]);
+  });
+
+  it("keeps its roster across a reconnect: an unchanged resync emits nothing and keeps every snapshot", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    const roster = [
+      wireUser("ada", { joinedAt: 1 }),
+      wireUser("bob", { joinedAt: 2, state: { mood: { face: ":)", level: 3 } }, cursor: { x: 0.5, y: 0.5, visible: true } }),
+    ];
+    answerJoin(first, "lobby", roster, { sessionId: "s-1" });
+    const users = room.users;
+    const cursors = room.cursors;
+    const events = /** @type {string[]} */ ([]);
+    for (const event of /** @type {const} */ (["users", "cursors", "userJoined", "userLeft", "userUpdated"])) {
+      room.on(event, () => events.push(event));
+    }
+
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    FakeWebSocket.last.serverOpen();
+    // The same users; lastSeen moved, and the state's keys come in another order.
+    answerJoin(
+      FakeWebSocket.last,
+      "lobby",
+      [
+        wireUser("bob", { joinedAt: 2, lastSeen: 9, state: { mood: { level: 3, face: ":)" } }, cursor: { x: 0.5, y: 0.5, visible: true } }),
+        wireUser("ada", { joinedAt: 1, lastSeen: 9 }),
+      ],
+      { sessionId: "s-1", restored: true },
+    );
+    expect(room.status).toBe("joined");
+    expect(events).toEqual([]);
+    expect(room.users).toBe(users);
+    expect(room.cursors).toBe(cursors);
+  });
+
+  it("after a reconnect emits only the real differences: left, joined, updated, each once", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [
+      wireUser("ada", { joinedAt: 1 }),
+      wireUser("bob", { joinedAt: 2 }),
+      wireUser("cy", { joinedAt: 3 }),
+      wireUser("dee", { joinedAt: 4 }),
+    ]);
+    const bobBefore = room.users.find((user) => user.id === "bob");
+    const events = /** @type {string[]} */ ([]);
+    room.on("userJoined", (user) => events.push(`joined ${user.id}`));
+    room.on("userLeft", (user) => events.push(`left ${user.id}`));
+    room.on("userUpdated", (user) => events.push(`updated ${user.id} ${user.name}`));
+    room.on("users", (users) => events.push(`users ${users.map((user) => user.id).join(",")}`));
+
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    FakeWebSocket.last.serverOpen();
+    answerJoin(FakeWebSocket.last, "lobby", [
+      wireUser("ada", { joinedAt: 1 }),
+      wireUser("bob", { joinedAt: 2 }), // unchanged
+      wireUser("dee", { joinedAt: 4, name: "Dee Dee" }), // renamed while we were away
+      wireUser("eve", { joinedAt: 5 }), // arrived while we were away
+    ]); // cy left while we were away
+    expect(events).toEqual(["users ada,bob,dee,eve", "left cy", "joined eve", "updated dee Dee Dee"]);
+    expect(room.users.find((user) => user.id === "bob")).toBe(bobBefore);
   });
 
   it("waits with exponential backoff and full jitter, capped, and resets after a join", () => {
@@ -619,6 +687,90 @@ describe("away", () => {
   });
 });
 
+describe("tokens", () => {
+  it("sends a string token with every join, a rename's too", () => {
+    const { client } = setup({ token: "t-1" });
+    client.join("lobby");
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(socket, "lobby", [wireUser("ada")]);
+    client.setName("Ada L.");
+    expect(socket.sentOfType("presence:join").map((join) => join.token)).toEqual(["t-1", "t-1"]);
+  });
+
+  it("calls a token function before every connect, so a reconnect carries a fresh token", () => {
+    let issued = 0;
+    const token = vi.fn(() => `t-${++issued}`);
+    const { client } = setup({ token });
+    client.join("lobby");
+    expect(token).toHaveBeenCalledTimes(1);
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [wireUser("ada")]);
+    expect(first.sentOfType("presence:join")[0].token).toBe("t-1");
+
+    first.serverClose(1006);
+    vi.advanceTimersByTime(1000);
+    expect(token).toHaveBeenCalledTimes(2);
+    const second = FakeWebSocket.last;
+    second.serverOpen();
+    expect(second.sentOfType("presence:join")[0].token).toBe("t-2");
+  });
+
+  it("waits for a token promise before opening the socket", async () => {
+    /** @type {(token: string) => void} */
+    let resolve = () => {};
+    const token = () => new Promise((r) => (resolve = r));
+    const { client } = setup({ token });
+    client.join("lobby");
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(client.connection).toBe("connecting");
+    client.connect(); // already connecting: no second token request, no second socket
+    resolve("t-async");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    FakeWebSocket.last.serverOpen();
+    expect(FakeWebSocket.last.sentOfType("presence:join")[0].token).toBe("t-async");
+  });
+
+  it("retries with backoff when the token function fails, and reports the failure", async () => {
+    const reported = /** @type {unknown[]} */ ([]);
+    const original = globalThis.reportError;
+    globalThis.reportError = (error) => reported.push(error);
+    try {
+      let calls = 0;
+      const token = () => {
+        calls += 1;
+        return calls === 1 ? Promise.reject(new Error("auth endpoint down")) : Promise.resolve("t-ok");
+      };
+      const { client } = setup({ token });
+      client.join("lobby");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(reported.map(String)).toEqual(["Error: auth endpoint down"]);
+      expect(client.connection).toBe("reconnecting");
+      expect(FakeWebSocket.instances).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(FakeWebSocket.instances).toHaveLength(1);
+      FakeWebSocket.last.serverOpen();
+      expect(FakeWebSocket.last.sentOfType("presence:join")[0].token).toBe("t-ok");
+    } finally {
+      globalThis.reportError = original;
+    }
+  });
+
+  it("drops a token that arrives after close()", async () => {
+    /** @type {(token: string) => void} */
+    let resolve = () => {};
+    const { client } = setup({ token: () => new Promise((r) => (resolve = r)) });
+    client.join("lobby");
+    client.close();
+    resolve("late");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(client.connection).toBe("disconnected");
+  });
+});
+
 describe("errors", () => {
   it("gives up a join the server refuses and reports why", () => {
     const { client } = setup();
@@ -630,11 +782,97 @@ describe("errors", () => {
     client.on("error", (e) => errors.push(`client:${e.code}`));
     socket.serverSend({ type: "presence:error", code: "forbidden", message: "no", ref: "join:vip" });
     expect(errors).toEqual(["forbidden", "client:forbidden"]);
-    expect(room.status).toBe("left");
+    expect(room.status).toBe("refused");
     socket.serverClose();
     vi.advanceTimersByTime(10_000);
     FakeWebSocket.last.serverOpen();
     expect(FakeWebSocket.last.sentOfType("presence:join")).toEqual([]); // not rejoined
+  });
+
+  it("ends a join refused as unauthorized in `refused`, with the code and message, not an empty roster", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const statuses = /** @type {any[]} */ ([]);
+    room.on("status", (status) => statuses.push([status, room.refusal?.code ?? null]));
+    const roomErrors = /** @type {any[]} */ ([]);
+    room.on("error", (error) => roomErrors.push(error));
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    const refusal = { type: "presence:error", code: "unauthorized", message: "a token is required to join", ref: "join:lobby" };
+    socket.serverSend(refusal);
+
+    expect(room.status).toBe("refused");
+    expect(room.refusal).toEqual(refusal);
+    expect(statuses).toEqual([["refused", "unauthorized"]]);
+    expect(roomErrors).toEqual([refusal]);
+    expect(client.errors).toEqual([refusal]);
+    expect(client.rooms.has("lobby")).toBe(false);
+    expect(() => room.update({ a: 1 })).toThrow(/refused/);
+    room.leave(); // a no-op: nothing to leave
+    expect(socket.sentOfType("presence:leave")).toEqual([]);
+    expect(room.status).toBe("refused");
+
+    // Joining the name again is a new try, with a new room.
+    const again = client.join("lobby");
+    expect(again).not.toBe(room);
+    expect(again.status).toBe("joining");
+    expect(again.refusal).toBeNull();
+    expect(socket.sentOfType("presence:join")).toHaveLength(2);
+  });
+
+  it("ends a rejoin refused after a reconnect in `refused`", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [wireUser("ada"), wireUser("bob")]);
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    const second = FakeWebSocket.last;
+    second.serverOpen();
+    expect(room.status).toBe("reconnecting");
+    second.serverSend({ type: "presence:error", code: "unauthorized", message: "invalid token: ExpiredSignature", ref: "join:lobby" });
+    expect(room.status).toBe("refused");
+    expect(room.refusal?.message).toBe("invalid token: ExpiredSignature");
+    expect(room.users).toEqual([]);
+  });
+
+  it("keeps every presence:error in client.errors, the last 20, with a stable identity between errors", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(socket, "lobby", [wireUser("ada")]);
+    const seen = /** @type {any[]} */ ([]);
+    client.on("error", (error) => seen.push(error.code));
+    const before = client.errors;
+    expect(before).toEqual([]);
+    socket.serverSend({ type: "presence:error", code: "invalid_json", message: "not JSON" }); // no ref, no room
+    socket.serverSend({ type: "presence:error", code: "too_large", message: "state", ref: "update:lobby" });
+    expect(seen).toEqual(["invalid_json", "too_large"]);
+    expect(client.errors.map((error) => error.code)).toEqual(["invalid_json", "too_large"]);
+    expect(client.errors).toBe(client.errors);
+    expect(client.errors).not.toBe(before);
+    expect(room.status).toBe("joined"); // an update's error does not end the room
+    for (let i = 0; i < 25; i++) socket.serverSend({ type: "presence:error", code: "rate_limited", message: `${i}` });
+    expect(client.errors).toHaveLength(20);
+    expect(client.errors.at(-1)?.message).toBe("24");
+  });
+
+  it("goes joining, joined, reconnecting, joined, left, each once, with a status event", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const statuses = [room.status];
+    room.on("status", (status) => statuses.push(status));
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    answerJoin(first, "lobby", [wireUser("ada")]);
+    first.serverClose();
+    vi.advanceTimersByTime(1000);
+    FakeWebSocket.last.serverOpen();
+    answerJoin(FakeWebSocket.last, "lobby", [wireUser("ada")], { restored: true });
+    room.leave();
+    expect(statuses).toEqual(["joining", "joined", "reconnecting", "joined", "left"]);
   });
 
   it("joins as a new session when the server says our session was taken over", () => {
@@ -662,6 +900,29 @@ describe("errors", () => {
     expect(() => createClient({ url: "ws://127.0.0.1:1/ws", WebSocket: /** @type {any} */ (undefined) })).toThrow(
       /WebSocket/,
     );
+  });
+});
+
+describe("the default url", () => {
+  const page = { protocol: "https:", host: "app.example:8443" };
+
+  it("is /ws of the server that served the SDK from /sdk/, not the page's", () => {
+    expect(defaultUrl("http://127.0.0.1:8080/sdk/client.js", page)).toBe("ws://127.0.0.1:8080/ws");
+    expect(defaultUrl("https://presence.example/sdk/client.js", page)).toBe("wss://presence.example/ws");
+    // Behind a proxy that mounts presenced under a prefix.
+    expect(defaultUrl("https://example.org/presence/sdk/client.js", undefined)).toBe("wss://example.org/presence/ws");
+  });
+
+  it("is /ws of the page's host for a bundled or local copy", () => {
+    expect(defaultUrl("https://cdn.example/assets/index-3f2a.js", page)).toBe("wss://app.example:8443/ws");
+    expect(defaultUrl("file:///app/node_modules/@presenced/client/src/client.js", { protocol: "http:", host: "localhost:5173" })).toBe(
+      "ws://localhost:5173/ws",
+    );
+    expect(defaultUrl(undefined, page)).toBe("wss://app.example:8443/ws");
+  });
+
+  it("asks for a url outside a page", () => {
+    expect(() => defaultUrl("file:///x/client.js", undefined)).toThrow(/pass `url`/);
   });
 });
 

@@ -1,7 +1,8 @@
 // Proves the SDK against the real presenced binary: rosters converge, cursor sends are
 // coalesced, a dropped connection or a reload restores without the others seeing a
 // leave, a closed tab leaves after the grace, a restarted server is rejoined, and away
-// shows only when every tab of a user is hidden.
+// shows only when every tab of a user is hidden, and a join the server refuses (no token
+// for a server with --jwt-secret) ends in the room status `refused`.
 
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import { WebSocket } from "ws";
 import { createClient } from "../src/index.js";
 import { FakeDocument, MemoryStorage } from "./support/fake-websocket.js";
 import { startPresenced } from "./support/presenced.js";
+import { TEST_JWT_SECRET, nowSeconds, signToken } from "./support/jwt.js";
 
 /** @typedef {import("../src/index.js").PresenceClient} PresenceClient */
 /** @typedef {import("../src/index.js").Room} Room */
@@ -93,14 +95,21 @@ const otherIds = (room) => room.others.map((user) => user.id).sort();
 
 /**
  * A TCP proxy to the server, whose connections the test can cut like a network drop
- * (no close frame), and which can stop accepting like a closed tab that never returns.
- * @returns {Promise<{ url: string, cut: () => void, close: () => void }>}
+ * (no close frame), which can stay down (dropping every new connection at once) until
+ * it is brought up again, and which can stop accepting like a closed tab that never returns.
+ * @param {number} [port] the server's port
+ * @returns {Promise<{ url: string, cut: () => void, setDown: (down: boolean) => void, close: () => void }>}
  */
-async function startProxy() {
+async function startProxy(port = server.port) {
   /** @type {Set<net.Socket>} */
   const sockets = new Set();
+  let down = false;
   const listener = net.createServer((downstream) => {
-    const upstream = net.connect(server.port, "127.0.0.1");
+    if (down) {
+      downstream.destroy();
+      return;
+    }
+    const upstream = net.connect(port, "127.0.0.1");
     for (const socket of [downstream, upstream]) {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
@@ -111,13 +120,17 @@ async function startProxy() {
     upstream.on("close", () => downstream.destroy());
   });
   await new Promise((resolve) => listener.listen(0, "127.0.0.1", () => resolve(undefined)));
-  const port = /** @type {net.AddressInfo} */ (listener.address()).port;
+  const proxyPort = /** @type {net.AddressInfo} */ (listener.address()).port;
   const cut = () => {
     for (const socket of sockets) socket.destroy();
   };
   const proxy = {
-    url: `ws://127.0.0.1:${port}/ws`,
+    url: `ws://127.0.0.1:${proxyPort}/ws`,
     cut,
+    setDown: (/** @type {boolean} */ value) => {
+      down = value;
+      if (down) cut();
+    },
     close: () => {
       listener.close();
       cut();
@@ -270,6 +283,40 @@ describe("reconnecting", () => {
     expect(otherIds(bob)).toEqual(["ada"]);
   });
 
+  it("keeps the roster across a reconnect: only what changed meanwhile is told, once", async () => {
+    const proxy = await startProxy();
+    const ada = connect({ id: "ada", name: "Ada" }, { url: proxy.url }).join("resync");
+    const bob = connect({ id: "bob", name: "Bob" }).join("resync");
+    const cy = connect({ id: "cy", name: "Cy" }).join("resync");
+    await waitFor(() => ada.others.length === 2 && bob.others.length === 2, "three in the room");
+    /** @type {string[]} */
+    const told = [];
+    ada.on("userJoined", (user) => told.push(`joined ${user.id}`));
+    ada.on("userLeft", (user) => told.push(`left ${user.id}`));
+    ada.on("userUpdated", (user) => told.push(`updated ${user.id}`));
+    /** @type {Array<{ restored: boolean }>} */
+    const joins = [];
+    ada.on("joined", (info) => joins.push(info));
+
+    // Ada's network goes down; meanwhile cy leaves, dee arrives and bob changes his state.
+    proxy.setDown(true);
+    await waitFor(() => ada.status === "reconnecting", "ada noticed the drop");
+    cy.leave();
+    const dee = connect({ id: "dee", name: "Dee" }).join("resync");
+    await waitFor(() => dee.status === "joined", "dee joined");
+    bob.update({ typing: true });
+    await waitFor(
+      () => otherIds(dee).join() === "ada,bob" && dee.others.find((user) => user.id === "bob")?.state.typing === true,
+      "the changes reached dee",
+    );
+    proxy.setDown(false);
+
+    await waitFor(() => joins.length > 0, "ada rejoined");
+    expect(joins[0]).toEqual({ restored: true });
+    expect(otherIds(ada)).toEqual(["bob", "dee"]);
+    expect(told.sort()).toEqual(["joined dee", "left cy", "updated bob"]);
+  });
+
   it("restores after a reload: the session id survives in the tab's storage", async () => {
     const proxy = await startProxy();
     const storage = new MemoryStorage();
@@ -380,5 +427,78 @@ describe("away", () => {
 
     tab1.setVisibility("visible");
     await waitFor(() => adaSeenByBob()?.away === false, "ada active again as soon as one tab is visible");
+  });
+});
+
+describe("refusals", () => {
+  /** @type {import("./support/presenced.js").RunningServer} */
+  let secured;
+  beforeAll(async () => {
+    secured = await startPresenced({ args: ["--jwt-secret", TEST_JWT_SECRET] });
+  });
+  afterAll(async () => {
+    await secured?.stop();
+  });
+
+  it("a join with no token ends in `refused` (unauthorized), and one with a token joins", async () => {
+    const client = connect({ id: "ada", name: "Ada" }, { url: secured.wsUrl });
+    const room = client.join("vip");
+    /** @type {string[]} */
+    const statuses = [];
+    room.on("status", (status) => statuses.push(status));
+    await waitFor(() => room.status === "refused", "the refusal");
+    expect(statuses).toEqual(["refused"]);
+    expect(room.refusal).toMatchObject({ code: "unauthorized", ref: "join:vip" });
+    expect(room.refusal?.message).toMatch(/token/);
+    expect(client.errors.map((error) => error.code)).toEqual(["unauthorized"]);
+    expect(client.connection).toBe("connected"); // the connection is fine; the join is not
+
+    const token = signToken({ sub: "bob", name: "Bob", exp: nowSeconds() + 600 });
+    const bob = connect({}, { url: secured.wsUrl, token }).join("vip");
+    await waitFor(() => bob.status === "joined", "bob joined with a token");
+    expect(bob.self).toMatchObject({ id: "bob", name: "Bob" });
+  });
+
+  // presenced accepts a token up to 30 s past its `exp` (clock skew). A token whose `exp`
+  // is 29 s ago is therefore good for a second or two: long enough to join, expired by
+  // the time the connection is cut.
+  const SERVER_LEEWAY_S = 30;
+  const shortLivedToken = (/** @type {string} */ sub) => {
+    const exp = nowSeconds() - SERVER_LEEWAY_S + 1;
+    return { token: signToken({ sub, exp }), expiredAtMs: (exp + SERVER_LEEWAY_S + 1) * 1000 };
+  };
+
+  it("a token function replaces an expired token on reconnect; a fixed token ends in `refused`", async () => {
+    const proxy = await startProxy(secured.port);
+    /** @type {number[]} */
+    const expiries = [];
+    const fresh = () => {
+      // The first token is about to expire; later ones are good for ten minutes.
+      if (expiries.length === 0) {
+        const { token, expiredAtMs } = shortLivedToken("ada");
+        expiries.push(expiredAtMs);
+        return Promise.resolve(token);
+      }
+      expiries.push((nowSeconds() + 600) * 1000);
+      return Promise.resolve(signToken({ sub: "ada", exp: nowSeconds() + 600 }));
+    };
+    const ada = connect({}, { url: proxy.url, token: fresh }).join("expiring");
+    const fixed = shortLivedToken("bob");
+    const bob = connect({}, { url: proxy.url, token: fixed.token }).join("expiring");
+    await waitFor(() => ada.status === "joined" && bob.status === "joined", "both joined with short-lived tokens");
+
+    const until = Math.max(expiries[0], fixed.expiredAtMs);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now())));
+    /** @type {string[]} */
+    const adaStatuses = [];
+    ada.on("status", (status) => adaStatuses.push(status));
+    proxy.cut();
+
+    await waitFor(() => bob.status === "refused", "bob's rejoin refused");
+    expect(bob.refusal).toMatchObject({ code: "unauthorized" });
+    expect(bob.refusal?.message).toMatch(/expired/i);
+    await waitFor(() => ada.status === "joined" && adaStatuses.includes("reconnecting"), "ada rejoined");
+    expect(expiries).toHaveLength(2); // the function was called again for the reconnect
+    expect(ada.self?.id).toBe("ada");
   });
 });

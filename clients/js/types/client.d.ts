@@ -6,9 +6,13 @@
 /**
  * Options of `createClient`. Every duration is in milliseconds.
  * @typedef {object} ClientOptions
- * @property {string} [url] the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
+ * @property {string} [url] the WebSocket endpoint. By default `/ws` of the server that served
+ *   the SDK when it was imported from presenced's `/sdk/` (even by a page of another
+ *   origin), otherwise `ws(s)://<the page's host>/ws`
  * @property {{ id?: string, name?: string }} [user] who joins; without an id the server makes an `anon-…` one
- * @property {string} [token] a JWT, when the server requires one
+ * @property {string | TokenSource} [token] a JWT, when the server requires one; or a function
+ *   that returns one (or a promise of one), called before every connect, so that a token
+ *   that expired while connected is replaced on reconnect
  * @property {WebSocketConstructor} [WebSocket] e.g. the npm `ws` package in Node 20; the global one by default
  * @property {boolean} [autoConnect] connect at once (true by default); otherwise call `connect()`
  * @property {number} [baseDelayMs] first reconnect window (500)
@@ -22,10 +26,17 @@
  * @property {(EventTarget & { visibilityState: string }) | null} [document] receives `visibilitychange`; the global `document` by default
  */
 /**
+ * Gives the token for the next connection, e.g. from the app's auth endpoint:
+ * `() => fetch("/presence-token").then((r) => r.text())`. `null` or `undefined` joins
+ * without one. A throw or a rejection counts as a failed connection attempt: it is
+ * reported (`reportError`) and retried with the reconnect backoff.
+ * @typedef {() => string | null | undefined | PromiseLike<string | null | undefined>} TokenSource
+ */
+/**
  * Events of a client.
  * @typedef {object} ClientEvents
  * @property {[ConnectionState]} connection the connection state changed
- * @property {[PresenceError]} error the server sent `presence:error`
+ * @property {[PresenceError]} error the server sent `presence:error` (every one; a room's own also reach the room)
  */
 /**
  * Connects to a presenced server. Equivalent to `new PresenceClient(options)`.
@@ -36,9 +47,9 @@ export function createClient(options?: ClientOptions): PresenceClient;
 /**
  * One WebSocket to a presenced server, shared by all rooms joined through it.
  * Read `connection` at any time, or subscribe with `client.on("connection", fn)`.
- * @extends {Emitter<ClientEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<ClientEvents>}
  */
-export class PresenceClient extends Emitter<ClientEvents & Record<string, unknown[]>> {
+export class PresenceClient extends Emitter<ClientEvents> {
     /** @param {ClientOptions} [options] */
     constructor(options?: ClientOptions);
     /**
@@ -48,6 +59,12 @@ export class PresenceClient extends Emitter<ClientEvents & Record<string, unknow
     get connection(): ConnectionState;
     /** Whether this tab counts as away (hidden for `awayAfterMs`). */
     get away(): boolean;
+    /**
+     * The last `presence:error`s the server sent (at most 20), oldest first. Keeps its
+     * identity until the next error, like the rooms' snapshots.
+     * @returns {ReadonlyArray<PresenceError>}
+     */
+    get errors(): ReadonlyArray<PresenceError>;
     /** The rooms joined and not left, by name. */
     get rooms(): Map<string, Room>;
     /**
@@ -83,7 +100,9 @@ export type JoinOptions = import("./room.js").JoinOptions;
  */
 export type ClientOptions = {
     /**
-     * the WebSocket endpoint; in a browser, `ws(s)://<this host>/ws` by default
+     * the WebSocket endpoint. By default `/ws` of the server that served
+     * the SDK when it was imported from presenced's `/sdk/` (even by a page of another
+     * origin), otherwise `ws(s)://<the page's host>/ws`
      */
     url?: string | undefined;
     /**
@@ -94,9 +113,11 @@ export type ClientOptions = {
         name?: string;
     } | undefined;
     /**
-     * a JWT, when the server requires one
+     * a JWT, when the server requires one; or a function
+     * that returns one (or a promise of one), called before every connect, so that a token
+     * that expired while connected is replaced on reconnect
      */
-    token?: string | undefined;
+    token?: string | TokenSource | undefined;
     /**
      * e.g. the npm `ws` package in Node 20; the global one by default
      */
@@ -145,6 +166,13 @@ export type ClientOptions = {
     }) | null | undefined;
 };
 /**
+ * Gives the token for the next connection, e.g. from the app's auth endpoint:
+ * `() => fetch("/presence-token").then((r) => r.text())`. `null` or `undefined` joins
+ * without one. A throw or a rejection counts as a failed connection attempt: it is
+ * reported (`reportError`) and retried with the reconnect backoff.
+ */
+export type TokenSource = () => string | null | undefined | PromiseLike<string | null | undefined>;
+/**
  * Events of a client.
  */
 export type ClientEvents = {
@@ -153,7 +181,7 @@ export type ClientEvents = {
      */
     connection: [ConnectionState];
     /**
-     * the server sent `presence:error`
+     * the server sent `presence:error` (every one; a room's own also reach the room)
      */
     error: [PresenceError];
 };

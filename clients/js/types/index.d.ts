@@ -10,6 +10,7 @@ export type RoomStatus = import("./types.js").RoomStatus;
 export type PresenceError = import("./types.js").PresenceError;
 export type WebSocketLike = import("./types.js").WebSocketLike;
 export type ClientOptions = import("./client.js").ClientOptions;
+export type TokenSource = import("./client.js").TokenSource;
 export type JoinOptions = import("./room.js").JoinOptions;
 export type ClientEvents = import("./client.js").ClientEvents;
 export type RoomEvents = import("./room.js").RoomEvents;

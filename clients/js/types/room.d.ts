@@ -2,9 +2,9 @@
  * A room joined through a `PresenceClient`. Read the snapshots (`users`, `others`,
  * `self`, `cursors`, `status`) at any time; each keeps its identity until it changes, so
  * they suit React's `useSyncExternalStore`. Subscribe with `room.on("users", fn)`.
- * @extends {Emitter<RoomEvents & Record<string, unknown[]>>}
+ * @extends {Emitter<RoomEvents>}
  */
-export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
+export class Room extends Emitter<RoomEvents> {
     /**
      * Use `PresenceClient#join` instead.
      * @internal
@@ -16,8 +16,17 @@ export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
     constructor(host: RoomHost, name: string, options: JoinOptions, away: boolean);
     /** The room's name. */
     get name(): string;
-    /** @returns {RoomStatus} */
+    /**
+     * `joining`, `joined`, `reconnecting`, `refused` or `left`; see `RoomStatus`.
+     * @returns {RoomStatus}
+     */
     get status(): RoomStatus;
+    /**
+     * The `presence:error` that refused the join (`code` and `message`), once `status` is
+     * `refused`; null otherwise.
+     * @returns {PresenceError | null}
+     */
+    get refusal(): PresenceError | null;
     /** The server's id for this tab's session in the room (null until the first join is answered). */
     get sessionId(): string | null;
     /**
@@ -49,9 +58,11 @@ export class Room extends Emitter<RoomEvents & Record<string, unknown[]>> {
     update(patch: Record<string, unknown>): void;
     /**
      * Moves this user's cursor. Calls are coalesced: at most one `presence:cursor` goes out
-     * per cursor interval (50 ms by default), carrying the latest position.
-     * @param {number} x
-     * @param {number} y
+     * per cursor interval (50 ms by default), carrying the latest position. The numbers are
+     * sent as they are; by convention (the demo, `<LiveCursors/>`, `useCursorTracking`)
+     * they are fractions of the shared board, 0 to 1, so windows of any size agree.
+     * @param {number} x from the board's left edge: 0 at the left, 1 at the right
+     * @param {number} y from the board's top edge: 0 at the top, 1 at the bottom
      */
     moveCursor(x: number, y: number): void;
     /** Hides this user's cursor from the others (e.g. when the pointer leaves the board). */
@@ -147,6 +158,9 @@ export type RoomEvents = {
     joined: [{
         restored: boolean;
     }];
+    /**
+     * the room's status changed (`Room#status`; `Room#refusal` when refused)
+     */
     status: [RoomStatus];
     /**
      * the server refused something this room sent

@@ -1,5 +1,6 @@
 /**
- * A cursor position. The demo and `<LiveCursors/>` use fractions of the board (0…1).
+ * A cursor position, as fractions of the board (0 to 1) by the convention of the demo,
+ * `<LiveCursors/>` and `useCursorTracking`.
  */
 export type CursorPosition = {
     x: number;
@@ -61,10 +62,13 @@ export type LiveCursor = Readonly<{
  */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 /**
- * `joining` until the server answers the join (again after every reconnect), `joined`
- * once it has, `left` after `leave()`, `close()` or a refused join.
+ * `joining` until the server answers the first join; `joined` once it has;
+ * `reconnecting` after a joined room lost its connection, until the server answers the
+ * rejoin (the last roster stays on screen meanwhile); `refused` when the server turned
+ * the join down for good (`Room#refusal` says why, e.g. `unauthorized`); `left` after
+ * `leave()` or `close()`. `refused` and `left` are final: join again for a new room.
  */
-export type RoomStatus = "joining" | "joined" | "left";
+export type RoomStatus = "joining" | "joined" | "reconnecting" | "refused" | "left";
 /**
  * A `presence:error` from the server.
  */

@@ -1,11 +1,15 @@
 // <PresenceIndicators/>: the others as 32 px circles with white initials on their
 // color, the name on hover, "+N" past `max`, and "N online". Renders nothing when alone.
+// Render props replace an avatar or the count; the fixed colors are CSS variables
+// (--presenced-*) with the defaults as fallbacks, so a theme sets them in CSS.
 
-import { createElement as h } from "react";
+import { Fragment, createElement as h } from "react";
 import { initials } from "@presenced/client";
 import { useOthers } from "./hooks.js";
 
 /** @typedef {import("@presenced/client").PresenceUser} PresenceUser */
+/** @typedef {import("react").ReactElement} ReactElement */
+/** @typedef {import("react").ReactNode} ReactNode */
 
 const AVATAR_PX = 32;
 
@@ -17,11 +21,11 @@ const circle = {
   display: "flex",
   alignItems: "center",
   justifyContent: "center",
-  color: "white",
+  color: "var(--presenced-avatar-text, white)",
   fontSize: 13,
   fontWeight: 600,
-  fontFamily: "system-ui, sans-serif",
-  border: "2px solid white",
+  fontFamily: "var(--presenced-font, system-ui, sans-serif)",
+  border: "2px solid var(--presenced-avatar-ring, white)",
   boxSizing: "border-box",
   marginLeft: -6,
   boxShadow: "0 1px 3px rgba(0,0,0,0.25)",
@@ -31,6 +35,7 @@ const circle = {
 /**
  * One user's circle. Dimmed while the user is away.
  * @param {{ user: PresenceUser }} props
+ * @returns {ReactElement}
  */
 export function Avatar({ user }) {
   return h(
@@ -50,15 +55,20 @@ export function Avatar({ user }) {
  * Props of `PresenceIndicators`.
  * @typedef {object} PresenceIndicatorsProps
  * @property {number} [max] how many circles before "+N" (5)
- * @property {string} [className]
- * @property {import("react").CSSProperties} [style]
+ * @property {string} [className] on the outer element
+ * @property {import("react").CSSProperties} [style] on the outer element
+ * @property {(user: PresenceUser) => ReactNode} [renderAvatar] draws one user instead of `<Avatar/>`
+ * @property {(count: number, others: ReadonlyArray<PresenceUser>) => ReactNode} [renderCount] replaces "N online"
  */
 
 /**
  * The others in the room, as avatars with "N online". Hidden when nobody else is here.
+ * CSS variables: `--presenced-avatar-text`, `--presenced-avatar-ring`,
+ * `--presenced-overflow-background`, `--presenced-muted`, `--presenced-font`.
  * @param {PresenceIndicatorsProps} props
+ * @returns {ReactElement | null}
  */
-export function PresenceIndicators({ max = 5, className, style }) {
+export function PresenceIndicators({ max = 5, className, style, renderAvatar, renderCount }) {
   const others = useOthers();
   if (others.length === 0) return null;
   const shown = others.slice(0, Math.max(0, max));
@@ -73,22 +83,33 @@ export function PresenceIndicators({ max = 5, className, style }) {
     h(
       "div",
       { style: { display: "flex", paddingLeft: 6 } },
-      shown.map((user) => h(Avatar, { key: user.id, user })),
+      shown.map((user) =>
+        renderAvatar ? h(Fragment, { key: user.id }, renderAvatar(user)) : h(Avatar, { key: user.id, user }),
+      ),
       hidden.length > 0 &&
         h(
           "div",
           {
             "data-testid": "avatar-overflow",
             title: hidden.map((user) => user.name).join(", "),
-            style: { ...circle, backgroundColor: "#5f6368" },
+            style: { ...circle, backgroundColor: "var(--presenced-overflow-background, #5f6368)" },
           },
           `+${hidden.length}`,
         ),
     ),
-    h(
-      "span",
-      { "data-testid": "online-count", style: { fontSize: 14, color: "#555", fontFamily: "system-ui, sans-serif" } },
-      `${others.length} online`,
-    ),
+    renderCount
+      ? renderCount(others.length, others)
+      : h(
+          "span",
+          {
+            "data-testid": "online-count",
+            style: {
+              fontSize: 14,
+              color: "var(--presenced-muted, #555)",
+              fontFamily: "var(--presenced-font, system-ui, sans-serif)",
+            },
+          },
+          `${others.length} online`,
+        ),
   );
 }

@@ -36,6 +36,7 @@ export const PresenceContext = createContext(/** @type {PresenceContextValue | n
  * unmounted or when `room` changes. A page reload is not an unmount: the tab's session
  * is restored by the next load, and the others see no leave.
  * @param {PresenceProviderProps} props
+ * @returns {import("react").ReactElement}
  */
 export function PresenceProvider({ room: roomName = "default", client: givenClient, url, user, initialState, options, children }) {
   const [ownClient, setOwnClient] = useState(/** @type {PresenceClient | null} */ (null));

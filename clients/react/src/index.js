@@ -10,10 +10,24 @@ export {
   usePresence,
   useUsers,
   useOthers,
+  useOther,
+  useCount,
   useSelf,
   useCursors,
   useConnectionState,
+  useRoomStatus,
+  useErrors,
   useCursorTracking,
+  shallow,
 } from "./hooks.js";
+export { createPresenceHooks } from "./create-presence-hooks.js";
 export { PresenceIndicators, Avatar } from "./PresenceIndicators.js";
 export { LiveCursors } from "./LiveCursors.js";
+
+/** @typedef {import("./hooks.js").Presence} Presence */
+/** @template {object} State @typedef {import("./create-presence-hooks.js").PresenceHooks<State>} PresenceHooks */
+/** @template {object} State @typedef {import("./create-presence-hooks.js").UserWith<State>} UserWith */
+/** @template {object} State @typedef {import("./create-presence-hooks.js").StatePatch<State>} StatePatch */
+/** @typedef {import("./context.js").PresenceProviderProps} PresenceProviderProps */
+/** @typedef {import("./PresenceIndicators.js").PresenceIndicatorsProps} PresenceIndicatorsProps */
+/** @typedef {import("./LiveCursors.js").LiveCursorsProps} LiveCursorsProps */

@@ -2,7 +2,7 @@
 // <PresenceIndicators/> and <LiveCursors/> render what the seed promises, and the
 // provider joins and leaves with its lifetime. The server is a fake WebSocket.
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, render, screen } from "@testing-library/react";
 import { StrictMode, createElement as h, useRef } from "react";
 import { createClient } from "@presenced/client";
@@ -11,7 +11,12 @@ import {
   PresenceIndicators,
   PresenceProvider,
   useConnectionState,
+  useCount,
   useCursorTracking,
+  useErrors,
+  useOther,
+  useRoomStatus,
+  shallow,
   useOthers,
   usePresence,
   useSelf,
@@ -76,7 +81,8 @@ describe("<PresenceIndicators/>", () => {
     expect(avatars[0].textContent).toBe("GH");
     expect(avatars[0].getAttribute("title")).toBe("Grace Hopper");
     expect(avatars[0].style.backgroundColor).toBe("rgb(46, 125, 50)");
-    expect(avatars[0].style.color).toBe("white");
+    // White initials unless the app's CSS sets --presenced-avatar-text (issue 15).
+    expect(avatars[0].style.color).toBe("var(--presenced-avatar-text, white)");
     expect(avatars[0].style.width).toBe("32px");
     expect(screen.getByTestId("online-count").textContent).toBe("1 online");
   });
@@ -104,6 +110,123 @@ describe("<PresenceIndicators/>", () => {
     expect(avatar.getAttribute("title")).toBe("Bob (away)");
     expect(avatar.dataset.away).toBe("true");
     expect(avatar.style.opacity).toBe("0.5");
+  });
+});
+
+describe("render props, class names and CSS variables", () => {
+  it("<PresenceIndicators/> takes renderAvatar, renderCount and className", () => {
+    renderWithClient(
+      h(PresenceIndicators, {
+        className: "who-is-here",
+        renderAvatar: (user) => h("img", { "data-testid": "custom-avatar", alt: user.name }),
+        renderCount: (count) => h("b", { "data-testid": "custom-count" }, `${count} here`),
+      }),
+    );
+    answerJoin([wireUser("ada"), wireUser("bob"), wireUser("cy")]);
+    expect(screen.getByTestId("presence-indicators").className).toBe("who-is-here");
+    expect(screen.getAllByTestId("custom-avatar").map((img) => img.getAttribute("alt"))).toEqual(["Bob", "Cy"]);
+    expect(screen.queryAllByTestId("avatar")).toHaveLength(0);
+    expect(screen.getByTestId("custom-count").textContent).toBe("2 here");
+    expect(screen.queryByTestId("online-count")).toBeNull();
+  });
+
+  it("<PresenceIndicators/> and <LiveCursors/> use CSS variables for their fixed colors", () => {
+    renderWithClient(h("div", null, h(PresenceIndicators, { max: 1 }), h(LiveCursors)));
+    answerJoin([wireUser("ada"), wireUser("bob", { cursor: { x: 0.5, y: 0.5, visible: true } }), wireUser("cy")]);
+    expect(screen.getByTestId("avatar").style.border).toBe("2px solid var(--presenced-avatar-ring, white)");
+    expect(screen.getByTestId("avatar-overflow").style.backgroundColor).toBe("var(--presenced-overflow-background, #5f6368)");
+    expect(screen.getByTestId("online-count").style.color).toBe("var(--presenced-muted, #555)");
+    const cursor = screen.getByTestId("cursor");
+    expect(cursor.querySelector("path")?.getAttribute("stroke")).toBe("var(--presenced-cursor-outline, white)");
+    expect(/** @type {HTMLElement} */ (cursor.querySelector("span")).style.color).toBe(
+      "var(--presenced-cursor-label-text, white)",
+    );
+  });
+
+  it("<LiveCursors/> takes renderCursor and className, and still places the cursor", () => {
+    renderWithClient(
+      h(LiveCursors, {
+        className: "cursor-layer",
+        renderCursor: (cursor) => h("i", { "data-testid": "custom-cursor" }, cursor.name.toUpperCase()),
+      }),
+    );
+    answerJoin([wireUser("ada"), wireUser("bob", { cursor: { x: 0.25, y: 0.75, visible: true } })]);
+    expect(screen.getByTestId("live-cursors").className).toBe("cursor-layer");
+    expect(screen.getByTestId("custom-cursor").textContent).toBe("BOB");
+    expect(screen.getByTestId("cursor").style.left).toBe("25%");
+    expect(screen.getByTestId("cursor").querySelector("svg")).toBeNull();
+  });
+});
+
+describe("selectors", () => {
+  it("useOthers(selector, shallow) re-renders only when the selection changes", () => {
+    /** @type {string[][]} */
+    const renders = [];
+    function Names() {
+      renders.push([...useOthers((others) => others.map((user) => user.name), shallow)]);
+      return null;
+    }
+    renderWithClient(h(Names));
+    answerJoin([wireUser("ada"), wireUser("bob")]);
+    const before = renders.length;
+    expect(renders.at(-1)).toEqual(["Bob"]);
+    // Bob's state changes: the names do not, so no render.
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("bob", { state: { typing: true } })] });
+    expect(renders).toHaveLength(before);
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("bob", { name: "Robert" })] });
+    expect(renders.at(-1)).toEqual(["Robert"]);
+    expect(renders).toHaveLength(before + 1);
+  });
+
+  it("useOther(id, selector) follows one user, and is null while that user is away from the room", () => {
+    /** @type {unknown[]} */
+    const renders = [];
+    function Typing() {
+      renders.push(useOther("bob", (user) => user.state.typing === true));
+      return null;
+    }
+    renderWithClient(h(Typing));
+    answerJoin([wireUser("ada"), wireUser("cy")]);
+    expect(renders.at(-1)).toBeNull();
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [wireUser("bob")], updated: [] });
+    expect(renders.at(-1)).toBe(false);
+    const before = renders.length;
+    // Someone else changes: no render.
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("cy", { state: { typing: true } })] });
+    expect(renders).toHaveLength(before);
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("bob", { state: { typing: true } })] });
+    expect(renders.at(-1)).toBe(true);
+    serverSends({ type: "presence:diff", room: "lobby", left: ["bob"], joined: [], updated: [] });
+    expect(renders.at(-1)).toBeNull();
+  });
+
+  it("useCount counts everyone, self included, and re-renders only when the number changes", () => {
+    /** @type {number[]} */
+    const renders = [];
+    function Count() {
+      renders.push(useCount());
+      return null;
+    }
+    renderWithClient(h(Count));
+    expect(renders.at(-1)).toBe(0);
+    answerJoin([wireUser("ada"), wireUser("bob")]);
+    expect(renders.at(-1)).toBe(2);
+    const before = renders.length;
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("bob", { state: { typing: true } })] });
+    expect(renders).toHaveLength(before);
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [wireUser("cy")], updated: [] });
+    expect(renders.at(-1)).toBe(3);
+  });
+
+  it("shallow compares one level: arrays item by item, objects key by key", () => {
+    expect(shallow([1, "a"], [1, "a"])).toBe(true);
+    expect(shallow([1, "a"], [1, "b"])).toBe(false);
+    expect(shallow([1], [1, 2])).toBe(false);
+    expect(shallow({ a: 1, b: "x" }, { b: "x", a: 1 })).toBe(true);
+    expect(shallow({ a: 1 }, { a: 1, b: undefined })).toBe(false);
+    expect(shallow({ a: { deep: 1 } }, { a: { deep: 1 } })).toBe(false);
+    expect(shallow([], {})).toBe(false);
+    expect(shallow(NaN, NaN)).toBe(true);
   });
 });
 
@@ -153,6 +276,45 @@ describe("hooks", () => {
 
     act(() => FakeWebSocket.last.serverClose(1012));
     expect(renders.at(-1)).toMatchObject({ others: ["bob"], connection: "reconnecting" });
+  });
+
+  it("useRoomStatus and useErrors show a refused join, with its reason", () => {
+    /** @type {any[]} */
+    const renders = [];
+    function Probe() {
+      const status = useRoomStatus();
+      const errors = useErrors();
+      renders.push({ status, errors: errors.map((error) => `${error.code}: ${error.message}`) });
+      return null;
+    }
+    renderWithClient(h(Probe));
+    expect(renders.at(-1)).toEqual({ status: "joining", errors: [] });
+    serverSends({ type: "presence:error", code: "unauthorized", message: "a token is required to join", ref: "join:lobby" });
+    expect(renders.at(-1)).toEqual({ status: "refused", errors: ["unauthorized: a token is required to join"] });
+  });
+
+  it("useRoomStatus follows a reconnect: joined, reconnecting, joined", () => {
+    vi.useFakeTimers();
+    try {
+      /** @type {string[]} */
+      const statuses = [];
+      function Probe() {
+        const status = useRoomStatus();
+        if (statuses.at(-1) !== status) statuses.push(status);
+        return null;
+      }
+      renderWithClient(h(Probe));
+      answerJoin([wireUser("ada")]);
+      act(() => FakeWebSocket.last.serverClose(1012));
+      act(() => {
+        vi.advanceTimersByTime(10_000); // past any backoff
+      });
+      act(() => FakeWebSocket.last.serverOpen());
+      answerJoin([wireUser("ada")]);
+      expect(statuses).toEqual(["joining", "joined", "reconnecting", "joined"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("do not re-render a roster component when only cursors move", () => {

@@ -15,8 +15,9 @@
  * unmounted or when `room` changes. A page reload is not an unmount: the tab's session
  * is restored by the next load, and the others see no leave.
  * @param {PresenceProviderProps} props
+ * @returns {import("react").ReactElement}
  */
-export function PresenceProvider({ room: roomName, client: givenClient, url, user, initialState, options, children }: PresenceProviderProps): import("react").FunctionComponentElement<import("react").ProviderProps<PresenceContextValue | null>>;
+export function PresenceProvider({ room: roomName, client: givenClient, url, user, initialState, options, children }: PresenceProviderProps): import("react").ReactElement;
 /**
  * The provider's client and room.
  * @returns {PresenceContextValue}

@@ -1,4 +1,12 @@
+export { createPresenceHooks } from "./create-presence-hooks.js";
 export { LiveCursors } from "./LiveCursors.js";
+export type Presence = import("./hooks.js").Presence;
+export type PresenceHooks<State extends object> = import("./create-presence-hooks.js").PresenceHooks<State>;
+export type UserWith<State extends object> = import("./create-presence-hooks.js").UserWith<State>;
+export type StatePatch<State extends object> = import("./create-presence-hooks.js").StatePatch<State>;
+export type PresenceProviderProps = import("./context.js").PresenceProviderProps;
+export type PresenceIndicatorsProps = import("./PresenceIndicators.js").PresenceIndicatorsProps;
+export type LiveCursorsProps = import("./LiveCursors.js").LiveCursorsProps;
 export { PresenceProvider, PresenceContext, usePresenceContext } from "./context.js";
-export { usePresence, useUsers, useOthers, useSelf, useCursors, useConnectionState, useCursorTracking } from "./hooks.js";
+export { usePresence, useUsers, useOthers, useOther, useCount, useSelf, useCursors, useConnectionState, useRoomStatus, useErrors, useCursorTracking, shallow } from "./hooks.js";
 export { PresenceIndicators, Avatar } from "./PresenceIndicators.js";
