@@ -1,9 +1,7 @@
 // A page on another origin imports the SDK from presenced's /sdk/index.js and, with no
-// `url`, connects to the presenced that served it (issue 15). The import needs the
-// server to send `Access-Control-Allow-Origin` on /sdk/* (module scripts are fetched in
-// CORS mode). That header is the server's side of issue 15, landed apart from this
-// branch: until it is, this test is marked todo, so it runs and reports without failing
-// the suite. Remove the todo once /sdk/* carries the header.
+// `url`, connects to the presenced that served it (issue 15). The import works because
+// the server sends `Access-Control-Allow-Origin: *` on /sdk/* (module scripts are
+// fetched in CORS mode).
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -47,7 +45,6 @@ after(async () => {
 describe("a page on another origin", () => {
   it(
     "imports /sdk/index.js from presenced and joins through it, with no url given",
-    { todo: "needs Access-Control-Allow-Origin on /sdk/* (the server side of issue 15)" },
     async () => {
       const context = await browser.newContext();
       try {

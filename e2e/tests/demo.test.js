@@ -1,13 +1,14 @@
 // Proves the demo page at `/` in a real headless Chromium against the real presenced
 // binary: two visitors see each other, cursors land where the pointer is, a reload is
 // never seen as a leave, a closed tab leaves after the grace (the unload grace when the
-// page could say it was closing), and a server restart shows
-// "reconnecting" and then everyone again, and a join the server refuses shows a red badge
-// with the reason. Screenshots go to e2e/artifacts/.
+// page could say it was closing), a server restart shows "reconnecting" and then everyone
+// again, a restart with --state-file is seen by nobody, and a join the server refuses
+// shows a red badge with the reason. Screenshots go to e2e/artifacts/.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchChromium } from "../support/browser.js";
@@ -278,6 +279,55 @@ describe("the demo page", () => {
     assertNoPageErrors([ada, bob]);
     await ada.context.close();
     await bob.context.close();
+  });
+
+  it("restarts a node with --state-file unseen: every page restored, no left or joined, same order", async () => {
+    const stateFile = path.join(os.tmpdir(), `presenced-e2e-state-${process.pid}.json`);
+    const args = ["--state-file", stateFile];
+    let node = await startPresenced({ reconnectGrace: "30s", args });
+    try {
+      const room = freshRoom("state-file");
+      const ada = await visit(room, node);
+      const bob = await visit(room, node);
+      const cy = await visit(room, node);
+      const visitors = [ada, bob, cy];
+      for (const me of visitors) {
+        await me.page.locator('[data-testid="online-count"]', { hasText: "3 online" }).waitFor();
+      }
+      /** @param {import("playwright-core").Page} page */
+      const order = (page) =>
+        page.locator('[data-testid="avatar"]').evaluateAll((avatars) => avatars.map((a) => a.getAttribute("data-user-id")));
+      /** @param {import("playwright-core").Page} page */
+      const roster = (page) =>
+        page.evaluate(() => /** @type {any} */ (window).presence.room.users.map((u) => [u.id, u.color, u.joinedAt]));
+      /** @param {import("playwright-core").Page} page */
+      const joinedAndLeft = (page) =>
+        page.locator('[data-testid="activity"] li[data-kind="joined"], [data-testid="activity"] li[data-kind="left"]').count();
+      const before = await Promise.all(visitors.map((v) => Promise.all([order(v.page), roster(v.page), joinedAndLeft(v.page)])));
+
+      await node.stop("SIGTERM");
+      node = await startPresenced({ port: node.port, reconnectGrace: "30s", args });
+      for (const [index, me] of visitors.entries()) {
+        await me.page.locator('[data-testid="connection-badge"][data-state="connected"]').waitFor({ timeout: 20_000 });
+        await me.page.waitForFunction(() => /** @type {any} */ (window).presence.room.status === "joined", undefined, {
+          timeout: 20_000,
+        });
+        await me.page.locator('[data-testid="online-count"]', { hasText: "3 online" }).waitFor();
+        const [wasOrder, wasRoster, wasEvents] = before[index];
+        assert.deepEqual(await order(me.page), wasOrder, "the same order");
+        assert.deepEqual(await roster(me.page), wasRoster, "the same users, colors and joinedAt");
+        assert.equal(await joinedAndLeft(me.page), wasEvents, "no left or joined in the activity list");
+        const restored = await me.page.locator('[data-testid="activity"] li[data-kind="info"]', {
+          hasText: "Session restored",
+        });
+        await restored.last().waitFor();
+      }
+      await screenshot(ada.page, "08-restored-after-state-file-restart");
+      assertNoPageErrors(visitors);
+      for (const visitor of visitors) await visitor.context.close();
+    } finally {
+      await node.stop();
+    }
   });
 
   it("shows a refused join as a red badge with the reason, not as 'Connected'", async () => {
