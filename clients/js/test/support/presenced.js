@@ -1,6 +1,6 @@
 // Starts the real `presenced` binary for tests: on 127.0.0.1, port 0 unless a port is
 // given (to restart on the same one), and waits for the one line it prints when ready,
-// `listening on http://ADDR`, instead of sleeping. Shared by the SDK's integration
+// `listening on http://ADDR` (`https://` with --tls-cert), instead of sleeping. Shared by the SDK's integration
 // tests and the e2e tests. Every started server is killed when the test process exits.
 
 import { spawn } from "node:child_process";
@@ -36,9 +36,10 @@ export function presencedBin() {
 
 /**
  * @typedef {object} RunningServer
- * @property {string} httpUrl e.g. http://127.0.0.1:41234
- * @property {string} wsUrl e.g. ws://127.0.0.1:41234/ws
+ * @property {string} httpUrl e.g. http://127.0.0.1:41234 (https:// with --tls-cert)
+ * @property {string} wsUrl e.g. ws://127.0.0.1:41234/ws (wss:// with --tls-cert)
  * @property {number} port
+ * @property {number} pid the process, for signals other than the stop
  * @property {() => string} output what the server wrote to stderr so far (for failure messages)
  * @property {(signal?: NodeJS.Signals) => Promise<void>} stop sends `signal` (SIGTERM) and waits for the exit
  */
@@ -95,7 +96,7 @@ function spawnOnce(bin, port, args) {
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (chunk) => {
       stdout += chunk;
-      const match = /^listening on (http:\/\/(\S+?):(\d+))\s*$/m.exec(stdout);
+      const match = /^listening on (https?:\/\/(\S+?):(\d+))\s*$/m.exec(stdout);
       if (!match) return;
       clearTimeout(timer);
       const httpUrl = match[1];
@@ -103,6 +104,7 @@ function spawnOnce(bin, port, args) {
         httpUrl,
         wsUrl: `${httpUrl.replace(/^http/, "ws")}/ws`,
         port: Number(match[3]),
+        pid: /** @type {number} */ (child.pid),
         output: () => stderr,
         stop: async (signal = "SIGTERM") => {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
