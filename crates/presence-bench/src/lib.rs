@@ -26,6 +26,7 @@ pub mod report;
 pub mod scenario;
 pub mod server;
 pub mod stats;
+pub mod webhooks;
 
 pub use report::Report;
 pub use scenario::{Scenario, Settings};

@@ -60,6 +60,11 @@ struct Global {
     /// nodes, keeps that price apart from each node's own work. idle and cursor only.
     #[arg(long, global = true)]
     partitioned: bool,
+    /// Attach a webhook receiver: the started server sends its room events there, and
+    /// the report says how many arrived and how fast. Run the same scenario without it
+    /// to price them (the server CPU with, minus without, per event).
+    #[arg(long, global = true, conflicts_with = "url")]
+    webhooks: bool,
     /// Print the report as JSON on standard output.
     #[arg(long, global = true)]
     json: bool,
@@ -303,6 +308,22 @@ struct Environment {
     server_nodes: Vec<NodeSample>,
     /// The redis-server of a cluster run at the end (not in the report's server sums).
     redis: Option<RedisSample>,
+    /// What the webhook receiver got (`--webhooks`).
+    webhooks: Option<WebhookSample>,
+}
+
+#[derive(Serialize)]
+struct WebhookSample {
+    /// Events received, a batch counting each of its events.
+    events: u64,
+    /// Requests received.
+    requests: u64,
+    /// From the server's start to the last delivery the bench waited for.
+    seconds: f64,
+    /// Events per second over those seconds.
+    events_per_second: f64,
+    /// The server's CPU seconds since it started, read when the deliveries were done.
+    server_cpu_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -351,6 +372,19 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
     let global = &cli.global;
     let mut server_args = cli.scenario.server_args();
     server_args.extend(global.server_args.iter().cloned());
+    let receiver = if global.webhooks {
+        let receiver = presence_bench::webhooks::Receiver::start()
+            .await
+            .context("cannot start the webhook receiver")?;
+        server_args.extend([
+            format!("--webhook-url={}", receiver.url),
+            format!("--webhook-secret={:032x}", rand::random::<u128>()),
+        ]);
+        Some(receiver)
+    } else {
+        None
+    };
+    let started_at = std::time::Instant::now();
     let mut server = match (&global.url, global.server_pid) {
         (Some(url), Some(pid)) => Server::attach(url, pid)?,
         _ => {
@@ -410,6 +444,10 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
         bail!("the server died during the run");
     }
 
+    let webhooks = match &receiver {
+        Some(receiver) => Some(drain_webhooks(&server, receiver, started_at).await?),
+        None => None,
+    };
     let server_nodes = server.node_samples();
     let redis = server.redis_sample().map(|(pid, sample)| RedisSample {
         pid,
@@ -431,6 +469,7 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             placement: server.placement(),
             server_nodes,
             redis,
+            webhooks,
         },
         report,
     };
@@ -483,6 +522,63 @@ async fn run(cli: Cli, limit: FileLimit) -> anyhow::Result<()> {
             }
         }
         print!("{}", output.report.table());
+        if let Some(webhooks) = &output.environment.webhooks {
+            println!(
+                "webhooks: {} events in {} requests, {:.0} events/s over {:.1} s; server CPU {:.2} s since start",
+                webhooks.events,
+                webhooks.requests,
+                webhooks.events_per_second,
+                webhooks.seconds,
+                webhooks.server_cpu_seconds
+            );
+        }
     }
     Ok(())
+}
+
+/// Waits until the server has delivered every event it queued (its own counters say
+/// so), then reads what the receiver got.
+async fn drain_webhooks(
+    server: &Server,
+    receiver: &presence_bench::webhooks::Receiver,
+    started_at: std::time::Instant,
+) -> anyhow::Result<WebhookSample> {
+    use std::sync::atomic::Ordering;
+    let count = |metrics: &str, outcome: &str| -> u64 {
+        let series = format!("presenced_webhook_events_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = presence_bench::http::get(&server.url, "/metrics").await?;
+        let queued = count(&metrics, "queued");
+        let settled = count(&metrics, "delivered")
+            + count(&metrics, "dropped_expired")
+            + count(&metrics, "claimed_elsewhere");
+        if settled >= queued {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("webhooks: {settled} of {queued} events settled after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = started_at.elapsed().as_secs_f64();
+    let events = receiver.received.events.load(Ordering::Relaxed);
+    let server_cpu_seconds = server
+        .node_samples()
+        .iter()
+        .map(|node| node.cpu_seconds)
+        .sum();
+    Ok(WebhookSample {
+        events,
+        requests: receiver.received.requests.load(Ordering::Relaxed),
+        seconds,
+        events_per_second: events as f64 / seconds.max(f64::EPSILON),
+        server_cpu_seconds,
+    })
 }
