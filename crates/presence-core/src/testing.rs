@@ -62,10 +62,8 @@ pub struct Harness {
     pub subscriptions: HashMap<ConnId, BTreeSet<RoomName>>,
     /// Connections the tracker closed, in order, with the reason.
     pub closed_by_server: Vec<(ConnId, CloseReason)>,
-    /// Facts announced for other nodes (cluster mode), in order.
-    pub published: Vec<Fact>,
-    /// Everything asked of the cluster backend (cluster mode), in order: the facts of
-    /// `published` and the rooms to follow, drop or read.
+    /// Everything asked of the cluster backend (cluster mode), in order: the facts
+    /// announced and the rooms to follow, drop or read.
     pub backend: Vec<BackendCall>,
     /// The rooms the tracker follows (cluster mode), as it said.
     pub watching: BTreeSet<RoomName>,
@@ -118,7 +116,6 @@ impl Harness {
             inbox: HashMap::new(),
             subscriptions: HashMap::new(),
             closed_by_server: Vec::new(),
-            published: Vec::new(),
             backend: Vec::new(),
             watching: BTreeSet::new(),
             notified: Vec::new(),
@@ -330,10 +327,7 @@ impl Harness {
                 }
                 Effect::Close { conn, reason } => self.closed_by_server.push((conn, reason)),
                 Effect::Notify(event) => self.notified.push(event),
-                Effect::Publish(fact) => {
-                    self.published.push(fact.clone());
-                    self.backend.push(BackendCall::Publish(fact));
-                }
+                Effect::Publish(fact) => self.backend.push(BackendCall::Publish(fact)),
                 Effect::Watch { room } => {
                     assert!(self.watching.insert(room.clone()), "{room} watched twice");
                     self.backend.push(BackendCall::Watch(room));
@@ -354,6 +348,18 @@ impl Harness {
                 }
             }
         }
+    }
+
+    /// The facts announced for other nodes (cluster mode) and not yet carried off, in
+    /// order: the `Publish` calls of [`Harness::backend`].
+    pub fn published(&self) -> Vec<Fact> {
+        self.backend
+            .iter()
+            .filter_map(|call| match call {
+                BackendCall::Publish(fact) => Some(fact.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Everything delivered to `conn` since the last call.

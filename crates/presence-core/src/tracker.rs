@@ -34,8 +34,6 @@ pub struct Stats {
     pub users: usize,
     /// Sessions, live or within grace.
     pub sessions: usize,
-    /// Rooms whose records are being read before they are served (cluster mode).
-    pub loading_rooms: usize,
     /// Room facts applied, and room facts ignored as not this node's concern.
     pub interest: InterestStats,
 }
@@ -189,7 +187,6 @@ impl Tracker {
             rooms: self.rosters.len(),
             users: self.users,
             sessions: self.sessions.len(),
-            loading_rooms: self.loading.len(),
             interest: self.interest_stats,
         }
     }

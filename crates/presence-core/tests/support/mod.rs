@@ -36,7 +36,6 @@ impl Bus {
     pub fn collect(&mut self, nodes: &mut [Harness], can_speak: impl Fn(usize) -> bool) -> usize {
         let before = self.in_flight.len();
         for (i, node) in nodes.iter_mut().enumerate() {
-            node.published.clear();
             let calls = std::mem::take(&mut node.backend);
             let speaks = can_speak(i);
             for call in calls {
@@ -168,6 +167,30 @@ impl Bus {
     /// Node `i` stopped refreshing its liveness: its records live `left` more.
     pub fn silence(&mut self, i: usize, left: Duration) {
         self.gone.insert(node_id(i), left);
+    }
+
+    /// Carries out everything the nodes ask of the backend (facts, follows, reads) until
+    /// nothing new is asked. A node for which `can_speak` is false loses what it asks; one
+    /// for which `can_hear` is false hears no fact; reads are answered to nodes that can
+    /// do both.
+    pub fn pump(
+        &mut self,
+        nodes: &mut [Harness],
+        can_speak: impl Fn(usize) -> bool + Copy,
+        can_hear: impl Fn(usize) -> bool + Copy,
+    ) {
+        loop {
+            let added = self.collect(nodes, can_speak);
+            let mut delivered = 0;
+            while let Some(fact) = self.pop() {
+                self.deliver(nodes, &fact, can_hear);
+                delivered += 1;
+            }
+            let read = self.answer_reads(nodes, |i| can_speak(i) && can_hear(i));
+            if added + delivered + read == 0 && nodes.iter().all(|n| n.backend.is_empty()) {
+                return;
+            }
+        }
     }
 
     /// Node `i`'s records expired: it stopped refreshing them for the node TTL plus the
