@@ -97,7 +97,7 @@ impl Webhooks {
         settings: Settings,
         claimer: Option<Claimer>,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, String> {
         let client = client()?;
         let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(deliver(settings, client, claimer, events, metrics.clone()));
@@ -123,7 +123,7 @@ impl Webhooks {
 }
 
 /// An HTTP client on rustls and ring that trusts the system's roots, like `rediss://`.
-fn client() -> Result<reqwest::Client, reqwest::Error> {
+fn client() -> Result<reqwest::Client, String> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for error in &found.errors {
@@ -134,19 +134,15 @@ fn client() -> Result<reqwest::Client, reqwest::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|error| {
-            tracing::error!(%error, "no TLS versions for webhooks");
-            error
-        })
-        .ok()
-        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
-    let mut builder = reqwest::Client::builder()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("presenced/", env!("CARGO_PKG_VERSION")));
-    if let Some(tls) = tls {
-        builder = builder.use_preconfigured_tls(tls);
-    }
-    builder.build()
+        .user_agent(concat!("presenced/", env!("CARGO_PKG_VERSION")))
+        .use_preconfigured_tls(tls)
+        .build()
+        .map_err(|error| error.to_string())
 }
 
 /// The claim that settles who reports `event`, if one is needed.

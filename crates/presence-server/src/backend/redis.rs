@@ -287,6 +287,18 @@ impl RedisBackend {
         millis(self.record_ttl)
     }
 
+    /// Adds the commands that delete `node`'s records of `room` to `pipeline`.
+    fn forget_room(&self, pipeline: &mut redis::Pipeline, node: NodeId, room: &RoomName) {
+        pipeline
+            .cmd("DEL")
+            .arg(self.records_key(room, node))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.owners_key(room))
+            .arg(node.to_string())
+            .ignore();
+    }
+
     /// Adds the commands that write one record to `pipeline`.
     fn write_record(
         &self,
@@ -340,11 +352,13 @@ fn cluster_client(
     }
 }
 
-fn node_channel(prefix: &str) -> String {
+/// The channel of node-wide facts, with the key prefix `prefix`.
+pub fn node_channel(prefix: &str) -> String {
     format!("{prefix}{{{NODES_TAG}}}:facts")
 }
 
-fn room_channel(prefix: &str, room: &RoomName) -> String {
+/// The channel of `room`'s facts, with the key prefix `prefix`.
+pub fn room_channel(prefix: &str, room: &RoomName) -> String {
     format!("{prefix}{{{room}}}:facts")
 }
 
@@ -474,15 +488,7 @@ impl Backend for RedisBackend {
 
     async fn vacate(&self, node: NodeId, room: &RoomName) -> Result<(), BackendError> {
         let mut batch = self.batch();
-        batch
-            .group(room.as_str())
-            .cmd("DEL")
-            .arg(self.records_key(room, node))
-            .ignore()
-            .cmd("SREM")
-            .arg(self.owners_key(room))
-            .arg(node.to_string())
-            .ignore();
+        self.forget_room(batch.group(room.as_str()), node, room);
         self.run(batch).await?;
         Ok(())
     }
@@ -506,15 +512,7 @@ impl Backend for RedisBackend {
             self.write_record(pipeline, node, record)?;
         }
         for room in stale {
-            batch
-                .group(room.as_str())
-                .cmd("DEL")
-                .arg(self.records_key(room, node))
-                .ignore()
-                .cmd("SREM")
-                .arg(self.owners_key(room))
-                .arg(node.to_string())
-                .ignore();
+            self.forget_room(batch.group(room.as_str()), node, room);
         }
         self.run(batch).await?;
         Ok(())

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use presence_core::{Fact, NodeId};
+use presence_protocol::RoomName;
+use presence_server::backend::redis::{node_channel, room_channel};
 use presence_server::backend::FactCodec;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -35,6 +37,11 @@ async fn node_with(url: &str, prefix: &str, extra: &[&str], env: &[(&str, &str)]
     ];
     args.extend_from_slice(extra);
     TestServer::start_with_env(&args, env).await
+}
+
+/// The room the stories happen in.
+fn doc() -> RoomName {
+    RoomName::new("doc").expect("room")
 }
 
 fn unique_prefix(tag: &str) -> String {
@@ -133,8 +140,8 @@ async fn a_forged_unsigned_leaving_erases_nobody_and_is_counted() {
     };
     let url = redis.url();
     let prefix = unique_prefix("signed");
-    let channel = format!("{prefix}{{nodes}}:facts");
-    let room_channel = format!("{prefix}{{doc}}:facts");
+    let channel = node_channel(&prefix);
+    let room_channel = room_channel(&prefix, &doc());
     let secret = ["--cluster-secret", SECRET];
     let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
@@ -186,7 +193,7 @@ async fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
     let url = redis.url();
     let prefix = unique_prefix("colors");
     // Facts about a room go on the room's channel.
-    let channel = format!("{prefix}{{doc}}:facts");
+    let channel = room_channel(&prefix, &doc());
     let mut node = node_with(&url, &prefix, &["--cluster-secret", SECRET], &[]).await;
     node.ready().await;
     let _olga = node.joined("doc", "olga").await;
@@ -227,8 +234,8 @@ async fn a_replayed_signed_leaving_for_a_live_node_erases_nobody() {
     };
     let url = redis.url();
     let prefix = unique_prefix("replay");
-    let channel = format!("{prefix}{{nodes}}:facts");
-    let room_channel = format!("{prefix}{{doc}}:facts");
+    let channel = node_channel(&prefix);
+    let room_channel = room_channel(&prefix, &doc());
     let secret = ["--cluster-secret", SECRET];
     let mut nodes = [
         node_with(&url, &prefix, &secret, &[]).await,
