@@ -32,7 +32,7 @@ use crate::color::{color_for, PALETTE};
 use crate::effect::Effect;
 use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{Authority, Input, Now};
-use crate::session::Attachment;
+use crate::session::{arrival, Attachment};
 use crate::timers::Timer;
 use crate::tracker::Tracker;
 
@@ -158,9 +158,7 @@ impl Tracker {
         // Users are listed in the order they arrived, which the records tell by `joinedAt`
         // (the backend returns them in no particular order).
         let mut records = records;
-        records.sort_by(|(_, a), (_, b)| {
-            (a.user.joined_at, &a.user.id).cmp(&(b.user.joined_at, &b.user.id))
-        });
+        records.sort_by(|(_, a), (_, b)| arrival(a).cmp(&arrival(b)));
         for (node, record) in records {
             // Our own records are our past. A record may also end our interest (it claims
             // our last session here), and then the rest concern a room we dropped.

@@ -243,36 +243,14 @@ impl Tracker {
                 }
             }
             None => {
-                let key = self.sessions.insert(Session {
-                    id: record.session_id.clone(),
-                    room: room.clone(),
-                    user_id: record.user.id.clone(),
-                    attachment: Attachment::Remote(node),
-                    batch: false,
-                    away: record.away,
-                    claim: record.claim,
-                });
-                let roster = self.rosters.entry(room.clone()).or_default();
-                roster.add_session(name, key, false);
-                match roster.member_mut(&record.user.id) {
-                    Some(member) => {
-                        member.add_session(key);
-                        // One more session is news: `sessions` is part of what others see.
-                        return self.apply_user_data(&record, true, now);
-                    }
-                    None => {
-                        let color_index = roster
-                            .colors
-                            .adopt(record.user.id.as_str(), &record.user.color);
-                        let mut user = record.user.clone();
-                        // What clients are shown is the palette's color, never the fact's.
-                        user.color = PALETTE[color_index].to_owned();
-                        let stamp = record.stamp;
-                        self.add_member(&room, user, color_index, key, stamp, None, now);
-                        self.settle_shared_color(&room, &record.user.id, now);
-                        return;
-                    }
+                let (_, new_member) = self.insert_recorded(&record, Attachment::Remote(node), now);
+                if new_member {
+                    self.settle_shared_color(&room, &record.user.id, now);
+                } else {
+                    // One more session is news: `sessions` is part of what others see.
+                    self.apply_user_data(&record, true, now);
                 }
+                return;
             }
         }
 

@@ -129,46 +129,71 @@ impl Tracker {
     /// and nobody sees a leave or a join. Users come back in `joinedAt` order, with their
     /// colors, state and `joinedAt`; a session already held is left as it is.
     pub fn hold_restored(&mut self, mut records: Vec<SessionRecord>, now: Now) {
-        records.sort_by(|a, b| (a.user.joined_at, &a.user.id).cmp(&(b.user.joined_at, &b.user.id)));
+        records.sort_by(|a, b| arrival(a).cmp(&arrival(b)));
         let grace_ends_at = now.instant + self.config.reconnect_grace;
         for record in records {
-            let room = record.room.clone();
             let name = (record.user.id.clone(), record.session_id.clone());
             if self
                 .rosters
-                .get(&room)
+                .get(&record.room)
                 .and_then(|r| r.session(&name))
                 .is_some()
             {
                 continue;
             }
-            let key = self.sessions.insert(Session {
-                id: record.session_id.clone(),
-                room: room.clone(),
-                user_id: record.user.id.clone(),
-                attachment: Attachment::Detached { grace_ends_at },
-                batch: false,
-                away: record.away,
-                claim: record.claim,
-            });
+            let attachment = Attachment::Detached { grace_ends_at };
+            let (key, new_member) = self.insert_recorded(&record, attachment, now);
             self.timers.push(grace_ends_at, Timer::GraceEnd(key));
-            let roster = self.rosters.entry(room.clone()).or_default();
-            roster.add_session(name, key, false);
-            roster.local_sessions += 1;
-            if let Some(member) = roster.member_mut(&record.user.id) {
-                member.add_session(key);
-                self.refresh_away(&room, &record.user.id);
-                continue;
+            if !new_member {
+                self.refresh_away(&record.room, &record.user.id);
             }
-            let color_index = roster
-                .colors
-                .adopt(record.user.id.as_str(), &record.user.color);
-            let mut user = record.user.clone();
-            user.color = crate::color::PALETTE[color_index].to_owned();
-            self.add_member(&room, user, color_index, key, record.stamp, None, now);
         }
         // Nobody is connected yet: what adding them queued for a room has no recipient.
         self.effects.clear();
+    }
+
+    /// Lists the session `record` describes, not held yet, with `attachment`: for a user
+    /// already listed, one more session; for a new one, an entry with the record's data
+    /// and its palette color (any other color in a record is replaced). True when the user
+    /// is new to the room.
+    pub(crate) fn insert_recorded(
+        &mut self,
+        record: &SessionRecord,
+        attachment: Attachment,
+        now: Now,
+    ) -> (SessionKey, bool) {
+        let room = &record.room;
+        let session = Session {
+            id: record.session_id.clone(),
+            room: room.clone(),
+            user_id: record.user.id.clone(),
+            attachment,
+            batch: false,
+            away: record.away,
+            claim: record.claim,
+        };
+        let local = session.is_local();
+        let key = self.sessions.insert(session);
+        let roster = self.rosters.entry(room.clone()).or_default();
+        roster.add_session(
+            (record.user.id.clone(), record.session_id.clone()),
+            key,
+            false,
+        );
+        if local {
+            roster.local_sessions += 1;
+        }
+        if let Some(member) = roster.member_mut(&record.user.id) {
+            member.add_session(key);
+            return (key, false);
+        }
+        let color_index = roster
+            .colors
+            .adopt(record.user.id.as_str(), &record.user.color);
+        let mut user = record.user.clone();
+        user.color = crate::color::PALETTE[color_index].to_owned();
+        self.add_member(room, user, color_index, key, record.stamp, None, now);
+        (key, true)
     }
 
     pub(crate) fn remove_session(&mut self, key: SessionKey, now: Now) {
@@ -327,4 +352,11 @@ impl Tracker {
         }
         self.connections.remove(&conn);
     }
+}
+
+/// The order in which records list their users: by `joinedAt`, ties by user id. Records
+/// come from the backend or a file in no particular order, and a roster lists its users in
+/// the order they arrived.
+pub(crate) fn arrival(record: &SessionRecord) -> (u64, &UserId) {
+    (record.user.joined_at, &record.user.id)
 }
