@@ -23,7 +23,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
@@ -351,11 +351,10 @@ impl AsyncRead for Connection {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Connection::Plain(plain) => Pin::new(plain).poll_read(cx, buf),
-            Connection::Tls(tls) => match tls.poll_ready(cx) {
-                Poll::Ready(Ok(stream)) => Pin::new(stream).poll_read(cx, buf),
-                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-                Poll::Pending => Poll::Pending,
-            },
+            Connection::Tls(tls) => {
+                let stream = ready!(tls.poll_ready(cx))?;
+                Pin::new(stream).poll_read(cx, buf)
+            }
         }
     }
 }
@@ -368,11 +367,10 @@ impl AsyncWrite for Connection {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Connection::Plain(plain) => Pin::new(plain).poll_write(cx, buf),
-            Connection::Tls(tls) => match tls.poll_ready(cx) {
-                Poll::Ready(Ok(stream)) => Pin::new(stream).poll_write(cx, buf),
-                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-                Poll::Pending => Poll::Pending,
-            },
+            Connection::Tls(tls) => {
+                let stream = ready!(tls.poll_ready(cx))?;
+                Pin::new(stream).poll_write(cx, buf)
+            }
         }
     }
 
@@ -383,11 +381,10 @@ impl AsyncWrite for Connection {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Connection::Plain(plain) => Pin::new(plain).poll_write_vectored(cx, bufs),
-            Connection::Tls(tls) => match tls.poll_ready(cx) {
-                Poll::Ready(Ok(stream)) => Pin::new(stream).poll_write_vectored(cx, bufs),
-                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-                Poll::Pending => Poll::Pending,
-            },
+            Connection::Tls(tls) => {
+                let stream = ready!(tls.poll_ready(cx))?;
+                Pin::new(stream).poll_write_vectored(cx, bufs)
+            }
         }
     }
 
