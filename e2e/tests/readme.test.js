@@ -93,6 +93,24 @@ async function openDemo(room) {
 }
 
 /**
+ * Closes the pages and waits until the server lists nobody in the README's room, so the
+ * next test (the snippets all join "lobby") starts with it empty rather than racing the
+ * closed pages' grace.
+ * @param {...{ context: import("playwright-core").BrowserContext }} visitors
+ */
+async function closeAll(...visitors) {
+  for (const visitor of visitors) await visitor.context.close();
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const answer = await fetch(`${server.httpUrl}/api/rooms/lobby`);
+    const { users } = /** @type {{ users: unknown[] }} */ (await answer.json());
+    if (users.length === 0) return;
+    assert.ok(Date.now() < deadline, `lobby still lists ${JSON.stringify(users)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
  * Moves the pointer over the snippet's board to (fx, fy) and waits until the demo draws
  * u-42's cursor tip at the same fraction of its board.
  * @param {import("playwright-core").Page} snippetPage
@@ -132,8 +150,7 @@ describe("the READMEs' snippets, run as written", () => {
       await assertCursorCrosses(app.page, demo.page, 0.8, 0.2);
       assert.deepEqual(app.errors, []);
     } finally {
-      await app.context.close();
-      await demo.context.close();
+      await closeAll(app, demo);
     }
   });
 
@@ -159,8 +176,7 @@ describe("the READMEs' snippets, run as written", () => {
       });
       assert.deepEqual(app.errors, []);
     } finally {
-      await app.context.close();
-      await demo.context.close();
+      await closeAll(app, demo);
     }
   });
 
@@ -204,8 +220,7 @@ describe("the READMEs' snippets, run as written", () => {
       );
       assert.deepEqual(app.errors, []);
     } finally {
-      await app.context.close();
-      await demo.context.close();
+      await closeAll(app, demo);
     }
   });
 });
