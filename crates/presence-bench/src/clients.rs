@@ -90,6 +90,8 @@ pub fn join_frame(room: &RoomName, user: &str, session: Option<&str>, batch: boo
         state: None,
         token: None,
         batch,
+        view: None,
+        spectator: false,
     });
     Utf8Bytes::from(message.encode())
 }

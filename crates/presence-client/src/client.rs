@@ -140,6 +140,14 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// How many users `room` lists and how many spectators watch it, as the server last
+    /// said (a list view holds fewer users than the count).
+    pub fn counts(&self, room: &RoomName) -> Option<(u64, u64)> {
+        self.views()
+            .get(room)
+            .map(|view| (view.roster.count(), view.roster.spectators()))
+    }
+
     /// Who this client is in `room` (user id and the session it restores), once joined.
     pub fn me(&self, room: &RoomName) -> Option<SelfInfo> {
         self.views().get(room).map(|view| view.me.clone())

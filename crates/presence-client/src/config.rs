@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use presence_protocol::{SessionId, State, UserId};
+use presence_protocol::{SessionId, State, UserId, View};
 
 use crate::backoff::Backoff;
 
@@ -102,6 +102,10 @@ pub struct JoinOptions {
     pub session_id: Option<SessionId>,
     /// Receive `presence:diff` batches instead of single roster events.
     pub batch: bool,
+    /// How much of the roster to receive; `None` is the whole roster.
+    pub view: Option<View>,
+    /// Watch without being listed.
+    pub spectator: bool,
 }
 
 impl JoinOptions {

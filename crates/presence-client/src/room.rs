@@ -41,6 +41,8 @@ impl RoomEntry {
                 state: None,
                 token,
                 batch: false,
+                view: None,
+                spectator: false,
             },
             join_ref,
             waiters: Vec::new(),
@@ -64,6 +66,8 @@ impl RoomEntry {
             state,
             session_id,
             batch,
+            view,
+            spectator,
         } = options;
         if user_id.is_some() && user_id != join.user.id {
             // Another user in the same room: the held session is not theirs to restore.
@@ -80,6 +84,8 @@ impl RoomEntry {
             merge(join.state.get_or_insert_with(State::new), &state);
         }
         join.batch = batch;
+        join.view = view;
+        join.spectator = spectator;
         self.join_ref = reference;
         self.waiters.push(reply);
         // A repeated join carries the whole state too: the server merges it into the

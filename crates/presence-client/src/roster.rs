@@ -13,16 +13,20 @@ use presence_protocol::{ServerMessage, User, UserId};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Roster {
     users: HashMap<UserId, User>,
+    /// Listed users and spectator sessions in the whole room, as the server last said.
+    counts: (u64, u64),
 }
 
 impl Roster {
     /// A roster holding exactly `users` (a `presence:currentUsers` snapshot).
     pub fn from_users(users: impl IntoIterator<Item = User>) -> Self {
+        let users: HashMap<UserId, User> = users
+            .into_iter()
+            .map(|user| (user.id.clone(), user))
+            .collect();
         Roster {
-            users: users
-                .into_iter()
-                .map(|user| (user.id.clone(), user))
-                .collect(),
+            counts: (users.len() as u64, 0),
+            users,
         }
     }
 
@@ -35,11 +39,20 @@ impl Roster {
     /// restore does).
     pub fn apply(&mut self, message: &ServerMessage) -> bool {
         match message {
-            ServerMessage::CurrentUsers { users, .. } => {
+            ServerMessage::CurrentUsers {
+                users,
+                count,
+                spectators,
+                ..
+            } => {
                 self.users.clear();
                 self.users
                     .extend(users.iter().map(|user| (user.id.clone(), user.clone())));
+                self.counts = (*count, *spectators);
             }
+            ServerMessage::Count {
+                count, spectators, ..
+            } => self.counts = (*count, *spectators),
             ServerMessage::UserJoined { user, .. } | ServerMessage::UserUpdated { user, .. } => {
                 self.upsert(user);
             }
@@ -111,6 +124,17 @@ impl Roster {
         self.users.len()
     }
 
+    /// How many users the whole room lists, as the server last said: more than
+    /// [`Roster::len`] with a list view.
+    pub fn count(&self) -> u64 {
+        self.counts.0
+    }
+
+    /// How many spectator sessions watch the room, as the server last said.
+    pub fn spectators(&self) -> u64 {
+        self.counts.1
+    }
+
     /// Whether the room is empty (as far as this client knows).
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
@@ -147,12 +171,30 @@ mod tests {
     fn snapshot(users: Vec<User>) -> ServerMessage {
         ServerMessage::CurrentUsers {
             room: room(),
+            count: users.len() as u64,
             users,
             me: SelfInfo {
                 id: UserId::new("a").unwrap(),
                 session_id: SessionId::new("s").unwrap(),
             },
+            spectators: 0,
         }
+    }
+
+    #[test]
+    fn counts_follow_the_snapshot_and_count_frames() {
+        let mut roster = Roster::default();
+        roster.apply(&snapshot(vec![user("a", 1, "A")]));
+        assert_eq!((roster.count(), roster.spectators()), (1, 0));
+        assert!(roster.apply(&ServerMessage::Count {
+            room: room(),
+            count: 12_408,
+            spectators: 3,
+        }));
+        assert_eq!(
+            (roster.count(), roster.spectators(), roster.len()),
+            (12_408, 3, 1)
+        );
     }
 
     #[test]

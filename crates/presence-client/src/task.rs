@@ -434,7 +434,9 @@ impl Driver {
 
     async fn on_message(&mut self, message: ServerMessage) {
         match &message {
-            ServerMessage::CurrentUsers { room, users, me } => {
+            ServerMessage::CurrentUsers {
+                room, users, me, ..
+            } => {
                 if let Some(entry) = self.rooms.get_mut(room) {
                     // From now on a rejoin names this session, as this user: the server
                     // restores only for the same user id (an `anon-…` one included).
@@ -442,8 +444,10 @@ impl Driver {
                     entry.join.user.session_id = Some(me.session_id.clone());
                     let waiters = std::mem::take(&mut entry.waiters);
                     // The roster first: a caller woken by `join` reads it at once.
+                    let mut roster = Roster::default();
+                    roster.apply(&message);
                     let view = RoomView {
-                        roster: Roster::from_users(users.iter().cloned()),
+                        roster,
                         me: me.clone(),
                     };
                     self.views().insert(room.clone(), view);
@@ -483,7 +487,8 @@ impl Driver {
             | ServerMessage::UserLeft { room, .. }
             | ServerMessage::UserUpdated { room, .. }
             | ServerMessage::Cursors { room, .. }
-            | ServerMessage::Diff { room, .. } => {
+            | ServerMessage::Diff { room, .. }
+            | ServerMessage::Count { room, .. } => {
                 if let Some(view) = self.views().get_mut(room) {
                     view.roster.apply(&message);
                 }

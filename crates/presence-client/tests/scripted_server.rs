@@ -93,6 +93,8 @@ impl Peer {
                 id,
                 session_id: SessionId::new(session).expect("session"),
             },
+            count: 1,
+            spectators: 0,
         })
         .await;
         request

@@ -43,6 +43,8 @@ fn join_as(room: &RoomName, user: &str) -> ClientMessage {
         state: None,
         token: None,
         batch: false,
+        view: None,
+        spectator: false,
     })
 }
 

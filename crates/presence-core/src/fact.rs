@@ -48,6 +48,9 @@ pub struct SessionRecord {
     pub stamp: Stamp,
     /// When and where the session was last created or restored; the later claim owns it.
     pub claim: Stamp,
+    /// A spectator session: counted, never listed (its `user` carries only the id).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spectator: bool,
 }
 
 /// One announcement on the cluster channel.

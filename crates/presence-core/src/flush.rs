@@ -13,7 +13,7 @@ use presence_protocol::{CursorEntry, RoomName, ServerMessage, UserId};
 use crate::effect::Effect;
 use crate::fact::Fact;
 use crate::input::{ConnId, Now};
-use crate::roster::Change;
+use crate::roster::{Change, Fold, Roster};
 use crate::session::Session;
 use crate::timers::Timer;
 use crate::tracker::Tracker;
@@ -84,72 +84,219 @@ impl Tracker {
                 cursors,
             });
         }
-        let Some(roster) = self.rosters.get(room) else {
-            return;
-        };
         if !entries.is_empty() {
-            let only_one = entries.len() == 1;
-            let recipients: Vec<(ConnId, Option<usize>)> = roster
-                .recipients(&self.sessions)
-                .filter_map(|session| {
-                    let conn = session.conn()?;
-                    let own = slot_of_user.get(&session.user_id).copied();
-                    // A lone mover would get an empty frame: skip it.
-                    (!(only_one && own.is_some())).then_some((conn, own))
-                })
-                .collect();
-            if !recipients.is_empty() {
-                let room = room.clone();
-                self.effects.push_back(Effect::Cursors {
-                    room,
-                    cursors: entries,
-                    recipients,
-                });
-            }
+            self.flush_cursors(room, entries, &slot_of_user);
         }
 
-        // Roster changes for the batch sessions, in one diff.
+        // Roster changes for the full-view batch sessions, in one diff.
         let Some(roster) = self.rosters.get_mut(room) else {
             return;
         };
-        let changes = std::mem::take(&mut roster.changes);
-        let mut change_of = std::mem::take(&mut roster.change_of);
-        if changes.is_empty() {
-            return;
-        }
-        let (mut joined, mut left, mut updated) = (Vec::new(), Vec::new(), Vec::new());
-        for user_id in changes {
-            let current = roster.member(&user_id).map(|m| m.user.clone());
-            match (change_of.remove(&user_id), current) {
-                (Some(Change::Left), _)
-                | (Some(Change::Joined | Change::Rejoined | Change::Updated), None) => {
-                    left.push(user_id)
-                }
-                (Some(Change::Joined), Some(user)) => joined.push(user),
-                (Some(Change::Rejoined), Some(user)) => {
-                    left.push(user_id);
-                    joined.push(user);
-                }
-                (Some(Change::Updated), Some(user)) => updated.push(user),
-                (None, _) => {}
+        let diff = std::mem::take(&mut roster.diff);
+        let session_diffs = std::mem::take(&mut roster.session_diffs);
+        let roster = &*roster;
+        if let Some(message) = diff_message(room, roster, diff) {
+            let recipients: Vec<ConnId> = roster
+                .views
+                .full
+                .iter()
+                .filter_map(|&key| self.sessions.get(key))
+                .filter(|session| session.batch)
+                .filter_map(Session::conn)
+                .collect();
+            if !recipients.is_empty() {
+                self.effects.push_back(Effect::Broadcast {
+                    recipients,
+                    message,
+                });
             }
         }
-        let recipients: Vec<ConnId> = roster
-            .recipients(&self.sessions)
-            .filter(|session| session.batch)
-            .filter_map(Session::conn)
-            .collect();
-        if !recipients.is_empty() {
-            let message = ServerMessage::Diff {
-                room: room.clone(),
-                joined,
-                left,
-                updated,
+        // Each list-view batch session's own diff of its window.
+        let mut sends = Vec::new();
+        for (key, fold) in session_diffs {
+            let Some(conn) = self.sessions.get(key).and_then(Session::conn) else {
+                continue;
             };
-            self.effects.push_back(Effect::Broadcast {
+            if let Some(message) = diff_message(room, roster, fold) {
+                sends.push(Effect::Send { conn, message });
+            }
+        }
+        self.effects.extend(sends);
+
+        // The numbers, for list views and spectators, when they changed.
+        let counts = roster.counts();
+        if roster.counts_changed && roster.views.want_counts() {
+            let recipients: Vec<ConnId> = roster
+                .views
+                .count_recipients()
+                .filter_map(|key| self.sessions.get(key))
+                .filter_map(Session::conn)
+                .collect();
+            if let Some(roster) = self.rosters.get_mut(room) {
+                roster.counts_changed = false;
+            }
+            if !recipients.is_empty() {
+                let (count, spectators) = counts;
+                self.effects.push_back(Effect::Broadcast {
+                    recipients,
+                    message: ServerMessage::Count {
+                        room: room.clone(),
+                        count,
+                        spectators,
+                    },
+                });
+            }
+        }
+    }
+
+    /// One interval's cursor moves: full views get every entry, list views those of the
+    /// users in their window; nobody gets their own.
+    fn flush_cursors(
+        &mut self,
+        room: &RoomName,
+        entries: Vec<CursorEntry>,
+        slot_of_user: &HashMap<&UserId, usize>,
+    ) {
+        let Some(roster) = self.rosters.get(room) else {
+            return;
+        };
+        let only_one = entries.len() == 1;
+        let recipients: Vec<(ConnId, Option<usize>)> = roster
+            .views
+            .full
+            .iter()
+            .filter_map(|&key| self.sessions.get(key))
+            .filter_map(|session| {
+                let conn = session.conn()?;
+                let own = slot_of_user.get(&session.user_id).copied();
+                // A lone mover would get an empty frame: skip it.
+                (!(only_one && own.is_some())).then_some((conn, own))
+            })
+            .collect();
+
+        let mut frames = Vec::new();
+        if let Some((&k_max, _)) = roster.views.lists.iter().next_back() {
+            // The movers by rank: a list view of K sees those ranked below K, and the one
+            // ranked K too when its own user is ahead of it.
+            let mut ranked: Vec<(usize, usize)> = entries
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| Some((roster.rank(&e.user_id)?, i)))
+                .filter(|&(rank, _)| rank <= usize::from(k_max))
+                .collect();
+            ranked.sort_unstable();
+            let near: HashMap<&UserId, usize> = roster
+                .order
+                .first(usize::from(k_max))
+                .enumerate()
+                .map(|(rank, id)| (id, rank))
+                .collect();
+            for (&k, keys) in &roster.views.lists {
+                let k = usize::from(k);
+                let below = ranked.partition_point(|&(rank, _)| rank < k);
+                let with_edge = ranked.partition_point(|&(rank, _)| rank <= k);
+                if with_edge == 0 {
+                    continue;
+                }
+                let mut plain = Vec::new();
+                let mut ahead = Vec::new();
+                for &key in keys {
+                    let Some(session) = self.sessions.get(key) else {
+                        continue;
+                    };
+                    let Some(conn) = session.conn() else {
+                        continue;
+                    };
+                    let own_rank = (!session.spectator)
+                        .then(|| near.get(&session.user_id).copied())
+                        .flatten();
+                    match own_rank {
+                        Some(m) if m < k => ahead.push((conn, m)),
+                        _ => plain.push((conn, &session.user_id)),
+                    }
+                }
+                if below > 0 && !plain.is_empty() {
+                    let seen = &ranked[..below];
+                    let cursors: Vec<CursorEntry> =
+                        seen.iter().map(|&(_, i)| entries[i].clone()).collect();
+                    // A spectator's own user may be among them: never its own cursor.
+                    let recipients: Vec<(ConnId, Option<usize>)> = plain
+                        .into_iter()
+                        .filter_map(|(conn, user_id)| {
+                            let own = cursors.iter().position(|c| &c.user_id == user_id);
+                            (!(cursors.len() == 1 && own.is_some())).then_some((conn, own))
+                        })
+                        .collect();
+                    if !recipients.is_empty() {
+                        frames.push((cursors, recipients));
+                    }
+                }
+                if !ahead.is_empty() {
+                    let seen = &ranked[..with_edge];
+                    let cursors: Vec<CursorEntry> =
+                        seen.iter().map(|&(_, i)| entries[i].clone()).collect();
+                    let recipients: Vec<(ConnId, Option<usize>)> = ahead
+                        .into_iter()
+                        .filter_map(|(conn, m)| {
+                            let own = seen.iter().position(|&(rank, _)| rank == m);
+                            // Only its own move: nothing to send.
+                            (!(seen.len() == 1 && own.is_some())).then_some((conn, own))
+                        })
+                        .collect();
+                    if !recipients.is_empty() {
+                        frames.push((cursors, recipients));
+                    }
+                }
+            }
+        }
+        if !recipients.is_empty() {
+            self.effects.push_back(Effect::Cursors {
+                room: room.clone(),
+                cursors: entries,
                 recipients,
-                message,
+            });
+        }
+        for (cursors, recipients) in frames {
+            self.effects.push_back(Effect::Cursors {
+                room: room.clone(),
+                cursors,
+                recipients,
             });
         }
     }
+}
+
+/// The `presence:diff` a fold of changes makes, with users as they are now; `None` if it
+/// says nothing.
+fn diff_message(room: &RoomName, roster: &Roster, fold: Fold) -> Option<ServerMessage> {
+    if fold.is_empty() {
+        return None;
+    }
+    let Fold {
+        order,
+        mut change_of,
+    } = fold;
+    let (mut joined, mut left, mut updated) = (Vec::new(), Vec::new(), Vec::new());
+    for user_id in order {
+        let current = roster.member(&user_id).map(|m| m.user.clone());
+        match (change_of.remove(&user_id), current) {
+            (Some(Change::Left), _)
+            | (Some(Change::Joined | Change::Rejoined | Change::Updated), None) => {
+                left.push(user_id)
+            }
+            (Some(Change::Joined), Some(user)) => joined.push(user),
+            (Some(Change::Rejoined), Some(user)) => {
+                left.push(user_id);
+                joined.push(user);
+            }
+            (Some(Change::Updated), Some(user)) => updated.push(user),
+            (None, _) => {}
+        }
+    }
+    Some(ServerMessage::Diff {
+        room: room.clone(),
+        joined,
+        left,
+        updated,
+    })
 }

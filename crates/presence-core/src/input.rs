@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use presence_protocol::{Reference, RoomName, SessionId, State, UserId};
+use presence_protocol::{Reference, RoomName, SessionId, State, UserId, View};
 
 use crate::fact::{Fact, NodeId, SessionRecord};
 
@@ -39,6 +39,10 @@ pub struct JoinRequest {
     pub state: Option<State>,
     /// Whether this session wants `presence:diff` batches.
     pub batch: bool,
+    /// What the session sees; `None` keeps a restored session's view (full for a new one).
+    pub view: Option<View>,
+    /// Watch without being listed. A restore keeps what the session was.
+    pub spectator: bool,
 }
 
 /// Something that happened, for [`crate::Tracker::handle`].

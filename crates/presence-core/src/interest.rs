@@ -34,6 +34,7 @@ use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{Authority, Input, Now};
 use crate::session::{arrival, Attachment};
 use crate::timers::Timer;
+use crate::tracker::RoomPage;
 use crate::tracker::Tracker;
 
 impl Tracker {
@@ -297,7 +298,9 @@ pub struct InterestStats {
 /// users in `joinedAt` order.
 pub fn roster_from_records(records: &[(NodeId, SessionRecord)]) -> Vec<User> {
     let mut users: HashMap<&UserId, (User, Stamp, bool)> = HashMap::new();
-    for (_, record) in records {
+    let records: Vec<&(NodeId, SessionRecord)> =
+        records.iter().filter(|(_, r)| !r.spectator).collect();
+    for (_, record) in records.iter().copied() {
         let entry = users
             .entry(&record.user.id)
             .or_insert_with(|| (record.user.clone(), record.stamp, true));
@@ -334,6 +337,19 @@ pub fn roster_from_records(records: &[(NodeId, SessionRecord)]) -> Vec<User> {
     listed
 }
 
+/// A room's first `limit` users and its numbers as its records tell them (see
+/// [`roster_from_records`]).
+pub fn page_from_records(records: &[(NodeId, SessionRecord)], limit: usize) -> RoomPage {
+    let mut users = roster_from_records(records);
+    let count = users.len();
+    users.truncate(limit);
+    RoomPage {
+        users,
+        count,
+        spectators: records.iter().filter(|(_, r)| r.spectator).count(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use presence_protocol::{CursorPosition, SessionId, State, User, UserId, AWAY_KEY};
@@ -362,6 +378,7 @@ mod tests {
                 node: 1,
             },
             claim: Stamp::default(),
+            spectator: false,
         }
     }
 

@@ -45,11 +45,12 @@ mod state;
 pub mod testing;
 mod timers;
 mod tracker;
+mod view;
 
 pub use color::{color_for, PALETTE};
 pub use config::{Cluster, Config};
 pub use effect::{CloseReason, Effect, RoomEvent};
 pub use fact::{Fact, NodeId, SessionRecord, Stamp};
 pub use input::{Authority, ConnId, Input, JoinRequest, Now};
-pub use interest::{roster_from_records, InterestStats};
-pub use tracker::{Stats, Tracker};
+pub use interest::{page_from_records, roster_from_records, InterestStats};
+pub use tracker::{RoomPage, Stats, Tracker};

@@ -35,6 +35,20 @@ pub(crate) struct NodeBeat {
     pub(crate) epoch: u64,
 }
 
+/// A spectator's record names only its user: it is not listed, so it has no data to share.
+fn spectator_user_record(user_id: &UserId) -> presence_protocol::User {
+    presence_protocol::User {
+        id: user_id.clone(),
+        name: user_id.to_string(),
+        color: String::new(),
+        joined_at: 0,
+        last_seen: 0,
+        cursor: CursorPosition::default(),
+        state: presence_protocol::State::new(),
+        sessions: 0,
+    }
+}
+
 /// A stamp later than `previous`, from this node, at `now` (or just after `previous` when a
 /// faster clock elsewhere made it).
 pub(crate) fn next_stamp(previous: Stamp, now: Now, node: Option<NodeId>) -> Stamp {
@@ -59,6 +73,17 @@ impl Tracker {
     /// What other nodes need to list the session.
     pub(crate) fn session_record(&self, key: SessionKey) -> Option<SessionRecord> {
         let session = self.sessions.get(key)?;
+        if session.spectator {
+            return Some(SessionRecord {
+                room: session.room.clone(),
+                session_id: session.id.clone(),
+                user: spectator_user_record(&session.user_id),
+                away: false,
+                stamp: Stamp::default(),
+                claim: session.claim,
+                spectator: true,
+            });
+        }
         let member = self.rosters.get(&session.room)?.member(&session.user_id)?;
         let mut user = member.user.clone();
         user.state.remove(AWAY_KEY);
@@ -69,6 +94,7 @@ impl Tracker {
             away: session.away,
             stamp: member.stamp,
             claim: session.claim,
+            spectator: false,
         })
     }
 
@@ -206,11 +232,18 @@ impl Tracker {
                     if session.is_local() {
                         self.announce(key);
                     }
-                    self.apply_user_data(&record, false, now);
+                    if !record.spectator {
+                        self.apply_user_data(&record, false, now);
+                    }
                     return;
                 }
                 let was_local = session.is_local();
-                if let Attachment::Live(conn) = session.attachment {
+                let attachment = session.attachment;
+                if was_local {
+                    // Frames for it go out from its new owner now.
+                    self.delist(&room, key);
+                }
+                if let Attachment::Live(conn) = attachment {
                     // Restored on another node: this connection no longer carries it.
                     self.detach_from(conn, key, &room);
                 }
@@ -244,6 +277,9 @@ impl Tracker {
             }
             None => {
                 let (_, new_member) = self.insert_recorded(&record, Attachment::Remote(node), now);
+                if record.spectator {
+                    return;
+                }
                 if new_member {
                     self.settle_shared_color(&room, &record.user.id, now);
                 } else {
@@ -254,7 +290,9 @@ impl Tracker {
             }
         }
 
-        self.apply_user_data(&record, false, now);
+        if !record.spectator {
+            self.apply_user_data(&record, false, now);
+        }
     }
 
     /// Newer user data wins everywhere, so two nodes' concurrent changes converge.
@@ -263,6 +301,7 @@ impl Tracker {
         let mut changed = false;
         let mut recolored = false;
         let mut adopted = false;
+        let mut moved_from = None;
         let Some(roster) = self.rosters.get_mut(room) else {
             return;
         };
@@ -289,12 +328,20 @@ impl Tracker {
                         .colors
                         .adopt(record.user.id.as_str(), &record.user.color);
                     member.user.color = PALETTE[member.color_index].to_owned();
+                    if member.user.joined_at != record.user.joined_at {
+                        moved_from = Some(member.user.joined_at);
+                        roster.order.remove(member.user.joined_at, &record.user.id);
+                        roster.order.insert(record.user.joined_at, &record.user.id);
+                    }
                     member.user.joined_at = record.user.joined_at;
                     changed = true;
                     recolored = true;
                 }
             }
             member.user.last_seen = member.user.last_seen.max(record.user.last_seen);
+        }
+        if let Some(old_joined_at) = moved_from {
+            self.user_reordered(room, &record.user.id, old_joined_at, now);
         }
         let away_changed = self.refresh_away(room, &record.user.id);
         if changed || away_changed || count_changed {

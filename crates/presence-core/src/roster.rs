@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use presence_protocol::{CursorPosition, SessionId, User, UserId};
-use slotmap::SlotMap;
 
 use crate::color::ColorUse;
 use crate::fact::Stamp;
-use crate::session::{Session, SessionKey};
+use crate::session::SessionKey;
+use crate::view::{Order, Views};
 
 /// A session is named by its user and its id together: two users may pick the same id
 /// (on two nodes at once, even) without ever touching each other's session.
@@ -29,8 +29,6 @@ pub(crate) struct Member {
     sessions: Vec<SessionKey>,
     /// Where this user's entry sits in the room's pending cursor batch, if it moved.
     pub(crate) cursor_slot: Option<usize>,
-    /// Orders snapshots by arrival.
-    pub(crate) arrival: u64,
     /// When the name or state last changed, for last-writer-wins across nodes.
     pub(crate) stamp: Stamp,
     /// Whether the pending cursor move came from this node's own clients (to announce).
@@ -39,20 +37,13 @@ pub(crate) struct Member {
 
 impl Member {
     /// A member with one session.
-    pub(crate) fn new(
-        mut user: User,
-        color_index: usize,
-        key: SessionKey,
-        arrival: u64,
-        stamp: Stamp,
-    ) -> Self {
+    pub(crate) fn new(mut user: User, color_index: usize, key: SessionKey, stamp: Stamp) -> Self {
         user.sessions = 1;
         Member {
             user,
             color_index,
             sessions: vec![key],
             cursor_slot: None,
-            arrival,
             stamp,
             moved_here: false,
         }
@@ -77,8 +68,9 @@ impl Member {
     }
 }
 
-/// How a user changed since the last `presence:diff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a user changed since the last `presence:diff` (or, for a list view, how it entered,
+/// left or changed inside the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Change {
     Joined,
     Left,
@@ -87,18 +79,72 @@ pub(crate) enum Change {
     Updated,
 }
 
+/// Changes folded into one `presence:diff`: each user once, in order of first change.
+#[derive(Debug, Default)]
+pub(crate) struct Fold {
+    pub(crate) order: Vec<UserId>,
+    pub(crate) change_of: HashMap<UserId, Change>,
+}
+
+impl Fold {
+    /// Folds one more change of `user_id` into what the diff will say.
+    pub(crate) fn record(&mut self, user_id: &UserId, change: Change) {
+        let previous = self.change_of.get(user_id).copied();
+        let next = match (previous, change) {
+            (None, change) => Some(change),
+            // Not nothing: a session that joined in between listed the user in its
+            // snapshot, and must hear it left (for the others, an unknown id is a no-op).
+            (Some(Change::Joined), Change::Left) => Some(Change::Left),
+            (Some(Change::Joined), _) => Some(Change::Joined),
+            (Some(Change::Left), Change::Joined) => Some(Change::Rejoined),
+            (Some(Change::Left), other) => Some(other),
+            (Some(Change::Rejoined), Change::Left) => Some(Change::Left),
+            (Some(Change::Rejoined), _) => Some(Change::Rejoined),
+            (Some(Change::Updated), Change::Left) => Some(Change::Left),
+            (Some(Change::Updated), Change::Joined) => Some(Change::Rejoined),
+            (Some(Change::Updated), _) => Some(Change::Updated),
+        };
+        match next {
+            Some(change) => {
+                if previous.is_none() {
+                    self.order.push(user_id.clone());
+                }
+                self.change_of.insert(user_id.clone(), change);
+            }
+            None => {
+                self.change_of.remove(user_id);
+                self.order.retain(|id| id != user_id);
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Roster {
+    /// The listed users (spectators are not).
     pub(crate) members: HashMap<UserId, Member>,
+    /// The members by `joinedAt`: snapshots, list windows, pages of the HTTP API.
+    pub(crate) order: Order,
+    /// Every session held in the room, listed or spectating, by name.
     pub(crate) sessions: HashMap<SessionName, SessionKey>,
+    /// This node's sessions by what they see.
+    pub(crate) views: Views,
+    /// Spectator sessions, on every node.
+    pub(crate) spectators: usize,
+    /// Whether the numbers changed since the last flush (even back to what it said).
+    pub(crate) counts_changed: bool,
     pub(crate) colors: ColorUse,
     /// Users whose cursor moved since the last flush, in order of first move.
     pub(crate) moved: Vec<UserId>,
-    /// Roster changes since the last flush, in order of first change (only while some
-    /// session of the room wants batches).
-    pub(crate) changes: Vec<UserId>,
-    pub(crate) change_of: HashMap<UserId, Change>,
-    batch_sessions: usize,
+    /// Roster changes since the last flush, for full-view batch sessions (kept only while
+    /// there are any).
+    pub(crate) diff: Fold,
+    /// What each list-view batch session's next diff says, for those that have one.
+    pub(crate) session_diffs: HashMap<SessionKey, Fold>,
     pub(crate) last_flush_at: Option<Instant>,
     pub(crate) flush_armed: bool,
     /// Sessions this node owns here (live or in grace); the room is served while any is.
@@ -119,40 +165,40 @@ impl Roster {
         self.sessions.get(name).copied()
     }
 
-    /// Lists a session under its name; batch sessions make the room keep diffs.
-    pub(crate) fn add_session(&mut self, name: SessionName, key: SessionKey, batch: bool) {
-        self.sessions.insert(name, key);
-        if batch {
-            self.batch_sessions += 1;
-        }
+    /// The user's rank in `joinedAt` order, if listed.
+    pub(crate) fn rank(&self, user_id: &UserId) -> Option<usize> {
+        let member = self.members.get(user_id)?;
+        Some(self.order.rank(member.user.joined_at, user_id))
     }
 
-    /// Forgets a session's name (its member is the caller's business).
-    pub(crate) fn remove_session(&mut self, name: &SessionName, batch: bool) {
-        self.sessions.remove(name);
-        if batch {
-            self.set_batch(false);
-        }
+    /// Lists a new user.
+    pub(crate) fn insert_member(&mut self, member: Member) {
+        self.counts_changed = true;
+        self.order.insert(member.user.joined_at, &member.user.id);
+        self.members.insert(member.user.id.clone(), member);
     }
 
-    /// One session of the room starts (`true`) or stops wanting batches.
-    pub(crate) fn set_batch(&mut self, batch: bool) {
-        if batch {
-            self.batch_sessions += 1;
+    /// Unlists a user.
+    pub(crate) fn remove_member(&mut self, user_id: &UserId) -> Option<Member> {
+        let member = self.members.remove(user_id)?;
+        self.counts_changed = true;
+        self.order.remove(member.user.joined_at, user_id);
+        Some(member)
+    }
+
+    /// One spectator session more (`true`) or fewer.
+    pub(crate) fn count_spectator(&mut self, more: bool) {
+        self.counts_changed = true;
+        if more {
+            self.spectators += 1;
         } else {
-            self.batch_sessions = self.batch_sessions.saturating_sub(1);
+            self.spectators = self.spectators.saturating_sub(1);
         }
     }
 
-    /// The room's sessions that have a connection right now: whoever a frame can reach.
-    pub(crate) fn recipients<'a>(
-        &'a self,
-        sessions: &'a SlotMap<SessionKey, Session>,
-    ) -> impl Iterator<Item = &'a Session> + 'a {
-        self.sessions
-            .values()
-            .filter_map(|&key| sessions.get(key))
-            .filter(|session| session.conn().is_some())
+    /// The numbers `presence:count` carries: listed users, spectator sessions.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.members.len() as u64, self.spectators as u64)
     }
 
     /// Moves a user's cursor and gives it a slot in the pending batch, once per flush.
@@ -176,46 +222,31 @@ impl Roster {
         true
     }
 
-    /// Folds one more change of `user_id` into what the next diff will say.
+    /// Folds one more change of `user_id` into the full-view batch sessions' next diff.
     pub(crate) fn record(&mut self, user_id: &UserId, change: Change) {
-        if self.batch_sessions == 0 {
-            return;
-        }
-        let previous = self.change_of.get(user_id).copied();
-        let next = match (previous, change) {
-            (None, change) => Some(change),
-            (Some(Change::Joined), Change::Left) => None,
-            (Some(Change::Joined), _) => Some(Change::Joined),
-            (Some(Change::Left), Change::Joined) => Some(Change::Rejoined),
-            (Some(Change::Left), other) => Some(other),
-            (Some(Change::Rejoined), Change::Left) => Some(Change::Left),
-            (Some(Change::Rejoined), _) => Some(Change::Rejoined),
-            (Some(Change::Updated), Change::Left) => Some(Change::Left),
-            (Some(Change::Updated), Change::Joined) => Some(Change::Rejoined),
-            (Some(Change::Updated), _) => Some(Change::Updated),
-        };
-        match next {
-            Some(change) => {
-                if previous.is_none() {
-                    self.changes.push(user_id.clone());
-                }
-                self.change_of.insert(user_id.clone(), change);
-            }
-            None => {
-                self.change_of.remove(user_id);
-                self.changes.retain(|id| id != user_id);
-            }
+        if self.views.full_batch > 0 {
+            self.diff.record(user_id, change);
         }
     }
 
     pub(crate) fn has_pending_flush_work(&self) -> bool {
-        !self.moved.is_empty() || !self.changes.is_empty()
+        !self.moved.is_empty()
+            || !self.diff.is_empty()
+            || !self.session_diffs.is_empty()
+            || (self.counts_changed && self.views.want_counts())
     }
 
-    /// Everyone, ordered by arrival so snapshots read the same on every call.
+    /// Everyone, in `joinedAt` order.
     pub(crate) fn snapshot(&self) -> Vec<User> {
-        let mut members: Vec<&Member> = self.members.values().collect();
-        members.sort_unstable_by_key(|m| m.arrival);
-        members.into_iter().map(|m| m.user.clone()).collect()
+        self.page(usize::MAX)
+    }
+
+    /// The first `limit` users in `joinedAt` order.
+    pub(crate) fn page(&self, limit: usize) -> Vec<User> {
+        self.order
+            .first(limit)
+            .filter_map(|id| self.members.get(id))
+            .map(|m| m.user.clone())
+            .collect()
     }
 }

@@ -4,12 +4,12 @@
 
 use std::time::Instant;
 
-use presence_protocol::{RoomName, ServerMessage, SessionId, UserId};
+use presence_protocol::{RoomName, SessionId, UserId, View};
 
 use crate::effect::{CloseReason, Effect, RoomEvent};
 use crate::fact::{Fact, NodeId, SessionRecord, Stamp};
 use crate::input::{ConnId, Now};
-use crate::roster::{Change, Member};
+use crate::roster::Member;
 use crate::timers::Timer;
 use crate::tracker::Tracker;
 
@@ -39,6 +39,11 @@ pub(crate) struct Session {
     pub(crate) user_id: UserId,
     pub(crate) attachment: Attachment,
     pub(crate) batch: bool,
+    /// What the session sees of the room (this node's sessions only; remote ones are
+    /// never sent anything here).
+    pub(crate) view: View,
+    /// Watching without being listed: no entry, no color, no state, no cursor.
+    pub(crate) spectator: bool,
     /// This session's own `away` report; the user is away only when all sessions are.
     pub(crate) away: bool,
     /// When and where the session was last created or restored: of two nodes that both
@@ -169,19 +174,28 @@ impl Tracker {
             user_id: record.user.id.clone(),
             attachment,
             batch: false,
+            view: View::Full,
+            spectator: record.spectator,
             away: record.away,
             claim: record.claim,
         };
         let local = session.is_local();
+        let spectator = session.spectator;
         let key = self.sessions.insert(session);
         let roster = self.rosters.entry(room.clone()).or_default();
-        roster.add_session(
-            (record.user.id.clone(), record.session_id.clone()),
-            key,
-            false,
-        );
+        roster
+            .sessions
+            .insert((record.user.id.clone(), record.session_id.clone()), key);
         if local {
             roster.local_sessions += 1;
+            if let Some(session) = self.sessions.get(key) {
+                roster.views.enlist(key, session);
+            }
+        }
+        if spectator {
+            roster.count_spectator(true);
+            self.arm_flush(room, now);
+            return (key, false);
         }
         if let Some(member) = roster.member_mut(&record.user.id) {
             member.add_session(key);
@@ -230,19 +244,36 @@ impl Tracker {
             return;
         };
         let name = (session.user_id.clone(), session.id.clone());
-        roster.remove_session(&name, session.batch);
+        roster.sessions.remove(&name);
+        roster.session_diffs.remove(&key);
         if session.is_local() {
             roster.local_sessions = roster.local_sessions.saturating_sub(1);
+            roster.views.delist(key, &session);
+        }
+        if session.spectator {
+            roster.count_spectator(false);
+            if roster.members.is_empty() && roster.sessions.is_empty() {
+                self.rosters.remove(&room);
+            } else {
+                self.arm_flush(&room, now);
+            }
+            return;
         }
         let Some(member) = roster.member_mut(&session.user_id) else {
             return;
         };
         if member.remove_session(key) {
-            let color_index = member.color_index;
-            let gone = roster.members.remove(&session.user_id);
-            roster.colors.release(color_index);
+            let departure = self.departure(&room, &session.user_id);
+            let Some(roster) = self.rosters.get_mut(&room) else {
+                return;
+            };
+            let gone = roster.remove_member(&session.user_id);
+            if let Some(member) = &gone {
+                roster.colors.release(member.color_index);
+            }
             self.users = self.users.saturating_sub(1);
             let emptied = roster.members.is_empty();
+            let deserted = roster.sessions.is_empty();
             // A user leaves for the webhooks when its owner ends its last session, or when
             // every serving node ends an orphan's; a remote owner's end is its own news.
             let orphan = matches!(session.attachment, Attachment::Orphaned { .. });
@@ -259,17 +290,14 @@ impl Tracker {
                     self.notify(RoomEvent::RoomVacated { room: room.clone() });
                 }
             }
-            if emptied {
+            if emptied && deserted {
                 // Nobody is left to tell; pending cursors and diffs go with the room.
                 self.rosters.remove(&room);
                 return;
             }
-            self.record(&room, &session.user_id, Change::Left, now);
-            let message = ServerMessage::UserLeft {
-                room: room.clone(),
-                user_id: session.user_id,
-            };
-            self.push_event(&room, None, message);
+            if let Some(departure) = departure {
+                self.user_exited(&room, departure, now);
+            }
         } else {
             // The user stays with one session fewer (and perhaps now all-away).
             self.relinquish_if_unowned(&room, &session.user_id);
@@ -287,16 +315,55 @@ impl Tracker {
             .find(|&key| self.sessions.get(key).is_some_and(|s| &s.room == room))
     }
 
-    pub(crate) fn set_batch(&mut self, room: &RoomName, key: SessionKey, batch: bool) {
+    /// Sets what a session sees and whether it wants batches (`view: None` keeps its view).
+    pub(crate) fn set_view(
+        &mut self,
+        room: &RoomName,
+        key: SessionKey,
+        view: Option<View>,
+        batch: bool,
+    ) {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        if session.batch == batch {
+        let view = view.unwrap_or(session.view);
+        if session.batch == batch && session.view == view {
             return;
         }
+        let local = session.is_local();
+        let Some(roster) = self.rosters.get_mut(room) else {
+            session.batch = batch;
+            session.view = view;
+            return;
+        };
+        if local {
+            roster.views.delist(key, session);
+        }
         session.batch = batch;
-        if let Some(roster) = self.rosters.get_mut(room) {
-            roster.set_batch(batch);
+        session.view = view;
+        if local {
+            roster.views.enlist(key, session);
+        }
+        // A diff folded for the old view would not describe the new one: currentUsers
+        // follows every change of view.
+        roster.session_diffs.remove(&key);
+    }
+
+    /// A session becomes this node's (created, restored, held from a file): it is sent
+    /// frames from now on.
+    pub(crate) fn enlist(&mut self, room: &RoomName, key: SessionKey) {
+        if let (Some(session), Some(roster)) = (self.sessions.get(key), self.rosters.get_mut(room))
+        {
+            roster.views.enlist(key, session);
+        }
+    }
+
+    /// A session stops being this node's (claimed by another node).
+    pub(crate) fn delist(&mut self, room: &RoomName, key: SessionKey) {
+        if let (Some(session), Some(roster)) = (self.sessions.get(key), self.rosters.get_mut(room))
+        {
+            roster.views.delist(key, session);
+            roster.session_diffs.remove(&key);
         }
     }
 

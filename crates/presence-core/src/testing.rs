@@ -89,7 +89,7 @@ pub enum BackendCall {
 }
 
 /// How a test describes a join; `Default` is a plain join by `user`.
-#[derive(Default, Clone)]
+#[derive(Debug, Default, Clone)]
 pub struct JoinSpec {
     /// The display name, if the join gives one.
     pub name: Option<String>,
@@ -99,6 +99,10 @@ pub struct JoinSpec {
     pub state: Option<State>,
     /// Whether the connection asks for batched roster events.
     pub batch: bool,
+    /// The view asked for, if any.
+    pub view: Option<presence_protocol::View>,
+    /// Whether the session only watches.
+    pub spectator: bool,
 }
 
 impl Harness {
@@ -180,6 +184,8 @@ impl Harness {
             .expect("session id"),
             state: spec.state,
             batch: spec.batch,
+            view: spec.view,
+            spectator: spec.spectator,
         }
     }
 
@@ -380,7 +386,7 @@ impl Harness {
             .collect()
     }
 
-    /// The user ids listed in the room, in arrival order.
+    /// The user ids listed in the room, in `joinedAt` order.
     pub fn roster(&self, room_name: &str) -> Vec<String> {
         self.tracker
             .roster(room_name)

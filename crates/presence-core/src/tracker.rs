@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use presence_protocol::{
-    CursorPosition, ErrorCode, Reference, RoomName, ServerMessage, State, User,
+    CursorPosition, ErrorCode, Reference, RoomName, ServerMessage, State, User, UserId,
 };
 use slotmap::SlotMap;
 
@@ -21,7 +21,7 @@ use crate::fact::{NodeId, Stamp};
 use crate::input::{Authority, ConnId, Input, JoinRequest, Now};
 use crate::interest::InterestStats;
 use crate::remote::{next_stamp, NodeBeat};
-use crate::roster::{Change, Member, Roster};
+use crate::roster::{Member, Roster};
 use crate::session::{Attachment, ConnState, Session, SessionKey};
 use crate::timers::{Timer, Timers};
 
@@ -38,6 +38,17 @@ pub struct Stats {
     pub interest: InterestStats,
 }
 
+/// The first users of a room and its numbers, for the HTTP API.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoomPage {
+    /// The first users in `joinedAt` order.
+    pub users: Vec<User>,
+    /// Users listed in the room.
+    pub count: usize,
+    /// Spectator sessions in the room.
+    pub spectators: usize,
+}
+
 /// One node's (or one shard's) presence state. Reads no clock; call
 /// [`Tracker::poll_effect`] until `None` after every call that takes a [`Now`].
 #[derive(Debug)]
@@ -50,8 +61,6 @@ pub struct Tracker {
     pub(crate) effects: VecDeque<Effect>,
     pub(crate) next_epoch: u64,
     pub(crate) users: usize,
-    /// Counts users' arrivals, so snapshots list users in the order they came.
-    pub(crate) arrivals: u64,
     /// Other nodes heard from (cluster mode), for presuming the silent ones dead.
     pub(crate) nodes: HashMap<NodeId, NodeBeat>,
     /// Whether the cluster channel is reachable; silence proves nothing while it is not.
@@ -80,7 +89,6 @@ impl Tracker {
             effects: VecDeque::new(),
             next_epoch: 0,
             users: 0,
-            arrivals: 0,
             nodes: HashMap::new(),
             backend_up: true,
             dead_nodes: HashSet::new(),
@@ -234,16 +242,27 @@ impl Tracker {
         self.session_of(conn, room).is_some()
     }
 
-    /// Every room and its number of users.
-    pub fn rooms(&self) -> impl Iterator<Item = (&RoomName, usize)> {
+    /// Every room, its number of users and its number of spectator sessions.
+    pub fn rooms(&self) -> impl Iterator<Item = (&RoomName, usize, usize)> {
         self.rosters
             .iter()
-            .map(|(room, roster)| (room, roster.members.len()))
+            .map(|(room, roster)| (room, roster.members.len(), roster.spectators))
     }
 
-    /// A room's users, ordered by arrival; `None` if nobody is in it.
+    /// A room's users in `joinedAt` order; `None` if nobody is in it.
     pub fn roster(&self, room: &str) -> Option<Vec<User>> {
         self.rosters.get(room).map(Roster::snapshot)
+    }
+
+    /// The first `limit` users of a room in `joinedAt` order, with its numbers; `None` if
+    /// nobody is in it. O(limit + log n) however large the room.
+    pub fn room_page(&self, room: &str, limit: usize) -> Option<RoomPage> {
+        let roster = self.rosters.get(room)?;
+        Some(RoomPage {
+            users: roster.page(limit),
+            count: roster.members.len(),
+            spectators: roster.spectators,
+        })
     }
 
     // ----- inputs -------------------------------------------------------------------------
@@ -269,7 +288,11 @@ impl Tracker {
                 .get(key)
                 .is_some_and(|s| s.user_id == request.user_id);
             if same_user {
-                self.set_batch(&room, key, request.batch);
+                self.set_view(&room, key, request.view, request.batch);
+                let spectator = self.sessions.get(key).is_some_and(|s| s.spectator);
+                if spectator {
+                    return self.send_current_users(conn, &room, key);
+                }
                 let renamed = self.set_name(&room, &request.user_id, request.name.as_deref(), now);
                 if renamed {
                     self.user_updated(&room, &request.user_id, conn, now);
@@ -295,10 +318,11 @@ impl Tracker {
             return self.restore(conn, key, &request, now);
         }
 
-        let is_new_user = !self
-            .rosters
-            .get(&room)
-            .is_some_and(|r| r.members.contains_key(&request.user_id));
+        let is_new_user = !request.spectator
+            && !self
+                .rosters
+                .get(&room)
+                .is_some_and(|r| r.members.contains_key(&request.user_id));
         if is_new_user {
             let members = self.rosters.get(&room).map_or(0, |r| r.members.len());
             if self
@@ -320,14 +344,28 @@ impl Tracker {
             user_id: request.user_id.clone(),
             attachment: Attachment::Live(conn),
             batch: request.batch,
+            view: request.view.unwrap_or_default(),
+            spectator: request.spectator,
             away: away.unwrap_or(false),
             claim: next_stamp(Stamp::default(), now, self.config.cluster.map(|c| c.node)),
         });
         self.attach(conn, key, &room, now);
         let roster = self.rosters.entry(room.clone()).or_default();
-        roster.add_session(name, key, request.batch);
+        roster.sessions.insert(name, key);
         roster.local_sessions += 1;
+        self.enlist(&room, key);
 
+        if request.spectator {
+            if let Some(roster) = self.rosters.get_mut(&room) {
+                roster.count_spectator(true);
+            }
+            self.arm_flush(&room, now);
+            self.announce(key);
+            return self.send_current_users(conn, &room, key);
+        }
+        let Some(roster) = self.rosters.get_mut(&room) else {
+            return;
+        };
         if is_new_user {
             let color_index = roster.colors.assign(request.user_id.as_str());
             let mut state = shared.unwrap_or_default();
@@ -382,12 +420,11 @@ impl Tracker {
         except: Option<ConnId>,
         now: Now,
     ) {
-        self.arrivals += 1;
         let user_id = user.id.clone();
-        let member = Member::new(user, color_index, key, self.arrivals, stamp);
+        let member = Member::new(user, color_index, key, stamp);
         let roster = self.rosters.entry(room.clone()).or_default();
         let was_empty = roster.members.is_empty();
-        roster.members.insert(user_id.clone(), member);
+        roster.insert_member(member);
         // Only a join on this node is news for the webhooks here: a remote user is the
         // news of its own node, and a restart's restored sessions are no news at all.
         let joined_here = except.is_some();
@@ -396,23 +433,15 @@ impl Tracker {
         }
         self.users += 1;
         self.refresh_away(room, &user_id);
-        self.record(room, &user_id, Change::Joined, now);
-        if let Some(user) = self.user(room, &user_id) {
-            if joined_here {
+        if joined_here {
+            if let Some(user) = self.user(room, &user_id) {
                 self.notify(RoomEvent::UserJoined {
                     room: room.clone(),
-                    user: user.clone(),
+                    user,
                 });
             }
-            self.push_event(
-                room,
-                except,
-                ServerMessage::UserJoined {
-                    room: room.clone(),
-                    user,
-                },
-            );
         }
+        self.user_entered(room, &user_id, except, now);
     }
 
     /// Queues a webhook event (the shell drops it when no webhook is configured).
@@ -444,22 +473,39 @@ impl Tracker {
                 if let Some(roster) = self.rosters.get_mut(&room) {
                     roster.local_sessions += 1;
                 }
+                self.enlist(&room, key);
                 self.take_authority(&room, &request.user_id, now);
             }
             self.attach(conn, key, &room, now);
         }
-        self.set_batch(&room, key, request.batch);
+        // A restore keeps what the session is (listed or spectating); the view and batches
+        // are the client's to change.
+        self.set_view(&room, key, request.view, request.batch);
         if let Some(member) = self.member_mut(&room, &request.user_id) {
             member.user.last_seen = now.unix_ms;
         }
         if self.set_name(&room, &request.user_id, request.name.as_deref(), now) {
             self.user_updated(&room, &request.user_id, conn, now);
         }
-        let Some(session_id) = self.sessions.get(key).map(|s| s.id.clone()) else {
+        let Some((session_id, spectator)) =
+            self.sessions.get(key).map(|s| (s.id.clone(), s.spectator))
+        else {
             return;
         };
-        self.announce_user(&room, &request.user_id);
-        if let Some(user) = self.user(&room, &request.user_id) {
+        if spectator {
+            self.announce(key);
+        } else {
+            self.announce_user(&room, &request.user_id);
+        }
+        let user = match spectator {
+            false => self.user(&room, &request.user_id),
+            true => Some(spectator_user(
+                &request.user_id,
+                request.name.as_deref(),
+                now,
+            )),
+        };
+        if let Some(user) = user {
             self.send(
                 conn,
                 ServerMessage::Restored {
@@ -511,6 +557,9 @@ impl Tracker {
         let Some(key) = self.session_of(conn, room) else {
             return self.not_joined(conn, room, reference);
         };
+        if self.sessions.get(key).is_some_and(|s| s.spectator) {
+            return self.spectating(conn, room, "update its state", reference);
+        }
         let (shared, away) = match self.split_state(Some(state)) {
             Ok(split) => split,
             Err(refusal) => return self.send(conn, refusal.reply(&reference)),
@@ -534,6 +583,9 @@ impl Tracker {
         let Some(session) = self.sessions.get(key) else {
             return;
         };
+        if session.spectator {
+            return self.spectating(conn, room, "move a cursor", reference);
+        }
         let moved = self
             .rosters
             .get_mut(room)
@@ -541,6 +593,20 @@ impl Tracker {
         if moved {
             self.arm_flush(room, now);
         }
+    }
+
+    fn spectating(
+        &mut self,
+        conn: ConnId,
+        room: &RoomName,
+        what: &str,
+        reference: Option<Reference>,
+    ) {
+        let message = format!("a spectator of room {room} cannot {what}");
+        self.send(
+            conn,
+            ServerMessage::error(ErrorCode::Forbidden, message, reference),
+        );
     }
 
     fn closed(&mut self, conn: ConnId, now: Now) {
@@ -563,6 +629,21 @@ impl Tracker {
         if self.config.reconnect_grace.is_zero() {
             self.handle_timeout(now);
         }
+    }
+}
+
+/// How a spectator, who is not listed, is named in its `presence:restored`: no color, no
+/// sessions counted.
+pub(crate) fn spectator_user(user_id: &UserId, name: Option<&str>, now: Now) -> User {
+    User {
+        id: user_id.clone(),
+        name: name.map_or_else(|| user_id.to_string(), str::to_owned),
+        color: String::new(),
+        joined_at: now.unix_ms,
+        last_seen: now.unix_ms,
+        cursor: CursorPosition::default(),
+        state: State::new(),
+        sessions: 0,
     }
 }
 

@@ -101,6 +101,7 @@ fn record(user: &str, color: &str, unix_ms: u64, node: NodeId) -> SessionRecord 
         away: false,
         stamp,
         claim: stamp,
+        spectator: false,
     }
 }
 

@@ -54,15 +54,17 @@ fn record() -> impl Strategy<Value = SessionRecord> {
         any::<bool>(),
         stamp(),
         stamp(),
+        any::<bool>(),
     )
         .prop_map(
-            |(room, session_id, user, away, stamp, claim)| SessionRecord {
+            |(room, session_id, user, away, stamp, claim, spectator)| SessionRecord {
                 room,
                 session_id,
                 user,
                 away,
                 stamp,
                 claim,
+                spectator,
             },
         )
 }

@@ -28,10 +28,18 @@ fn the_joiner_gets_the_roster_and_the_others_get_user_joined() {
     let bob = h.join("lobby", "bob");
 
     let to_bob = h.take(bob);
-    let [ServerMessage::CurrentUsers { users, me, room: r }] = to_bob.as_slice() else {
+    let [ServerMessage::CurrentUsers {
+        users,
+        me,
+        room: r,
+        count,
+        spectators,
+    }] = to_bob.as_slice()
+    else {
         panic!("bob got {to_bob:?}")
     };
     assert_eq!(r.as_str(), "lobby");
+    assert_eq!((*count, *spectators), (2, 0));
     assert_eq!(me.id.as_str(), "bob");
     assert_eq!(me.session_id.as_str(), "fresh-2");
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
@@ -55,7 +63,7 @@ fn a_user_is_listed_once_however_many_tabs_and_leaves_with_the_last() {
     assert_eq!(frames.len(), 3, "{frames:?}");
     assert!(matches!(&frames[1], ServerMessage::UserJoined { .. }));
     assert!(matches!(&frames[2], ServerMessage::UserUpdated { user, .. } if user.sessions == 2));
-    assert_eq!(h.roster("doc"), ["olga", "alice"]);
+    assert_eq!(h.roster("doc"), ["alice", "olga"]);
     assert_eq!(h.user("doc", "alice").map(|u| u.sessions), Some(2));
 
     h.leave(tab1, Some("doc"));
@@ -99,7 +107,7 @@ fn a_closed_connection_stays_visible_for_the_grace_then_leaves() {
 
     h.close(alice);
     h.advance(ms(9_999));
-    assert_eq!(h.roster("lobby"), ["olga", "alice"]);
+    assert_eq!(h.roster("lobby"), ["alice", "olga"]);
     assert!(h.kinds(observer).is_empty());
 
     h.advance(ms(1));
@@ -152,7 +160,7 @@ fn a_restore_within_the_grace_keeps_color_joined_at_state_and_cursor_silently() 
         h.kinds(observer).is_empty(),
         "others see no leave and no join"
     );
-    assert_eq!(h.roster("lobby"), ["olga", "alice"]);
+    assert_eq!(h.roster("lobby"), ["alice", "olga"]);
 }
 
 #[test]
@@ -423,7 +431,8 @@ fn batch_sessions_get_one_diff_per_interval_instead_of_single_events() {
     };
     assert_eq!((joined.len(), left.len(), updated.len()), (1, 0, 0));
 
-    // Within one interval: bob joins and leaves (nets out), alice updates, leaves, returns.
+    // Within one interval: bob joins and leaves, alice updates, leaves, returns. bob's
+    // visit still ends in a `left`: a batch session that joined in between listed him.
     let bob = h.join("doc", "bob");
     h.leave(bob, None);
     h.update(alice, "doc", r#"{"x":1}"#);
@@ -447,8 +456,49 @@ fn batch_sessions_get_one_diff_per_interval_instead_of_single_events() {
     let joined: Vec<&str> = joined.iter().map(|u| u.id.as_str()).collect();
     let left: Vec<&str> = left.iter().map(|u| u.as_str()).collect();
     assert_eq!(joined, ["alice"]);
-    assert_eq!(left, ["alice"]);
+    assert_eq!(left, ["bob", "alice"]);
     assert!(updated.is_empty());
+}
+
+#[test]
+fn a_batch_session_that_joins_between_a_join_and_a_leave_hears_the_leave() {
+    let mut h = harness();
+    let first = h.connect();
+    h.join_on(
+        first,
+        "doc",
+        "ann",
+        JoinSpec {
+            batch: true,
+            ..JoinSpec::default()
+        },
+    );
+    h.advance(ms(100));
+    let visitor = h.join("doc", "bob");
+    let late = h.connect();
+    h.join_on(
+        late,
+        "doc",
+        "cat",
+        JoinSpec {
+            batch: true,
+            ..JoinSpec::default()
+        },
+    );
+    let snapshot = h.take(late);
+    assert!(matches!(&snapshot[0], ServerMessage::CurrentUsers { users, .. } if users.len() == 3));
+    h.leave(visitor, None);
+    h.advance(ms(60));
+    let left: Vec<String> = h
+        .take(late)
+        .into_iter()
+        .flat_map(|frame| match frame {
+            ServerMessage::Diff { left, .. } => left,
+            _ => Vec::new(),
+        })
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(left, ["bob"], "no ghost of bob");
 }
 
 #[test]
@@ -539,7 +589,7 @@ fn a_second_join_on_one_connection_refreshes_instead_of_duplicating() {
     assert!(h.take(observer).is_empty());
     // Another user on the same connection replaces the first.
     h.join_on(alice, "doc", "bob", JoinSpec::default());
-    assert_eq!(h.roster("doc"), ["olga", "bob"]);
+    assert_eq!(h.roster("doc"), ["bob", "olga"]);
     assert_eq!(
         h.kinds(observer),
         ["presence:userLeft", "presence:userJoined"]
@@ -611,7 +661,7 @@ fn a_page_that_unloads_is_restored_by_its_reload_unseen() {
         h.kinds(observer).is_empty(),
         "others see no leave and no join"
     );
-    assert_eq!(h.roster("lobby"), ["olga", "alice"]);
+    assert_eq!(h.roster("lobby"), ["alice", "olga"]);
 }
 
 #[test]

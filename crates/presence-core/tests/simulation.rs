@@ -1,6 +1,7 @@
-//! A seeded simulation (a small VOPR): thousands of random joins, leaves, closes, restores,
-//! updates, cursor moves and time jumps, checked after every step against a model of the
-//! contract and against what each client could rebuild from the frames it received.
+//! A seeded simulation (a small VOPR): thousands of random joins (with full and list views,
+//! listed and spectating), leaves, closes, restores, updates, cursor moves and time jumps,
+//! checked after every step against a model of the contract and against what each client
+//! could rebuild from the frames it received: its window of the room, and the numbers.
 //! A failing seed replays with `PRESENCED_SEED=<n> cargo test -p presence-core --test simulation`.
 
 mod support;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use presence_core::testing::{ms, secs, Harness, JoinSpec};
 use presence_core::{Config, ConnId, Input, PALETTE};
-use presence_protocol::{RoomName, ServerMessage, UserId};
+use presence_protocol::{RoomName, ServerMessage, UserId, View};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{for_each_seed, ClientView};
@@ -27,6 +28,9 @@ struct ModelSession {
     user: String,
     conn: Option<ConnId>,
     grace_ends_at: Option<Instant>,
+    /// `Some(k)`: a list view of k; `None`: the whole roster.
+    list: Option<u16>,
+    spectator: bool,
 }
 
 struct Sim {
@@ -161,11 +165,31 @@ impl Sim {
             None
         };
         let batch = self.rng.random_bool(0.3);
+        let view = match self.rng.random_range(0..10) {
+            0..=3 => None,
+            4..=5 => Some(View::Full),
+            _ => Some(View::List(self.rng.random_range(0..4))),
+        };
+        let spectator = self.rng.random_bool(0.15);
         let spec = JoinSpec {
             session_id: session_id.clone(),
             batch,
+            view,
+            spectator,
             ..JoinSpec::default()
         };
+        // What a held session becomes: the view asked for, if any; listed or not as it was.
+        let list_of = |view: Option<View>, held: Option<u16>| match view {
+            None => held,
+            Some(View::Full) => None,
+            Some(View::List(k)) => Some(k),
+        };
+        if std::env::var("DBG").is_ok() {
+            eprintln!(
+                "{:?} join {conn:?} {room_name} {user} {spec:?}",
+                self.h.now.unix_ms
+            );
+        }
         self.h.join_on(conn, &room_name, &user, spec);
         self.conns.insert(conn, (user.clone(), self.h.now.instant));
 
@@ -177,6 +201,9 @@ impl Sim {
             .map(|(k, s)| (k.clone(), s.user.clone()));
         if let Some((key, holder)) = own {
             if holder == user {
+                if let Some(session) = self.sessions.get_mut(&key) {
+                    session.list = list_of(view, session.list);
+                }
                 self.adopt(conn, &room_name, batch);
                 return;
             }
@@ -196,6 +223,7 @@ impl Sim {
                 if let Some(session) = self.sessions.get_mut(&key) {
                     session.conn = Some(conn);
                     session.grace_ends_at = None;
+                    session.list = list_of(view, session.list);
                 }
                 self.adopt(conn, &room_name, batch);
                 return;
@@ -210,6 +238,8 @@ impl Sim {
                     user: user.clone(),
                     conn: Some(conn),
                     grace_ends_at: None,
+                    list: list_of(view, None),
+                    spectator,
                 },
             );
             self.issued.push((room_name, id, user));
@@ -218,6 +248,14 @@ impl Sim {
 
     /// A client knows its own change without an echo, as the SDK does: it merges locally.
     fn apply_own_update(&mut self, conn: ConnId, room_name: &str, key: &str, value: &str) {
+        let spectating = self
+            .sessions
+            .iter()
+            .any(|((r, _), s)| r == room_name && s.conn == Some(conn) && s.spectator);
+        if spectating {
+            // Refused with `forbidden`: a spectator has no state to change.
+            return;
+        }
         let Some(view) = self.views.get_mut(&(conn, room_name.to_owned())) else {
             return;
         };
@@ -323,7 +361,8 @@ impl Sim {
             | ServerMessage::UserUpdated { room, .. }
             | ServerMessage::Restored { room, .. }
             | ServerMessage::Cursors { room, .. }
-            | ServerMessage::Diff { room, .. } => room.to_string(),
+            | ServerMessage::Diff { room, .. }
+            | ServerMessage::Count { room, .. } => room.to_string(),
             ServerMessage::Error { .. } => return,
         };
         let key = (conn, room_name);
@@ -336,6 +375,15 @@ impl Sim {
             );
         }
         if !batch {
+            if let ServerMessage::Cursors { cursors, .. } = frame {
+                for entry in cursors {
+                    assert!(
+                        view.users.contains_key(&entry.user_id),
+                        "{conn:?} got the cursor of {}, outside its window",
+                        entry.user_id
+                    );
+                }
+            }
             match frame {
                 ServerMessage::UserJoined { user, .. } => {
                     assert!(
@@ -378,7 +426,7 @@ impl Sim {
             let expected: BTreeSet<String> = self
                 .sessions
                 .iter()
-                .filter(|((r, _), _)| r == room_name)
+                .filter(|((r, _), s)| r == room_name && !s.spectator)
                 .map(|(_, s)| s.user.clone())
                 .collect();
             let listed: BTreeSet<String> = listed.into_iter().collect();
@@ -400,7 +448,15 @@ impl Sim {
 
     /// Lets every pending flush run, then compares each client's view with the server.
     fn checkpoint(&mut self) {
-        self.advance(INTERVAL + ms(1));
+        // A session that expires during the wait changes the roster again, and its diff
+        // waits for the next interval: wait until an interval passes with no expiry.
+        loop {
+            let held = (self.sessions.len(), self.conns.len());
+            self.advance(INTERVAL + ms(1));
+            if (self.sessions.len(), self.conns.len()) == held {
+                break;
+            }
+        }
         self.deliver();
         self.check();
         let subscribed: Vec<(ConnId, RoomName)> = self
@@ -421,16 +477,62 @@ impl Sim {
                 .cloned()
                 .unwrap_or_default();
             let me: Option<UserId> = view.me.clone();
+            let session = self
+                .sessions
+                .iter()
+                .find(|((r, _), s)| s.conn == Some(conn) && r == room_name.as_str())
+                .map(|(_, s)| s.clone());
+            let Some(session) = session else {
+                panic!("{conn:?} is subscribed to {room_name} without a session")
+            };
+            let spectators = self
+                .sessions
+                .iter()
+                .filter(|((r, _), s)| r == room_name.as_str() && s.spectator)
+                .count() as u64;
+            if session.list.is_some() || session.spectator {
+                assert_eq!(
+                    view.counts,
+                    Some((server.len() as u64, spectators)),
+                    "{conn:?}'s numbers of {room_name}"
+                );
+            }
+            // The window: the own user (if listed, and this session is) and the first k
+            // others in joinedAt order.
+            let server: Vec<presence_protocol::User> = match session.list {
+                None => server,
+                Some(k) => {
+                    let own = (!session.spectator).then_some(session.user.as_str());
+                    let mut others = 0;
+                    server
+                        .into_iter()
+                        .filter(|u| {
+                            if Some(u.id.as_str()) == own {
+                                return true;
+                            }
+                            others += 1;
+                            others <= usize::from(k)
+                        })
+                        .collect()
+                }
+            };
             let server_ids: BTreeSet<&UserId> = server.iter().map(|u| &u.id).collect();
             let view_ids: BTreeSet<&UserId> = view.users.keys().collect();
-            assert_eq!(view_ids, server_ids, "{conn:?}'s view of {room_name}");
+            assert_eq!(
+                view_ids, server_ids,
+                "{conn:?}'s view of {room_name} (list {:?}, spectator {}, user {})",
+                session.list, session.spectator, session.user
+            );
             for user in &server {
                 let seen = &view.users[&user.id];
                 assert_eq!(
                     (&seen.name, &seen.color, seen.joined_at, seen.sessions),
                     (&user.name, &user.color, user.joined_at, user.sessions),
-                    "{conn:?}'s view of {} in {room_name}",
-                    user.id
+                    "{conn:?}'s view of {} in {room_name} (list {:?}, spectator {}, batch {})",
+                    user.id,
+                    session.list,
+                    session.spectator,
+                    self.batch.contains(&(conn, room_name.to_string()))
                 );
                 if Some(&user.id) == me.as_ref() {
                     // Its own away flag is the server's aggregate over all its tabs.

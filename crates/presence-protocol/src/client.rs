@@ -103,6 +103,47 @@ pub struct Join {
     /// Receive `presence:diff` batches instead of single roster events.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
+    /// How much of the roster to receive (protocol 1.1); absent is the whole roster for a
+    /// new session, and what it had for a restored one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
+    /// Watch without being listed (protocol 1.1).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub spectator: bool,
+}
+
+/// How much of a room's roster a session receives (protocol 1.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Everyone, as in protocol 1.0.
+    #[default]
+    Full,
+    /// The session's own user plus the first `K` other users by `joinedAt`.
+    List(u16),
+}
+
+impl View {
+    /// The largest `K` a list view may ask for.
+    pub const MAX_LIST: u16 = 1000;
+
+    /// Whether this is the whole roster.
+    pub fn is_full(&self) -> bool {
+        matches!(self, View::Full)
+    }
+}
+
+impl Serialize for View {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            View::Full => serializer.serialize_str("full"),
+            View::List(k) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("list", k)?;
+                map.end()
+            }
+        }
+    }
 }
 
 /// The `user` object of a join.
@@ -176,6 +217,8 @@ struct Envelope<'a> {
     y: Option<&'a RawValue>,
     visible: Option<&'a RawValue>,
     reason: Option<&'a RawValue>,
+    view: Option<&'a RawValue>,
+    spectator: Option<&'a RawValue>,
 }
 
 impl<'a> Fields<'a> for Envelope<'a> {
@@ -192,6 +235,8 @@ impl<'a> Fields<'a> for Envelope<'a> {
             "y" => ("y", &mut self.y),
             "visible" => ("visible", &mut self.visible),
             "reason" => ("reason", &mut self.reason),
+            "view" => ("view", &mut self.view),
+            "spectator" => ("spectator", &mut self.spectator),
             _ => return None,
         })
     }
@@ -275,12 +320,22 @@ pub fn decode(text: &str) -> Result<Request, DecodeError> {
                 None => false,
                 Some(raw) => field::<bool>(raw, "batch", JsonKind::Boolean, &reference)?,
             };
+            let view = match present(envelope.view) {
+                None => None,
+                Some(raw) => Some(view(raw, &reference)?),
+            };
+            let spectator = match present(envelope.spectator) {
+                None => false,
+                Some(raw) => field::<bool>(raw, "spectator", JsonKind::Boolean, &reference)?,
+            };
             ClientMessage::Join(Join {
                 room: room_or_default(envelope.room)?,
                 user,
                 state,
                 token,
                 batch,
+                view,
+                spectator,
             })
         }
         "presence:leave" => {
@@ -420,6 +475,54 @@ fn join_user(raw: &RawValue, reference: &Option<Reference>) -> Result<JoinUser, 
         name,
         session_id,
     })
+}
+
+/// A join's `view`: `"full"` or `{"list": K}` with `0 <= K <= 1000`.
+fn view(raw: &RawValue, reference: &Option<Reference>) -> Result<View, DecodeError> {
+    let wrong = || {
+        invalid(
+            format!(
+                "\"view\" must be \"full\" or {{\"list\": K}} with K from 0 to {}",
+                View::MAX_LIST
+            ),
+            reference,
+        )
+    };
+    match JsonKind::of(raw.get()) {
+        JsonKind::String => match text_field(raw, "view", reference)?.as_ref() {
+            "full" => Ok(View::Full),
+            _ => Err(wrong()),
+        },
+        JsonKind::Object => {
+            let mut list = ListView::default();
+            let mut duplicate = None;
+            read_object(raw.get(), &mut list, &mut duplicate).map_err(|_| wrong())?;
+            if duplicate.is_some() {
+                return Err(wrong());
+            }
+            let k = present(list.list)
+                .and_then(|raw| serde_json::from_str::<u16>(raw.get()).ok())
+                .filter(|&k| k <= View::MAX_LIST)
+                .ok_or_else(wrong)?;
+            Ok(View::List(k))
+        }
+        _ => Err(wrong()),
+    }
+}
+
+/// The object form of a `view`, raw like the [`Envelope`].
+#[derive(Default)]
+struct ListView<'a> {
+    list: Option<&'a RawValue>,
+}
+
+impl<'a> Fields<'a> for ListView<'a> {
+    fn slot(&mut self, key: &str) -> Option<(&'static str, &mut Option<&'a RawValue>)> {
+        Some(match key {
+            "list" => ("view.list", &mut self.list),
+            _ => return None,
+        })
+    }
 }
 
 /// A `state` object. Its own keys are the ones the server merges and interprets (`away`),
@@ -842,7 +945,66 @@ mod tests {
             state: None,
             token: None,
             batch: false,
+            view: None,
+            spectator: false,
         })
+    }
+
+    fn join_view(text: &str) -> Result<(Option<View>, bool), DecodeError> {
+        match decode(text)?.message {
+            ClientMessage::Join(join) => Ok((join.view, join.spectator)),
+            other => panic!("not a join: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn views_read_as_full_or_a_list_of_at_most_a_thousand() {
+        let ok = [
+            (r#"{"type":"presence:join"}"#, None),
+            (r#"{"type":"presence:join","view":null}"#, None),
+            (
+                r#"{"type":"presence:join","view":"full"}"#,
+                Some(View::Full),
+            ),
+            (
+                r#"{"type":"presence:join","view":{"list":0}}"#,
+                Some(View::List(0)),
+            ),
+            (
+                r#"{"type":"presence:join","view":{"list":20,"x":1}}"#,
+                Some(View::List(20)),
+            ),
+            (
+                r#"{"type":"presence:join","view":{"list":1000}}"#,
+                Some(View::List(1000)),
+            ),
+        ];
+        for (text, view) in ok {
+            assert_eq!(join_view(text).expect(text), (view, false), "{text}");
+        }
+        let bad = [
+            r#""view":"half""#,
+            r#""view":{"list":1001}"#,
+            r#""view":{"list":-1}"#,
+            r#""view":{"list":2.5}"#,
+            r#""view":{"list":"3"}"#,
+            r#""view":{}"#,
+            r#""view":{"list":1,"list":2}"#,
+            r#""view":[20]"#,
+            r#""view":20"#,
+            r#""spectator":"yes""#,
+        ];
+        for fields in bad {
+            let text = format!(r#"{{"type":"presence:join",{fields},"ref":9}}"#);
+            let error = join_view(&text).expect_err(&text);
+            assert_eq!(error.code, ErrorCode::InvalidMessage, "{text}");
+            assert_eq!(error.reference, Some(Reference::Number(9.into())), "{text}");
+        }
+        let spectator = r#"{"type":"presence:join","view":{"list":5},"spectator":true}"#;
+        assert_eq!(
+            join_view(spectator).expect("spectator"),
+            (Some(View::List(5)), true)
+        );
     }
 
     #[test]

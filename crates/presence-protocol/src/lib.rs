@@ -23,6 +23,7 @@ mod server;
 
 pub use client::{
     decode, ClientMessage, Cursor, Join, JoinUser, Leave, LeaveReason, Reference, Request, Update,
+    View,
 };
 pub use error::{DecodeError, ErrorCode};
 pub use names::{InvalidName, RoomName, SessionId, UserId, MAX_ID_CHARS, MAX_NAME_CHARS};

@@ -91,6 +91,23 @@ pub enum ServerMessage {
         /// Who the joiner is.
         #[serde(rename = "self")]
         me: SelfInfo,
+        /// Distinct users listed in the room, the joiner included (protocol 1.1).
+        #[serde(default)]
+        count: u64,
+        /// Sessions in the room that joined as spectators (protocol 1.1).
+        #[serde(default)]
+        spectators: u64,
+    },
+    /// How many are in the room, for list views and spectators (protocol 1.1): at most
+    /// once per cursor interval, when either number changed.
+    #[serde(rename = "presence:count")]
+    Count {
+        /// The room.
+        room: RoomName,
+        /// Distinct users listed in the room.
+        count: u64,
+        /// Sessions that joined as spectators.
+        spectators: u64,
     },
     /// A user's first session arrived.
     #[serde(rename = "presence:userJoined")]
@@ -187,6 +204,7 @@ impl ServerMessage {
             ServerMessage::UserLeft { .. } => "presence:userLeft",
             ServerMessage::Restored { .. } => "presence:restored",
             ServerMessage::UserUpdated { .. } => "presence:userUpdated",
+            ServerMessage::Count { .. } => "presence:count",
             ServerMessage::Cursors { .. } => "presence:cursors",
             ServerMessage::Diff { .. } => "presence:diff",
             ServerMessage::Error { .. } => "presence:error",

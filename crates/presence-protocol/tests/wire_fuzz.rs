@@ -12,7 +12,7 @@ use presence_protocol::arbitrary::{
 };
 use presence_protocol::{
     decode, ClientMessage, Cursor, CursorFrames, DecodeError, ErrorCode, Join, JoinUser, Leave,
-    LeaveReason, Reference, Request, SelfInfo, ServerMessage, Update,
+    LeaveReason, Reference, Request, SelfInfo, ServerMessage, Update, View,
 };
 use std::fmt;
 
@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// The keys a client message may carry; anything else is an unknown field.
-const KNOWN_KEYS: [&str; 13] = [
+const KNOWN_KEYS: [&str; 16] = [
     "type",
     "ref",
     "room",
@@ -34,6 +34,9 @@ const KNOWN_KEYS: [&str; 13] = [
     "x",
     "y",
     "visible",
+    "reason",
+    "view",
+    "spectator",
     "id",
     "name",
     "sessionId",
@@ -155,14 +158,21 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         prop::option::of(state()),
         prop::option::of(any_text(64)),
         any::<bool>(),
+        prop::option::of(prop_oneof![
+            Just(View::Full),
+            (0..=View::MAX_LIST).prop_map(View::List)
+        ]),
+        any::<bool>(),
     )
-        .prop_map(|(room, user, state, token, batch)| {
+        .prop_map(|(room, user, state, token, batch, view, spectator)| {
             ClientMessage::Join(Join {
                 room,
                 user,
                 state,
                 token,
                 batch,
+                view,
+                spectator,
             })
         });
     let cursor =
@@ -196,11 +206,28 @@ fn request() -> impl Strategy<Value = Request> {
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     let users = || prop::collection::vec(user(), 0..3);
     prop_oneof![
-        (room(), users(), user_id(), session_id()).prop_map(|(room, users, id, session_id)| {
-            ServerMessage::CurrentUsers {
+        (
+            room(),
+            users(),
+            user_id(),
+            session_id(),
+            any::<u32>(),
+            any::<u32>()
+        )
+            .prop_map(|(room, users, id, session_id, count, spectators)| {
+                ServerMessage::CurrentUsers {
+                    room,
+                    users,
+                    me: SelfInfo { id, session_id },
+                    count: count.into(),
+                    spectators: spectators.into(),
+                }
+            }),
+        (room(), any::<u32>(), any::<u32>()).prop_map(|(room, count, spectators)| {
+            ServerMessage::Count {
                 room,
-                users,
-                me: SelfInfo { id, session_id },
+                count: count.into(),
+                spectators: spectators.into(),
             }
         }),
         (room(), user()).prop_map(|(room, user)| ServerMessage::UserJoined { room, user }),
@@ -417,7 +444,7 @@ proptest! {
             any_json(),
         ],
         fields in prop::collection::vec((prop::sample::select(KNOWN_KEYS.to_vec()), any_json()), 0..8),
-        user_fields in prop::collection::vec((prop::sample::select(KNOWN_KEYS[10..].to_vec()), any_json()), 0..4),
+        user_fields in prop::collection::vec((prop::sample::select(KNOWN_KEYS[13..].to_vec()), any_json()), 0..4),
     ) {
         let mut object = serde_json::Map::new();
         object.insert("type".into(), kind);

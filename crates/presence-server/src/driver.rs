@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use presence_core::{ConnId, Effect, Input, InterestStats, SessionRecord, Tracker};
-use presence_protocol::{CursorFrames, ErrorCode, RoomName, ServerMessage, User};
+use presence_core::{ConnId, Effect, Input, InterestStats, RoomPage, SessionRecord, Tracker};
+use presence_protocol::{CursorFrames, ErrorCode, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -39,9 +39,10 @@ pub enum ShardMessage {
         received_at: Instant,
     },
     /// Every room of this shard and its user count.
-    ListRooms(oneshot::Sender<Vec<(RoomName, usize)>>),
+    ListRooms(oneshot::Sender<Vec<(RoomName, usize, usize)>>),
     /// One room's users.
-    Roster(RoomName, oneshot::Sender<Option<Vec<User>>>),
+    /// The first `usize` users of a room, with its numbers.
+    Roster(RoomName, usize, oneshot::Sender<Option<RoomPage>>),
     /// An input that no connection sent: another node's fact, the backend's state.
     Remote(Input),
     /// Every session this shard owns (to write the records again, or the state file).
@@ -306,12 +307,12 @@ impl Driver {
                 let rooms = self
                     .tracker
                     .rooms()
-                    .map(|(room, users)| (room.clone(), users))
+                    .map(|(room, users, spectators)| (room.clone(), users, spectators))
                     .collect();
                 let _ = reply.send(rooms);
             }
-            ShardMessage::Roster(room, reply) => {
-                let _ = reply.send(self.tracker.roster(room.as_str()));
+            ShardMessage::Roster(room, limit, reply) => {
+                let _ = reply.send(self.tracker.room_page(room.as_str(), limit));
             }
             ShardMessage::Remote(input) => {
                 let loaded = match &input {

@@ -14,7 +14,7 @@ use hyper::upgrade::OnUpgrade;
 
 use crate::listener::Handshake;
 use hyper_util::rt::TokioIo;
-use presence_core::ConnId;
+use presence_core::{ConnId, RoomPage};
 use presence_protocol::{RoomName, User};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -269,6 +269,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 struct RoomSummary {
     room: RoomName,
     users: usize,
+    spectators: usize,
 }
 
 #[derive(Serialize)]
@@ -288,7 +289,11 @@ async fn list_rooms(
             if let Ok(list) = answer.await {
                 rooms.extend(
                     list.into_iter()
-                        .map(|(room, users)| RoomSummary { room, users }),
+                        .map(|(room, users, spectators)| RoomSummary {
+                            room,
+                            users,
+                            spectators,
+                        }),
                 );
             }
         }
@@ -301,38 +306,53 @@ async fn list_rooms(
 struct RoomDetail {
     room: RoomName,
     users: Vec<User>,
+    count: usize,
+    spectators: usize,
+}
+
+#[derive(Deserialize)]
+struct RoomQuery {
+    /// Only the first `limit` users in `joinedAt` order.
+    limit: Option<usize>,
 }
 
 async fn room_roster(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(room): Path<String>,
+    Query(query): Query<RoomQuery>,
 ) -> Result<Json<RoomDetail>, ApiError> {
     check_api_key(&state, &headers)?;
     let room =
         RoomName::new(&room).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let limit = query.limit.unwrap_or(usize::MAX);
     let (reply, answer) = oneshot::channel();
     let shard = state.shards.for_room(&room);
     shard
-        .send(ShardMessage::Roster(room.clone(), reply))
+        .send(ShardMessage::Roster(room.clone(), limit, reply))
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let users = answer
+    let page = answer
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let users = match (users, &state.records) {
-        (Some(users), _) => users,
+    let page = match (page, &state.records) {
+        (Some(page), _) => page,
         // A room this node does not serve: the cluster's records tell who is in it.
         (None, Some(read)) => {
             let found = read(room.clone()).await.map_err(|error| {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
             })?;
-            presence_core::roster_from_records(&found.records)
+            presence_core::page_from_records(&found.records, limit)
         }
         // An empty room is a valid answer: presence is "nobody here", not "no such thing".
-        (None, None) => Vec::new(),
+        (None, None) => RoomPage::default(),
     };
-    Ok(Json(RoomDetail { room, users }))
+    Ok(Json(RoomDetail {
+        room,
+        users: page.users,
+        count: page.count,
+        spectators: page.spectators,
+    }))
 }
 
 fn asset<E: rust_embed::RustEmbed>(path: &str) -> Response {

@@ -87,6 +87,8 @@ impl Identity {
                 .unwrap_or_else(|| SessionId::generated("s-", rand::random())),
             state: join.state,
             batch: join.batch,
+            view: join.view,
+            spectator: join.spectator,
         })
     }
 }

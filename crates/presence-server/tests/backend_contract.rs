@@ -71,6 +71,7 @@ fn record(room_name: &str, user: &str, session: &str, unix_ms: u64) -> SessionRe
         away: false,
         stamp,
         claim: stamp,
+        spectator: false,
     }
 }
 

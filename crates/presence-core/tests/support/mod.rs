@@ -263,15 +263,27 @@ pub fn for_each_seed(count: u64, run: impl Fn(u64)) {
 pub struct ClientView {
     pub users: HashMap<UserId, User>,
     pub me: Option<UserId>,
+    /// The room's numbers (listed users, spectators) as last heard.
+    pub counts: Option<(u64, u64)>,
 }
 
 impl ClientView {
     pub fn apply(&mut self, message: &ServerMessage) {
         match message {
-            ServerMessage::CurrentUsers { users, me, .. } => {
+            ServerMessage::CurrentUsers {
+                users,
+                me,
+                count,
+                spectators,
+                ..
+            } => {
                 self.users = users.iter().map(|u| (u.id.clone(), u.clone())).collect();
                 self.me = Some(me.id.clone());
+                self.counts = Some((*count, *spectators));
             }
+            ServerMessage::Count {
+                count, spectators, ..
+            } => self.counts = Some((*count, *spectators)),
             ServerMessage::UserJoined { user, .. } | ServerMessage::UserUpdated { user, .. } => {
                 self.users.insert(user.id.clone(), user.clone());
             }

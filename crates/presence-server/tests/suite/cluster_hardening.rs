@@ -216,11 +216,12 @@ async fn a_remote_color_off_the_palette_is_listed_as_a_palette_color() {
     };
     let signed = FactCodec::new(Some(SECRET)).encode(&fact).expect("encode");
     publish(&url, &channel, signed).await;
-    node.roster_becomes("doc", &["olga", "yellow"]).await;
+    // Listed in joinedAt order: yellow's is the earlier.
+    node.roster_becomes("doc", &["yellow", "olga"]).await;
 
     let (_, body) = node.get("/api/rooms/doc", &[]).await;
     let listed: Value = serde_json::from_str(&body).expect("json");
-    let color = listed["users"][1]["color"].as_str().expect("a color");
+    let color = listed["users"][0]["color"].as_str().expect("a color");
     assert!(
         presence_core::PALETTE.contains(&color),
         "listed as {color}, not a palette color"

@@ -51,7 +51,10 @@ async fn the_rooms_api_lists_rooms_and_rosters() {
     let rooms: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(
         rooms,
-        json!({"rooms": [{"room": "alpha", "users": 2}, {"room": "beta", "users": 1}]})
+        json!({"rooms": [
+            {"room": "alpha", "users": 2, "spectators": 0},
+            {"room": "beta", "users": 1, "spectators": 0}
+        ]})
     );
     let (_, body) = server.get("/api/rooms/alpha", &[]).await;
     let roster: Value = serde_json::from_str(&body).expect("json");

@@ -4,6 +4,7 @@ mod cluster_hardening;
 mod errors;
 mod hardening;
 mod http;
+mod large_rooms;
 mod lifecycle;
 mod messages;
 mod operations;
