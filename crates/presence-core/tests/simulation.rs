@@ -184,12 +184,6 @@ impl Sim {
             Some(View::Full) => None,
             Some(View::List(k)) => Some(k),
         };
-        if std::env::var("DBG").is_ok() {
-            eprintln!(
-                "{:?} join {conn:?} {room_name} {user} {spec:?}",
-                self.h.now.unix_ms
-            );
-        }
         self.h.join_on(conn, &room_name, &user, spec);
         self.conns.insert(conn, (user.clone(), self.h.now.instant));
 
