@@ -1,6 +1,8 @@
 // The demo page served at `/`: a shared board. Each visitor gets a name (editable, kept
 // in localStorage) and a color (from the server), sees everyone else's avatar and live
 // cursor, and a badge with the connection state. `?room=NAME` picks the room.
+// For a large room, `?view=list:K` lists only the first K others and counts the rest
+// ("+12,380", "12,408 online"), and `?spectator=1` watches without being listed.
 // Plain DOM on top of the SDK, which the server serves at /sdk/.
 
 import { createClient, initials } from "/sdk/index.js";
@@ -11,10 +13,13 @@ import { createClient, initials } from "/sdk/index.js";
 
 const MAX_AVATARS = 5;
 
-const roomName = roomFromUrl(new URLSearchParams(location.search).get("room"));
+const params = new URLSearchParams(location.search);
+const roomName = roomFromUrl(params.get("room"));
+const view = viewFromUrl(params.get("view"));
+const isSpectator = ["1", "true", "yes"].includes(params.get("spectator") ?? "");
 const identity = loadIdentity();
 const client = createClient({ user: { id: identity.id, name: identity.name } });
-const room = client.join(roomName);
+const room = client.join(roomName, { view, spectator: isSpectator });
 // Handy in the console (`presence.room.users`), and used by the end-to-end tests.
 Object.assign(window, { presence: { client, room } });
 
@@ -90,6 +95,10 @@ const headerAvatars = new Map();
 const peopleItems = new Map();
 const overflowAvatar = avatar({ name: "", color: "", away: false }, "overflow");
 overflowAvatar.dataset.testid = "avatar-overflow";
+// The last line of "Here now" in a list view: how many the view leaves out.
+const peopleMore = document.createElement("li");
+peopleMore.className = "people-more";
+peopleMore.dataset.testid = "people-more";
 
 /**
  * Makes `container`'s children exactly `elements`, in order, moving only what is out of
@@ -126,13 +135,20 @@ function elementsFor(cache, users, create) {
   });
 }
 
+/** @param {number} n */
+const formatCount = (n) => n.toLocaleString();
+
 function renderUsers() {
   const users = room.users;
   const others = room.others;
   const self = room.self;
+  // How many are here: the SDK's count is the whole room, of which a list view holds
+  // only the first few (for a full view it is `users.length`).
+  const count = Math.max(room.count, users.length);
+  const othersInRoom = Math.max(others.length, count - (self ? 1 : 0));
 
-  // Header: the others once each, "+N" past MAX_AVATARS, and how many are here (you
-  // included, as "Here now" counts); hidden when alone.
+  // Header: the others once each, "+N" past MAX_AVATARS (or past those listed), and how
+  // many are here (you included, as "Here now" counts); hidden when alone.
   const shown = others.slice(0, MAX_AVATARS);
   const avatarElements = elementsFor(headerAvatars, shown, () => document.createElement("div"));
   shown.forEach((user, i) => {
@@ -143,23 +159,29 @@ function renderUsers() {
     element.title = user.away ? `${user.name} (away)` : user.name;
   });
   const hidden = others.slice(MAX_AVATARS);
-  if (hidden.length > 0) {
-    overflowAvatar.textContent = `+${hidden.length}`;
-    overflowAvatar.title = hidden.map((user) => user.name).join(", ");
+  const hiddenCount = othersInRoom - shown.length;
+  if (hiddenCount > 0) {
+    const unlisted = hiddenCount - hidden.length;
+    const names = hidden.map((user) => user.name).join(", ");
+    overflowAvatar.textContent = `+${formatCount(hiddenCount)}`;
+    overflowAvatar.title = unlisted > 0 ? `${names}${names ? " and " : ""}${formatCount(unlisted)} more` : names;
     avatarElements.push(overflowAvatar);
   }
   placeChildren($("avatars"), avatarElements);
-  $("online-count").textContent = `${users.length} online`;
-  $("presence-indicators").hidden = others.length === 0;
-  board.classList.toggle("has-others", others.length > 0);
+  $("online-count").textContent = `${formatCount(count)} online`;
+  $("presence-indicators").hidden = othersInRoom === 0;
+  board.classList.toggle("has-others", othersInRoom > 0);
+  const spectators = $("spectator-count");
+  spectators.hidden = room.spectators === 0;
+  spectators.textContent = `${formatCount(room.spectators)} watching`;
 
   // You.
   const selfAvatar = $("self-avatar");
   selfAvatar.textContent = initials(nameInput.value || identity.name);
   selfAvatar.style.backgroundColor = self?.color ?? "";
 
-  // Everyone, with what they are doing.
-  $("people-count").textContent = String(users.length);
+  // Everyone listed, with what they are doing, and how many more a list view leaves out.
+  $("people-count").textContent = formatCount(count);
   const items = elementsFor(peopleItems, users, () => {
     const item = document.createElement("li");
     item.className = "person";
@@ -179,6 +201,11 @@ function renderUsers() {
     meta.className = `person-meta ${user.away ? "is-away" : ""}`;
     meta.textContent = user.away ? "away" : "active";
   });
+  const unlisted = count - users.length;
+  if (unlisted > 0) {
+    peopleMore.textContent = `and ${formatCount(unlisted)} more`;
+    items.push(peopleMore);
+  }
   placeChildren($("people-list"), items);
 }
 
@@ -306,16 +333,37 @@ client.on("connection", (state) => {
   wasReconnecting = state === "reconnecting";
 });
 room.on("users", renderUsers);
+room.on("count", renderUsers);
 room.on("cursors", renderCursors);
-room.on("userJoined", (user) => logActivity("joined", `${user.name} joined`, user.color));
-room.on("userLeft", (user) => logActivity("left", `${user.name} left`, user.color));
+// In a list view a user entering or leaving the listed few has not come or gone (one
+// listed before them left, or arrived before them): only a full view logs arrivals.
+if (view === "full") {
+  room.on("userJoined", (user) => logActivity("joined", `${user.name} joined`, user.color));
+  room.on("userLeft", (user) => logActivity("left", `${user.name} left`, user.color));
+} else {
+  document.body.dataset.view = "list";
+}
 room.on("joined", ({ restored }) => {
   if (restored) logActivity("info", "Session restored: nobody saw you leave");
 });
 room.on("status", renderConnection);
 room.on("error", (error) => logActivity("info", `Server refused: ${error.message || error.code}`));
+if (isSpectator) showSpectatorMode();
 renderConnection();
 renderUsers();
+
+// A spectator is not listed: nobody sees its name or pointer (the SDK drops its cursor
+// moves), so the page says so instead of inviting it to move and rename.
+function showSpectatorMode() {
+  document.body.dataset.spectator = "true";
+  nameInput.disabled = true;
+  nameInput.title = "Spectators are not listed: nobody sees this name.";
+  $("you-hint").textContent = "You are watching as a spectator: nobody here sees you or your pointer.";
+  const hint = $("board-hint");
+  /** @type {HTMLElement} */ (hint.querySelector("h1")).textContent = "You are watching";
+  /** @type {HTMLElement} */ (hint.querySelector("p")).textContent =
+    "Nobody here sees you. The pointers of the people listed on the right show up live.";
+}
 
 // ---- identity -----------------------------------------------------------------------------
 
@@ -327,6 +375,17 @@ function roomFromUrl(raw) {
   // The server accepts 1 to 128 of A-Z a-z 0-9 . _ - : /; make anything else fit.
   const cleaned = (raw ?? "").trim().replace(/[^A-Za-z0-9._\-:/]+/g, "-").slice(0, 128);
   return cleaned || "lobby";
+}
+
+/**
+ * `?view=list:K` is a list view of K others (at most 1000, what the server accepts);
+ * anything else is the full roster.
+ * @param {string | null} raw
+ * @returns {"full" | { list: number }}
+ */
+function viewFromUrl(raw) {
+  const match = /^list:(\d{1,7})$/.exec((raw ?? "").trim());
+  return match ? { list: Math.min(Number(match[1]), 1000) } : "full";
 }
 
 /** @returns {{ id: string, name: string }} */

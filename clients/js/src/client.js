@@ -177,7 +177,8 @@ export class PresenceClient extends Emitter {
   /**
    * Joins a room (or returns the room already joined under that name). The join is sent
    * when connected, and again after every reconnect, naming this tab's session so that
-   * the server restores it.
+   * the server restores it; it carries the options' `view` and `spectator` every time.
+   * Throws a `TypeError` for a `view` the server would refuse, and for a spectator with `state`.
    * @param {string} [name] the room; `"default"` when omitted
    * @param {JoinOptions} [options]
    * @returns {Room}
@@ -486,8 +487,11 @@ export class PresenceClient extends Emitter {
   #setAway(away) {
     this.#away = away;
     // Each session says only whether *this* tab is away; the server shows the user as
-    // away while all of its sessions say so, and active as soon as one does not.
-    for (const room of this.#rooms.values()) room.update({ away: away ? true : null });
+    // away while all of its sessions say so, and active as soon as one does not. A
+    // spectator's session has no state, and is not shown, so it says nothing.
+    for (const room of this.#rooms.values()) {
+      if (!room.isSpectator) room.update({ away: away ? true : null });
+    }
   }
 }
 

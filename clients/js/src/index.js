@@ -24,6 +24,8 @@ export { initials } from "./initials.js";
 /** @typedef {import("./client.js").ClientOptions} ClientOptions */
 /** @typedef {import("./client.js").TokenSource} TokenSource */
 /** @typedef {import("./room.js").JoinOptions} JoinOptions */
+/** @typedef {import("./room.js").RoomView} RoomView */
+/** @typedef {import("./room.js").RoomCount} RoomCount */
 /** @typedef {import("./client.js").ClientEvents} ClientEvents */
 /** @typedef {import("./room.js").RoomEvents} RoomEvents */
 /** @typedef {import("./session-store.js").SessionStorageLike} SessionStorageLike */

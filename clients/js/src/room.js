@@ -23,14 +23,30 @@ import { claimSession, storeSession } from "./session-store.js";
  * @property {[PresenceUser]} userUpdated someone's name or state changed
  * @property {[{ restored: boolean }]} joined the server answered a join; `restored` if it kept our session
  * @property {[RoomStatus]} status the room's status changed (`Room#status`; `Room#refusal` when refused)
+ * @property {[RoomCount]} count `Room#count` or `Room#spectators` changed
  * @property {[PresenceError]} error the server refused something this room sent
+ */
+
+/**
+ * How much of the roster a room receives: `"full"`, everyone (the default); or
+ * `{ list: K }`, this user plus the first `K` others by arrival (0 to 1000), for rooms too
+ * big to list. `Room#count` says how many are in the room either way.
+ * @typedef {"full" | Readonly<{ list: number }>} RoomView
+ */
+
+/**
+ * How many are in a room, as the `count` event carries it.
+ * @typedef {Readonly<{ count: number, spectators: number }>} RoomCount
  */
 
 /**
  * Options of `PresenceClient#join`.
  * @typedef {object} JoinOptions
- * @property {Record<string, unknown>} [state] initial custom state (shallow, JSON)
+ * @property {Record<string, unknown>} [state] initial custom state (shallow, JSON); not for a spectator
  * @property {boolean} [batch] receive `presence:diff` batches; true by default
+ * @property {RoomView} [view] `"full"` (the default) or `{ list: K }` for a large room
+ * @property {boolean} [spectator] watch without being listed: no entry in anyone's
+ *   roster, no state, no cursor (`update` throws; cursor moves are dropped)
  */
 
 /**
@@ -71,6 +87,8 @@ export class Room extends Emitter {
   /** @type {RoomHost} */ #host;
   /** @type {string} */ #name;
   /** @type {boolean} */ #batch;
+  /** @type {RoomView} */ #view;
+  /** @type {boolean} */ #isSpectator;
   /** @type {RoomStatus} */ #status = "joining";
   /** @type {PresenceError | null} why the join was refused */ #refusal = null;
 
@@ -98,6 +116,14 @@ export class Room extends Emitter {
   #cursorShown = false;
   /** @type {ReturnType<typeof setTimeout> | null} */ #cursorTimer = null;
 
+  // The server's numbers. A list view reads `count` from them; a full view counts its
+  // roster, which every roster event keeps current (the server sends a full view no
+  // `presence:count`). Null until the server sent one: an older server sends none.
+  /** @type {number | null} */ #serverCount = null;
+  /** @type {number | null} */ #serverSpectators = null;
+  /** @type {RoomCount} what the last `count` event said */
+  #lastCount = Object.freeze({ count: 0, spectators: 0 });
+
   /** @type {ReadonlyArray<PresenceUser> | null} */ #usersSnapshot = null;
   /** @type {ReadonlyArray<PresenceUser> | null} */ #othersSnapshot = null;
   /** @type {ReadonlyArray<LiveCursor> | null} */ #cursorsSnapshot = null;
@@ -115,11 +141,15 @@ export class Room extends Emitter {
     this.#host = host;
     this.#name = name;
     this.#batch = options.batch ?? true;
+    this.#view = checkedView(options.view);
+    this.#isSpectator = options.spectator === true;
     if (options.state !== undefined) {
       assertState(options.state);
+      if (this.#isSpectator) throw new TypeError("presenced: a spectator has no state; join without `state`");
       mergeState(this.#localState, options.state);
     }
-    if (away) this.#localState.away = true;
+    // A spectator's session has no state for `away` to go into.
+    if (away && !this.#isSpectator) this.#localState.away = true;
     const stored = claimSession(host.storage, name);
     if (stored) {
       this.#sessionId = stored.sessionId;
@@ -147,6 +177,36 @@ export class Room extends Emitter {
    */
   get refusal() {
     return this.#refusal;
+  }
+
+  /**
+   * The view this room was joined with: `"full"` or `{ list: K }`.
+   * @returns {RoomView}
+   */
+  get view() {
+    return this.#view;
+  }
+
+  /** Whether this session joined as a spectator: it sees the room but is not listed. */
+  get isSpectator() {
+    return this.#isSpectator;
+  }
+
+  /**
+   * How many users are in the room, this one included unless it is a spectator. For a
+   * full view it is the length of `users`; for a list view it is the server's count of
+   * the whole room, of which `users` holds only the first few. Follow it with
+   * `room.on("count", fn)`.
+   * @returns {number}
+   */
+  get count() {
+    if (this.#view !== "full" && this.#serverCount !== null) return this.#serverCount;
+    return this.#roster.size;
+  }
+
+  /** How many spectator sessions watch the room, as the server last said (0 before it has). */
+  get spectators() {
+    return this.#serverSpectators ?? 0;
   }
 
   /** The server's id for this tab's session in the room (null until the first join is answered). */
@@ -178,7 +238,8 @@ export class Room extends Emitter {
   }
 
   /**
-   * This client's own entry in the roster, or null before the join is answered.
+   * This client's own entry in the roster, or null before the join is answered. Null for
+   * a spectator too, unless the same user is listed through another session.
    * @returns {PresenceUser | null}
    */
   get self() {
@@ -209,12 +270,16 @@ export class Room extends Emitter {
    * Shallow-merges `patch` into this user's state, as seen by everyone in the room; a
    * `null` value deletes a key. Sent at once when connected, otherwise when the room is
    * joined again. `state.away` is reserved: the client sets it from tab visibility.
+   * Throws for a room that is left or refused, and for a spectator (which has no state).
    * @param {Record<string, unknown>} patch
    */
   update(patch) {
     assertState(patch);
     if (this.#isOver()) {
       throw new Error(`presenced: room "${this.#name}" was ${this.#status}`);
+    }
+    if (this.#isSpectator) {
+      throw new Error(`presenced: room "${this.#name}" was joined as a spectator, which has no state`);
     }
     mergeState(this.#localState, patch);
     this.#sendOrKeepPatch(patch);
@@ -225,7 +290,8 @@ export class Room extends Emitter {
    * Moves this user's cursor. Calls are coalesced: at most one `presence:cursor` goes out
    * per cursor interval (50 ms by default), carrying the latest position. The numbers are
    * sent as they are; by convention (the demo, `<LiveCursors/>`, `useCursorTracking`)
-   * they are fractions of the shared board, 0 to 1, so windows of any size agree.
+   * they are fractions of the shared board, 0 to 1, so windows of any size agree. A
+   * spectator's moves are dropped, as a left room's are: it has no cursor to show.
    * @param {number} x from the board's left edge: 0 at the left, 1 at the right
    * @param {number} y from the board's top edge: 0 at the top, 1 at the bottom
    */
@@ -260,15 +326,11 @@ export class Room extends Emitter {
    */
   _sendJoin() {
     if (this.#isOver()) return;
-    const user = this.#joinUser();
     // `away` is per session and set only by presence:update (docs/protocol.md), and a
     // restoring join's state is ignored anyway: the update after the join covers both.
     const { away, ...state } = this.#localState;
-    /** @type {Record<string, unknown>} */
-    const join = { type: "presence:join", room: this.#name, user, batch: this.#batch, ref: `join:${this.#name}` };
+    const join = this.#joinMessage();
     if (Object.keys(state).length > 0) join.state = state;
-    const token = this.#host.token();
-    if (token !== undefined) join.token = token;
     if (!this.#host.send(join)) return;
     this.#joinSent = true;
     this.#setStatus(this.#hasSynced ? "reconnecting" : "joining");
@@ -288,18 +350,7 @@ export class Room extends Emitter {
    */
   _sendRename() {
     if (!this.#joinSent) return; // the next _sendJoin carries the new name
-    /** @type {Record<string, unknown>} */
-    const join = {
-      type: "presence:join",
-      room: this.#name,
-      user: this.#joinUser(),
-      batch: this.#batch,
-      ref: `join:${this.#name}`,
-    };
-    // With JWT the server checks every join, a rename's too.
-    const token = this.#host.token();
-    if (token !== undefined) join.token = token;
-    this.#host.send(join);
+    this.#host.send(this.#joinMessage());
   }
 
   /**
@@ -404,12 +455,40 @@ export class Room extends Emitter {
       case "presence:cursors":
         this.#handleCursors(message.cursors ?? []);
         break;
+      case "presence:count":
+        if (isCount(message.count)) this.#serverCount = message.count;
+        if (isCount(message.spectators)) this.#serverSpectators = message.spectators;
+        this.#emitCountIfChanged();
+        break;
       default:
         break; // a newer server's message: ignore, as the contract allows
     }
   }
 
   // ---- Private ------------------------------------------------------------------------
+
+  /**
+   * A `presence:join` for this room, with everything but the state. Every join carries
+   * the view and the spectator flag, a rejoin's and a rename's too, so a restored
+   * session keeps them; the defaults are left out, so a 1.0 server sees a 1.0 join.
+   * @returns {Record<string, unknown>}
+   */
+  #joinMessage() {
+    /** @type {Record<string, unknown>} */
+    const join = {
+      type: "presence:join",
+      room: this.#name,
+      user: this.#joinUser(),
+      batch: this.#batch,
+      ref: `join:${this.#name}`,
+    };
+    if (this.#view !== "full") join.view = { list: this.#view.list };
+    if (this.#isSpectator) join.spectator = true;
+    // With JWT the server checks every join, a rename's too.
+    const token = this.#host.token();
+    if (token !== undefined) join.token = token;
+    return join;
+  }
 
   #joinUser() {
     const { id, name } = this.#host.userForJoin();
@@ -425,7 +504,7 @@ export class Room extends Emitter {
     return user;
   }
 
-  /** @param {{ users: User[], self: { id: string, sessionId: string } }} message */
+  /** @param {{ users: User[], self: { id: string, sessionId: string }, count?: unknown, spectators?: unknown }} message */
   #handleCurrentUsers(message) {
     const restored = this.#restoring;
     this.#restoring = false;
@@ -441,6 +520,8 @@ export class Room extends Emitter {
     this.#roster = new Map();
     this.#cursorPositions = new Map();
     for (const user of message.users ?? []) this.#upsert(user, true);
+    this.#serverCount = isCount(message.count) ? message.count : null;
+    this.#serverSpectators = isCount(message.spectators) ? message.spectators : null;
 
     // A resync after a reconnect tells only what really changed while we were away: a
     // user present before and after is neither left nor joined, and an entry that did
@@ -465,6 +546,7 @@ export class Room extends Emitter {
     this.#setStatus("joined");
     if (rosterChanged) this.emit("users", this.users);
     if (this.cursors !== previousCursors) this.emit("cursors", this.cursors);
+    this.#emitCountIfChanged();
     if (resync) {
       for (const user of left) this.emit("userLeft", user);
       for (const user of joined) this.emit("userJoined", user);
@@ -493,6 +575,7 @@ export class Room extends Emitter {
     this.#invalidate(true);
     this.emit("users", this.users);
     this.emit("cursors", this.cursors);
+    this.#emitCountIfChanged();
 
     // A user in both `left` and `joined` left and came back within one interval: tell
     // both, so that every userJoined has its userLeft.
@@ -574,7 +657,7 @@ export class Room extends Emitter {
 
   /** @param {CursorPosition} cursor */
   #queueCursor(cursor) {
-    if (this.#isOver()) return;
+    if (this.#isOver() || this.#isSpectator) return;
     this.#pendingCursor = cursor;
     if (this.#cursorTimer === null) this.#flushCursor();
   }
@@ -609,10 +692,23 @@ export class Room extends Emitter {
     this.#host.forget(this);
     this.#roster = new Map();
     this.#cursorPositions = new Map();
+    this.#serverCount = null;
+    this.#serverSpectators = null;
     this.#invalidate(true);
     this.#setStatus(status);
     this.emit("users", this.users);
     this.emit("cursors", this.cursors);
+    this.#emitCountIfChanged();
+  }
+
+  // One `count` event per change of either number, whichever message changed it: a
+  // roster event (a full view's count is its roster), `presence:count` or a snapshot.
+  #emitCountIfChanged() {
+    const count = this.count;
+    const spectators = this.spectators;
+    if (count === this.#lastCount.count && spectators === this.#lastCount.spectators) return;
+    this.#lastCount = Object.freeze({ count, spectators });
+    this.emit("count", this.#lastCount);
   }
 
   /** @param {RoomStatus} status */
@@ -639,6 +735,33 @@ export class Room extends Emitter {
 function byJoinedAt(a, b) {
   if (a.joinedAt !== b.joinedAt) return a.joinedAt - b.joinedAt;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * A count as the server sends it: a whole number, at least 0.
+ * @param {unknown} value
+ * @returns {value is number}
+ */
+function isCount(value) {
+  return Number.isSafeInteger(value) && /** @type {number} */ (value) >= 0;
+}
+
+/** The largest `{ list: K }` the server accepts. */
+const MAX_LIST_VIEW = 1000;
+
+/**
+ * The join option `view`, checked as the server would check it, so that a mistake
+ * throws at `join` instead of ending the room in `refused`.
+ * @param {unknown} view
+ * @returns {RoomView}
+ */
+function checkedView(view) {
+  if (view === undefined || view === "full") return "full";
+  const list = view !== null && typeof view === "object" ? /** @type {{ list?: unknown }} */ (view).list : undefined;
+  if (!Number.isInteger(list) || /** @type {number} */ (list) < 0 || /** @type {number} */ (list) > MAX_LIST_VIEW) {
+    throw new TypeError(`presenced: view must be "full" or { list: K } with K a whole number from 0 to ${MAX_LIST_VIEW}`);
+  }
+  return Object.freeze({ list: /** @type {number} */ (list) });
 }
 
 /**

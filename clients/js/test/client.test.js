@@ -30,14 +30,15 @@ function setup(options = {}) {
  * @param {FakeWebSocket} socket
  * @param {string} room
  * @param {import("../src/types.js").User[]} users
- * @param {{ selfId?: string, sessionId?: string, restored?: boolean }} [options]
+ * @param {{ selfId?: string, sessionId?: string, restored?: boolean, count?: number, spectators?: number }} [options]
+ *   `count` and `spectators` are sent only when given, as an older server sends neither
  */
-function answerJoin(socket, room, users, { selfId = "ada", sessionId = "s-1", restored = false } = {}) {
+function answerJoin(socket, room, users, { selfId = "ada", sessionId = "s-1", restored = false, count, spectators } = {}) {
   if (restored) {
     const user = users.find((u) => u.id === selfId);
     socket.serverSend({ type: "presence:restored", room, user, sessionId });
   }
-  socket.serverSend({ type: "presence:currentUsers", room, users, self: { id: selfId, sessionId } });
+  socket.serverSend({ type: "presence:currentUsers", room, users, self: { id: selfId, sessionId }, count, spectators });
 }
 
 beforeEach(() => {
@@ -900,6 +901,196 @@ describe("errors", () => {
     expect(() => createClient({ url: "ws://127.0.0.1:1/ws", WebSocket: /** @type {any} */ (undefined) })).toThrow(
       /WebSocket/,
     );
+  });
+});
+
+describe("large rooms: views, counts and spectators (issue 14)", () => {
+  it("sends the view and the spectator flag with every join: the first, a rejoin and a rename", () => {
+    const { client } = setup();
+    const listed = client.join("big", { view: { list: 20 } });
+    const watching = client.join("stage", { spectator: true, view: "full" });
+    const first = FakeWebSocket.last;
+    first.serverOpen();
+    expect(first.sentOfType("presence:join")).toEqual([
+      { type: "presence:join", room: "big", user: { id: "ada", name: "Ada" }, view: { list: 20 }, batch: true, ref: "join:big" },
+      { type: "presence:join", room: "stage", user: { id: "ada", name: "Ada" }, spectator: true, batch: true, ref: "join:stage" },
+    ]);
+    answerJoin(first, "big", [wireUser("ada")], { sessionId: "s-big", count: 1, spectators: 0 });
+    answerJoin(first, "stage", [wireUser("bob")], { sessionId: "s-stage", count: 1, spectators: 1 });
+    expect(listed.view).toEqual({ list: 20 });
+    expect(listed.isSpectator).toBe(false);
+    expect(watching.view).toBe("full");
+    expect(watching.isSpectator).toBe(true);
+
+    client.setName("Ada L.");
+    const renames = first.sentOfType("presence:join").slice(2);
+    expect(renames.map((join) => [join.room, join.view, join.spectator, join.user.sessionId])).toEqual([
+      ["big", { list: 20 }, undefined, "s-big"],
+      ["stage", undefined, true, "s-stage"],
+    ]);
+
+    first.serverClose(1012);
+    vi.advanceTimersByTime(1000);
+    const second = FakeWebSocket.last;
+    second.serverOpen();
+    // The rejoin restores the session with the same view and flag.
+    expect(second.sentOfType("presence:join").map((join) => [join.room, join.view, join.spectator, join.user.sessionId])).toEqual([
+      ["big", { list: 20 }, undefined, "s-big"],
+      ["stage", undefined, true, "s-stage"],
+    ]);
+  });
+
+  it("restores a spectator after a reload as a spectator", () => {
+    const { client, storage, window } = setup();
+    client.join("stage", { spectator: true });
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(socket, "stage", [wireUser("bob")], { sessionId: "s-watch", count: 1, spectators: 1 });
+    window.dispatchEvent(new Event("pagehide"));
+
+    const reloaded = createClient({
+      url: "ws://127.0.0.1:1/ws",
+      user: { id: "ada", name: "Ada" },
+      WebSocket: /** @type {any} */ (FakeWebSocket),
+      storage,
+      window: new EventTarget(),
+      document: new FakeDocument(),
+    });
+    reloaded.join("stage", { spectator: true });
+    FakeWebSocket.last.serverOpen();
+    expect(FakeWebSocket.last.sentOfType("presence:join")[0]).toMatchObject({
+      spectator: true,
+      user: { id: "ada", sessionId: "s-watch" },
+    });
+  });
+
+  it("takes a list view's count and spectators from currentUsers, then from presence:count", () => {
+    const { client } = setup();
+    const room = client.join("big", { view: { list: 2 } });
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    const counts = /** @type {any[]} */ ([]);
+    room.on("count", (numbers) => counts.push(numbers));
+    expect([room.count, room.spectators]).toEqual([0, 0]);
+
+    answerJoin(
+      socket,
+      "big",
+      [wireUser("bob", { joinedAt: 1 }), wireUser("cy", { joinedAt: 2 }), wireUser("ada", { joinedAt: 9 })],
+      { count: 1200, spectators: 4 },
+    );
+    expect(room.users.map((user) => user.id)).toEqual(["bob", "cy", "ada"]);
+    expect([room.count, room.spectators]).toEqual([1200, 4]);
+    expect(counts).toEqual([{ count: 1200, spectators: 4 }]);
+
+    socket.serverSend({ type: "presence:count", room: "big", count: 1201, spectators: 4 });
+    expect(room.count).toBe(1201);
+    socket.serverSend({ type: "presence:count", room: "big", count: 1201, spectators: 4 }); // no change: no event
+    socket.serverSend({ type: "presence:count", room: "big", count: 1201, spectators: 5 });
+    expect(counts).toEqual([
+      { count: 1200, spectators: 4 },
+      { count: 1201, spectators: 4 },
+      { count: 1201, spectators: 5 },
+    ]);
+
+    // A listed user leaves and the next one enters the window: the window changes, the
+    // count is the server's and waits for its next presence:count.
+    socket.serverSend({ type: "presence:diff", room: "big", left: ["bob"], joined: [wireUser("dee", { joinedAt: 3 })], updated: [] });
+    expect(room.users.map((user) => user.id)).toEqual(["cy", "dee", "ada"]);
+    expect(room.count).toBe(1201);
+    expect(counts).toHaveLength(3);
+    socket.serverSend({ type: "presence:count", room: "big", count: 1200, spectators: 5 });
+    expect(room.count).toBe(1200);
+
+    // A frame that is not a count changes nothing.
+    socket.serverSend({ type: "presence:count", room: "big", count: -3, spectators: "many" });
+    expect([room.count, room.spectators]).toEqual([1200, 5]);
+
+    room.leave();
+    expect([room.count, room.spectators]).toEqual([0, 0]);
+    expect(counts.at(-1)).toEqual({ count: 0, spectators: 0 });
+  });
+
+  it("counts a full view's roster, kept current by every roster event, with the server's spectators", () => {
+    const { client } = setup();
+    const room = client.join("lobby");
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    const counts = /** @type {any[]} */ ([]);
+    room.on("count", (numbers) => counts.push(numbers));
+    answerJoin(socket, "lobby", [wireUser("ada"), wireUser("bob")], { count: 2, spectators: 3 });
+    expect([room.count, room.spectators]).toEqual([2, 3]);
+
+    socket.serverSend({ type: "presence:diff", room: "lobby", left: [], joined: [wireUser("cy")], updated: [] });
+    expect(room.count).toBe(3);
+    socket.serverSend({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("cy", { name: "Cy" })] });
+    socket.serverSend({ type: "presence:userLeft", room: "lobby", userId: "bob" });
+    expect(room.count).toBe(2);
+    expect(counts).toEqual([
+      { count: 2, spectators: 3 },
+      { count: 3, spectators: 3 },
+      { count: 2, spectators: 3 },
+    ]);
+  });
+
+  it("falls back to the number of listed users and 0 spectators when the server sends no count", () => {
+    // An older server ignores `view` and sends the whole roster without a count.
+    const { client } = setup();
+    const room = client.join("big", { view: { list: 1 } });
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    const counts = /** @type {any[]} */ ([]);
+    room.on("count", (numbers) => counts.push(numbers));
+    answerJoin(socket, "big", [wireUser("ada"), wireUser("bob"), wireUser("cy")]);
+    expect([room.count, room.spectators]).toEqual([3, 0]);
+    socket.serverSend({ type: "presence:userJoined", room: "big", user: wireUser("dee") });
+    expect(room.count).toBe(4);
+    expect(counts).toEqual([
+      { count: 3, spectators: 0 },
+      { count: 4, spectators: 0 },
+    ]);
+  });
+
+  it("shows a spectator the room without itself: no self, update throws, moves and away send nothing", () => {
+    const { client, document } = setup({ awayAfterMs: 1000 });
+    const room = client.join("stage", { spectator: true, view: { list: 2 } });
+    const socket = FakeWebSocket.last;
+    socket.serverOpen();
+    answerJoin(
+      socket,
+      "stage",
+      [wireUser("bob", { joinedAt: 1, cursor: { x: 0.5, y: 0.5, visible: true } }), wireUser("cy", { joinedAt: 2 })],
+      { sessionId: "s-watch", count: 40, spectators: 7 },
+    );
+    expect(room.status).toBe("joined");
+    expect(room.sessionId).toBe("s-watch");
+    expect(room.self).toBeNull();
+    expect(room.users.map((user) => [user.id, user.isSelf])).toEqual([
+      ["bob", false],
+      ["cy", false],
+    ]);
+    expect(room.others).toEqual(room.users);
+    expect(room.cursors.map((cursor) => cursor.userId)).toEqual(["bob"]);
+    expect([room.count, room.spectators]).toEqual([40, 7]);
+
+    expect(() => room.update({ typing: true })).toThrow(/spectator/);
+    room.moveCursor(0.1, 0.2);
+    room.hideCursor();
+    document.setVisibility("hidden");
+    vi.advanceTimersByTime(5000);
+    expect(client.away).toBe(true);
+    expect(socket.sent.map((message) => message.type)).toEqual(["presence:join"]);
+  });
+
+  it("refuses, at join, a view the server would refuse and a spectator with state", () => {
+    const { client } = setup();
+    for (const view of [{ list: 1001 }, { list: -1 }, { list: 2.5 }, { list: "20" }, "list:20", null]) {
+      expect(() => client.join("big", { view: /** @type {any} */ (view) })).toThrow(TypeError);
+    }
+    expect(() => client.join("stage", { spectator: true, state: { typing: true } })).toThrow(/spectator/);
+    expect(client.rooms.size).toBe(0);
+    expect(client.join("big", { view: { list: 0 } }).view).toEqual({ list: 0 });
+    expect(client.join("top", { view: { list: 1000 } }).view).toEqual({ list: 1000 });
   });
 });
 

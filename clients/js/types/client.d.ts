@@ -70,7 +70,8 @@ export class PresenceClient extends Emitter<ClientEvents> {
     /**
      * Joins a room (or returns the room already joined under that name). The join is sent
      * when connected, and again after every reconnect, naming this tab's session so that
-     * the server restores it.
+     * the server restores it; it carries the options' `view` and `spectator` every time.
+     * Throws a `TypeError` for a `view` the server would refuse, and for a spectator with `state`.
      * @param {string} [name] the room; `"default"` when omitted
      * @param {JoinOptions} [options]
      * @returns {Room}

@@ -27,6 +27,23 @@ export class Room extends Emitter<RoomEvents> {
      * @returns {PresenceError | null}
      */
     get refusal(): PresenceError | null;
+    /**
+     * The view this room was joined with: `"full"` or `{ list: K }`.
+     * @returns {RoomView}
+     */
+    get view(): RoomView;
+    /** Whether this session joined as a spectator: it sees the room but is not listed. */
+    get isSpectator(): boolean;
+    /**
+     * How many users are in the room, this one included unless it is a spectator. For a
+     * full view it is the length of `users`; for a list view it is the server's count of
+     * the whole room, of which `users` holds only the first few. Follow it with
+     * `room.on("count", fn)`.
+     * @returns {number}
+     */
+    get count(): number;
+    /** How many spectator sessions watch the room, as the server last said (0 before it has). */
+    get spectators(): number;
     /** The server's id for this tab's session in the room (null until the first join is answered). */
     get sessionId(): string | null;
     /**
@@ -40,7 +57,8 @@ export class Room extends Emitter<RoomEvents> {
      */
     get others(): ReadonlyArray<PresenceUser>;
     /**
-     * This client's own entry in the roster, or null before the join is answered.
+     * This client's own entry in the roster, or null before the join is answered. Null for
+     * a spectator too, unless the same user is listed through another session.
      * @returns {PresenceUser | null}
      */
     get self(): PresenceUser | null;
@@ -53,6 +71,7 @@ export class Room extends Emitter<RoomEvents> {
      * Shallow-merges `patch` into this user's state, as seen by everyone in the room; a
      * `null` value deletes a key. Sent at once when connected, otherwise when the room is
      * joined again. `state.away` is reserved: the client sets it from tab visibility.
+     * Throws for a room that is left or refused, and for a spectator (which has no state).
      * @param {Record<string, unknown>} patch
      */
     update(patch: Record<string, unknown>): void;
@@ -60,7 +79,8 @@ export class Room extends Emitter<RoomEvents> {
      * Moves this user's cursor. Calls are coalesced: at most one `presence:cursor` goes out
      * per cursor interval (50 ms by default), carrying the latest position. The numbers are
      * sent as they are; by convention (the demo, `<LiveCursors/>`, `useCursorTracking`)
-     * they are fractions of the shared board, 0 to 1, so windows of any size agree.
+     * they are fractions of the shared board, 0 to 1, so windows of any size agree. A
+     * spectator's moves are dropped, as a left room's are: it has no cursor to show.
      * @param {number} x from the board's left edge: 0 at the left, 1 at the right
      * @param {number} y from the board's top edge: 0 at the top, 1 at the bottom
      */
@@ -163,22 +183,50 @@ export type RoomEvents = {
      */
     status: [RoomStatus];
     /**
+     * `Room#count` or `Room#spectators` changed
+     */
+    count: [RoomCount];
+    /**
      * the server refused something this room sent
      */
     error: [PresenceError];
 };
 /**
+ * How much of the roster a room receives: `"full"`, everyone (the default); or
+ * `{ list: K }`, this user plus the first `K` others by arrival (0 to 1000), for rooms too
+ * big to list. `Room#count` says how many are in the room either way.
+ */
+export type RoomView = "full" | Readonly<{
+    list: number;
+}>;
+/**
+ * How many are in a room, as the `count` event carries it.
+ */
+export type RoomCount = Readonly<{
+    count: number;
+    spectators: number;
+}>;
+/**
  * Options of `PresenceClient#join`.
  */
 export type JoinOptions = {
     /**
-     * initial custom state (shallow, JSON)
+     * initial custom state (shallow, JSON); not for a spectator
      */
     state?: Record<string, unknown> | undefined;
     /**
      * receive `presence:diff` batches; true by default
      */
     batch?: boolean | undefined;
+    /**
+     * `"full"` (the default) or `{ list: K }` for a large room
+     */
+    view?: RoomView | undefined;
+    /**
+     * watch without being listed: no entry in anyone's
+     * roster, no state, no cursor (`update` throws; cursor moves are dropped)
+     */
+    spectator?: boolean | undefined;
 };
 /**
  * What a room needs of its client. Internal: the client implements it.

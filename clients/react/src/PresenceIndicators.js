@@ -1,11 +1,13 @@
 // <PresenceIndicators/>: the others as 32 px circles with white initials on their
 // color, the name on hover, "+N" past `max`, and "N online". Renders nothing when alone.
+// N counts the whole room (useCount), so in a room joined with a list view, which lists
+// only the first few, it reads "3 avatars, +12,404, 12,407 online".
 // Render props replace an avatar or the count; the fixed colors are CSS variables
 // (--presenced-*) with the defaults as fallbacks, so a theme sets them in CSS.
 
 import { Fragment, createElement as h } from "react";
 import { initials } from "@presenced/client";
-import { useOthers } from "./hooks.js";
+import { useCount, useOthers, useSelf } from "./hooks.js";
 
 /** @typedef {import("@presenced/client").PresenceUser} PresenceUser */
 /** @typedef {import("react").ReactElement} ReactElement */
@@ -32,6 +34,9 @@ const circle = {
   userSelect: "none",
 };
 
+/** @type {import("react").CSSProperties} */
+const overflowPill = { ...circle, width: "auto", minWidth: AVATAR_PX, padding: "0 6px", borderRadius: AVATAR_PX / 2 };
+
 /**
  * One user's circle. Dimmed while the user is away.
  * @param {{ user: PresenceUser }} props
@@ -54,15 +59,18 @@ export function Avatar({ user }) {
 /**
  * Props of `PresenceIndicators`.
  * @typedef {object} PresenceIndicatorsProps
- * @property {number} [max] how many circles before "+N" (5)
+ * @property {number} [max] how many circles before "+N" (5); N counts every other user
+ *   in the room, also those a list view does not list
  * @property {string} [className] on the outer element
  * @property {import("react").CSSProperties} [style] on the outer element
  * @property {(user: PresenceUser) => ReactNode} [renderAvatar] draws one user instead of `<Avatar/>`
- * @property {(count: number, others: ReadonlyArray<PresenceUser>) => ReactNode} [renderCount] replaces "N online"
+ * @property {(count: number, others: ReadonlyArray<PresenceUser>) => ReactNode} [renderCount] replaces "N online":
+ *   `count` is how many others are in the room, `others` the ones listed
  */
 
 /**
  * The others in the room, as avatars with "N online". Hidden when nobody else is here.
+ * With a list view it shows the listed few and "+N" for the rest of the room.
  * CSS variables: `--presenced-avatar-text`, `--presenced-avatar-ring`,
  * `--presenced-overflow-background`, `--presenced-muted`, `--presenced-font`.
  * @param {PresenceIndicatorsProps} props
@@ -70,9 +78,17 @@ export function Avatar({ user }) {
  */
 export function PresenceIndicators({ max = 5, className, style, renderAvatar, renderCount }) {
   const others = useOthers();
-  if (others.length === 0) return null;
+  const count = useCount();
+  const isSelfListed = useSelf() !== null;
+  // Everyone else in the room. A list view lists only some of them; and a count that is
+  // a cursor interval behind the roster must not show fewer than are listed.
+  const othersInRoom = Math.max(others.length, count - (isSelfListed ? 1 : 0));
+  if (othersInRoom === 0) return null;
   const shown = others.slice(0, Math.max(0, max));
   const hidden = others.slice(shown.length);
+  const hiddenCount = othersInRoom - shown.length;
+  const unlisted = hiddenCount - hidden.length;
+  const hiddenNames = hidden.map((user) => user.name).join(", ");
   return h(
     "div",
     {
@@ -86,19 +102,23 @@ export function PresenceIndicators({ max = 5, className, style, renderAvatar, re
       shown.map((user) =>
         renderAvatar ? h(Fragment, { key: user.id }, renderAvatar(user)) : h(Avatar, { key: user.id, user }),
       ),
-      hidden.length > 0 &&
+      hiddenCount > 0 &&
         h(
           "div",
           {
             "data-testid": "avatar-overflow",
-            title: hidden.map((user) => user.name).join(", "),
-            style: { ...circle, backgroundColor: "var(--presenced-overflow-background, #5f6368)" },
+            title:
+              unlisted === 0
+                ? hiddenNames
+                : `${hiddenNames}${hiddenNames ? " and " : ""}${unlisted.toLocaleString()} more`,
+            // A pill that stays a circle for "+3" and widens for "+12,404".
+            style: { ...overflowPill, backgroundColor: "var(--presenced-overflow-background, #5f6368)" },
           },
-          `+${hidden.length}`,
+          `+${hiddenCount.toLocaleString()}`,
         ),
     ),
     renderCount
-      ? renderCount(others.length, others)
+      ? renderCount(othersInRoom, others)
       : h(
           "span",
           {
@@ -109,7 +129,7 @@ export function PresenceIndicators({ max = 5, className, style, renderAvatar, re
               fontFamily: "var(--presenced-font, system-ui, sans-serif)",
             },
           },
-          `${others.length} online`,
+          `${othersInRoom.toLocaleString()} online`,
         ),
   );
 }

@@ -14,6 +14,7 @@ import {
   usePresence,
   useRoomStatus,
   useSelf,
+  useSpectators,
   useUsers,
 } from "./hooks.js";
 
@@ -41,7 +42,8 @@ import {
  * @property {{ (): ReadonlyArray<UserWith<State>>; <T>(selector: (others: ReadonlyArray<UserWith<State>>) => T, isEqual?: (a: T, b: T) => boolean): T }} useOthers
  * @property {{ (userId: string): UserWith<State> | null; <T>(userId: string, selector: (user: UserWith<State>) => T, isEqual?: (a: T, b: T) => boolean): T | null }} useOther
  * @property {() => UserWith<State> | null} useSelf
- * @property {() => number} useCount
+ * @property {typeof useCount} useCount
+ * @property {typeof useSpectators} useSpectators
  * @property {() => Omit<import("./hooks.js").Presence, "users" | "others" | "self" | "update"> & { users: ReadonlyArray<UserWith<State>>, others: ReadonlyArray<UserWith<State>>, self: UserWith<State> | null, update: (patch: StatePatch<State>) => void }} usePresence
  * @property {typeof useCursors} useCursors
  * @property {typeof useConnectionState} useConnectionState
@@ -67,6 +69,7 @@ export function createPresenceHooks() {
     useOther,
     useSelf,
     useCount,
+    useSpectators,
     usePresence,
     useCursors,
     useConnectionState,

@@ -4,7 +4,7 @@
 // further: the component re-renders only when the selected value changes.
 
 import { useCallback, useEffect, useRef, useSyncExternalStore } from "react";
-import { usePresenceContext } from "./context.js";
+import { useGivenOrProvidedRoom, usePresenceContext } from "./context.js";
 
 /** @typedef {import("@presenced/client").PresenceUser} PresenceUser */
 /** @typedef {import("@presenced/client").LiveCursor} LiveCursor */
@@ -44,17 +44,19 @@ export function shallow(a, b) {
  * Reads `read(room)` (or `fallback` before the provider has joined), re-reads it on
  * `event`, and returns `select` of it. The selection is recomputed only when the snapshot
  * or the selector changed, and kept (with its identity) while `isEqual` says it is the
- * same, so the component re-renders only when the selected value changes.
+ * same, so the component re-renders only when the selected value changes. The room is
+ * `givenRoom` when one is given, otherwise the provider's.
  * @template S, T
- * @param {"users" | "cursors" | "status"} event
+ * @param {"users" | "cursors" | "status" | "count"} event
  * @param {(room: Room) => S} read
  * @param {S} fallback
  * @param {(snapshot: S) => T} select
  * @param {(a: T, b: T) => boolean} isEqual
+ * @param {Room | null} [givenRoom]
  * @returns {T}
  */
-function useRoomSelection(event, read, fallback, select, isEqual) {
-  const { room } = usePresenceContext();
+function useRoomSelection(event, read, fallback, select, isEqual, givenRoom) {
+  const room = useGivenOrProvidedRoom(givenRoom);
   const subscribe = useCallback(
     /** @param {() => void} onChange */
     (onChange) => (room ? room.on(event, onChange) : noop),
@@ -128,16 +130,24 @@ export function useOther(userId, selector, isEqual = Object.is) {
 }
 
 /**
- * How many users are in the room, this one included. Re-renders only when the number
- * changes, not when someone's state does.
+ * How many users are in the room, this one included (unless it is a spectator): the
+ * server's count, which for a list view (`view={{ list: K }}`) is the whole room, not
+ * the K listed. Re-renders only when the number changes, not when someone's state does.
+ * @param {Room | null} [room] a room to read instead of the provider's
  * @returns {number}
  */
-export function useCount() {
-  return useRoomSelection("users", (room) => room.users, NONE, countOf, Object.is);
+export function useCount(room) {
+  return useRoomSelection("count", (joined) => joined.count, 0, itself, Object.is, room);
 }
 
-/** @param {ReadonlyArray<PresenceUser>} users */
-const countOf = (users) => users.length;
+/**
+ * How many spectator sessions watch the room (joined with `spectator`, not listed).
+ * @param {Room | null} [room] a room to read instead of the provider's
+ * @returns {number}
+ */
+export function useSpectators(room) {
+  return useRoomSelection("count", (joined) => joined.spectators, 0, itself, Object.is, room);
+}
 
 /**
  * This user's own entry (name, server-assigned color, state), or null before joining.

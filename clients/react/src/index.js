@@ -12,6 +12,7 @@ export {
   useOthers,
   useOther,
   useCount,
+  useSpectators,
   useSelf,
   useCursors,
   useConnectionState,

@@ -16,6 +16,7 @@ import {
   useErrors,
   useOther,
   useRoomStatus,
+  useSpectators,
   shallow,
   useOthers,
   usePresence,
@@ -49,9 +50,12 @@ function answerJoin(users, room = "lobby") {
   serverSends({ type: "presence:currentUsers", room, users, self: { id: "ada", sessionId: "s-1" } });
 }
 
-/** @param {import("react").ReactNode} children */
-function renderWithClient(children, client = newClient()) {
-  const result = render(h(PresenceProvider, { client, room: "lobby" }, children));
+/**
+ * @param {import("react").ReactNode} children
+ * @param {Partial<import("../src/context.js").PresenceProviderProps>} [props] more provider props
+ */
+function renderWithClient(children, client = newClient(), props = {}) {
+  const result = render(h(PresenceProvider, { client, room: "lobby", ...props }, children));
   act(() => FakeWebSocket.last.serverOpen());
   return { ...result, client };
 }
@@ -227,6 +231,107 @@ describe("selectors", () => {
     expect(shallow({ a: { deep: 1 } }, { a: { deep: 1 } })).toBe(false);
     expect(shallow([], {})).toBe(false);
     expect(shallow(NaN, NaN)).toBe(true);
+  });
+});
+
+describe("large rooms: list views, counts and spectators (issue 14)", () => {
+  /**
+   * The server's answer to a join in a large room.
+   * @param {import("../../js/src/types.js").User[]} users
+   * @param {number} count
+   * @param {number} spectators
+   */
+  function answerLargeJoin(users, count, spectators) {
+    serverSends({ type: "presence:currentUsers", room: "lobby", users, self: { id: "ada", sessionId: "s-1" }, count, spectators });
+  }
+
+  it("useCount reads the server's count of a list view, useSpectators its spectators, each re-rendering only on a change", () => {
+    /** @type {Array<[number, number]>} */
+    const renders = [];
+    function Counts() {
+      renders.push([useCount(), useSpectators()]);
+      return null;
+    }
+    renderWithClient(h(Counts), newClient(), { view: { list: 2 } });
+    expect(FakeWebSocket.last.sentOfType("presence:join")[0].view).toEqual({ list: 2 });
+    expect(renders.at(-1)).toEqual([0, 0]);
+    answerLargeJoin([wireUser("ada", { joinedAt: 3 }), wireUser("bob", { joinedAt: 1 }), wireUser("cy", { joinedAt: 2 })], 1200, 3);
+    expect(renders.at(-1)).toEqual([1200, 3]);
+
+    const before = renders.length;
+    serverSends({ type: "presence:diff", room: "lobby", left: [], joined: [], updated: [wireUser("bob", { state: { typing: true } })] });
+    serverSends({ type: "presence:count", room: "lobby", count: 1200, spectators: 3 });
+    expect(renders).toHaveLength(before);
+    serverSends({ type: "presence:count", room: "lobby", count: 1201, spectators: 3 });
+    expect(renders.at(-1)).toEqual([1201, 3]);
+    serverSends({ type: "presence:count", room: "lobby", count: 1201, spectators: 4 });
+    expect(renders.at(-1)).toEqual([1201, 4]);
+  });
+
+  it("useCount(room) and useSpectators(room) read a given room, with no provider", () => {
+    const client = newClient();
+    const room = client.join("lobby", { view: { list: 0 } });
+    /** @type {Array<[number, number]>} */
+    const renders = [];
+    function Counts() {
+      renders.push([useCount(room), useSpectators(room)]);
+      return null;
+    }
+    render(h(Counts));
+    act(() => FakeWebSocket.last.serverOpen());
+    answerLargeJoin([wireUser("ada")], 12_408, 2);
+    expect(renders.at(-1)).toEqual([12_408, 2]);
+  });
+
+  it("<PresenceIndicators/> shows the listed avatars and +N for the rest of the room", () => {
+    renderWithClient(h(PresenceIndicators, { max: 1 }), newClient(), { view: { list: 2 } });
+    answerLargeJoin(
+      [wireUser("ada", { joinedAt: 3 }), wireUser("b", { name: "Bo", joinedAt: 1 }), wireUser("c", { name: "Cy", joinedAt: 2 })],
+      1200,
+      0,
+    );
+    expect(screen.getAllByTestId("avatar").map((a) => a.textContent)).toEqual(["B"]);
+    const overflow = screen.getByTestId("avatar-overflow");
+    // 1,199 others in the room: one shown, so +1,198, of whom Cy is listed.
+    expect(overflow.textContent).toBe(`+${(1198).toLocaleString()}`);
+    expect(overflow.getAttribute("title")).toBe(`Cy and ${(1197).toLocaleString()} more`);
+    expect(screen.getByTestId("online-count").textContent).toBe(`${(1199).toLocaleString()} online`);
+
+    serverSends({ type: "presence:count", room: "lobby", count: 1300, spectators: 0 });
+    expect(screen.getByTestId("avatar-overflow").textContent).toBe(`+${(1298).toLocaleString()}`);
+    expect(screen.getByTestId("online-count").textContent).toBe(`${(1299).toLocaleString()} online`);
+  });
+
+  it("<PresenceIndicators/> with a view of no one lists nobody and still counts the room", () => {
+    renderWithClient(h(PresenceIndicators), newClient(), { view: { list: 0 } });
+    answerLargeJoin([wireUser("ada")], 5, 0);
+    expect(screen.queryAllByTestId("avatar")).toHaveLength(0);
+    expect(screen.getByTestId("avatar-overflow").textContent).toBe("+4");
+    expect(screen.getByTestId("avatar-overflow").getAttribute("title")).toBe("4 more");
+    expect(screen.getByTestId("online-count").textContent).toBe("4 online");
+    serverSends({ type: "presence:count", room: "lobby", count: 1, spectators: 0 });
+    expect(screen.queryByTestId("presence-indicators")).toBeNull(); // alone again
+  });
+
+  it("<PresenceIndicators/> for a spectator counts everyone listed, as it is not one of them", () => {
+    renderWithClient(h(PresenceIndicators, { max: 5 }), newClient(), { spectator: true, view: { list: 2 } });
+    expect(FakeWebSocket.last.sentOfType("presence:join")[0]).toMatchObject({ spectator: true, view: { list: 2 } });
+    answerLargeJoin([wireUser("bob", { joinedAt: 1 }), wireUser("cy", { joinedAt: 2 })], 40, 7);
+    expect(screen.getAllByTestId("avatar").map((a) => a.dataset.userId)).toEqual(["bob", "cy"]);
+    expect(screen.getByTestId("avatar-overflow").textContent).toBe("+38");
+    expect(screen.getByTestId("online-count").textContent).toBe("40 online");
+  });
+
+  it("<PresenceProvider> joins again when the view changes, not when an equal view is rendered again", () => {
+    const client = newClient();
+    const { rerender } = renderWithClient(null, client, { view: { list: 2 } });
+    rerender(h(PresenceProvider, { client, room: "lobby", view: { list: 2 } }, null));
+    expect(FakeWebSocket.last.sentOfType("presence:join")).toHaveLength(1);
+    rerender(h(PresenceProvider, { client, room: "lobby", view: { list: 5 } }, null));
+    expect(FakeWebSocket.last.sent.slice(1).map((message) => [message.type, message.view])).toEqual([
+      ["presence:leave", undefined],
+      ["presence:join", { list: 5 }],
+    ]);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   createPresenceHooks,
   shallow,
   useCount,
+  useSpectators,
   useOther,
   useOthers,
   usePresence,
@@ -56,6 +57,10 @@ export function Untyped(): ReactElement | null {
   const bob: PresenceUser | null = useOther("bob");
   const bobName: string | null = useOther("bob", (user) => user.name);
   const everyone: number = useCount();
+  const inBigRoom: number = useCount(bigRoom);
+  const watching: number = useSpectators(null);
+  // @ts-expect-error: a room, not its name
+  useCount("lobby");
   usePresence().update({ anything: 1 }); // no declared shape: any key
   // @ts-expect-error: a selector's isEqual compares what it selects
   useOthers((all) => all.length, (a: string, b: string) => a === b);
@@ -68,9 +73,23 @@ export function Untyped(): ReactElement | null {
       renderCount: (n) => `${n} here`,
     }),
     createElement(LiveCursors, { className: "cursors", renderCursor: (cursor) => cursor.name }),
-    String([others, ids, count, bob, bobName, everyone]),
+    String([others, ids, count, bob, bobName, everyone, inBigRoom, watching]),
   );
 }
+
+// ---- large rooms ----------------------------------------------------------------------
+const bigClient = createClient({ url: "ws://127.0.0.1:8080/ws", autoConnect: false });
+const bigRoom = bigClient.join("keynote", { view: { list: 20 }, spectator: true });
+bigRoom.on("count", ({ count, spectators }) => count + spectators);
+const typedCount: number = typed.useCount(bigRoom) + typed.useSpectators();
+// @ts-expect-error: a view is "full" or { list: K }
+bigClient.join("keynote", { view: { list: "20" } });
+// @ts-expect-error: a view is "full" or { list: K }
+bigClient.join("keynote", { view: "list" });
+createElement(typed.PresenceProvider, { room: "keynote", view: { list: 20 }, spectator: true });
+// @ts-expect-error: a view is "full" or { list: K }
+createElement(typed.PresenceProvider, { room: "keynote", view: "list:20" });
+export { typedCount };
 
 // ---- event names ----------------------------------------------------------------------
 const client = createClient({ url: "ws://127.0.0.1:8080/ws", autoConnect: false });

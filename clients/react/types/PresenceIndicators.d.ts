@@ -9,14 +9,17 @@ export function Avatar({ user }: {
 /**
  * Props of `PresenceIndicators`.
  * @typedef {object} PresenceIndicatorsProps
- * @property {number} [max] how many circles before "+N" (5)
+ * @property {number} [max] how many circles before "+N" (5); N counts every other user
+ *   in the room, also those a list view does not list
  * @property {string} [className] on the outer element
  * @property {import("react").CSSProperties} [style] on the outer element
  * @property {(user: PresenceUser) => ReactNode} [renderAvatar] draws one user instead of `<Avatar/>`
- * @property {(count: number, others: ReadonlyArray<PresenceUser>) => ReactNode} [renderCount] replaces "N online"
+ * @property {(count: number, others: ReadonlyArray<PresenceUser>) => ReactNode} [renderCount] replaces "N online":
+ *   `count` is how many others are in the room, `others` the ones listed
  */
 /**
  * The others in the room, as avatars with "N online". Hidden when nobody else is here.
+ * With a list view it shows the listed few and "+N" for the rest of the room.
  * CSS variables: `--presenced-avatar-text`, `--presenced-avatar-ring`,
  * `--presenced-overflow-background`, `--presenced-muted`, `--presenced-font`.
  * @param {PresenceIndicatorsProps} props
@@ -28,7 +31,8 @@ export function PresenceIndicators({ max, className, style, renderAvatar, render
  */
 export type PresenceIndicatorsProps = {
     /**
-     * how many circles before "+N" (5)
+     * how many circles before "+N" (5); N counts every other user
+     * in the room, also those a list view does not list
      */
     max?: number | undefined;
     /**
@@ -44,7 +48,8 @@ export type PresenceIndicatorsProps = {
      */
     renderAvatar?: ((user: PresenceUser) => ReactNode) | undefined;
     /**
-     * replaces "N online"
+     * replaces "N online":
+     * `count` is how many others are in the room, `others` the ones listed
      */
     renderCount?: ((count: number, others: ReadonlyArray<PresenceUser>) => ReactNode) | undefined;
 };

@@ -6,23 +6,34 @@
  * @property {PresenceClient} [client] an existing client
  * @property {string} [url] the WebSocket endpoint; `ws(s)://<this host>/ws` by default
  * @property {{ id?: string, name?: string }} [user] who joins; a changed `name` renames
- * @property {Record<string, unknown>} [initialState] the state to join with
+ * @property {Record<string, unknown>} [initialState] the state to join with (not for a spectator)
+ * @property {import("@presenced/client").RoomView} [view] `"full"` (the default) or
+ *   `{ list: K }`: only the first K others are listed, `useCount()` counts the room
+ * @property {boolean} [spectator] watch the room without being listed in it
  * @property {import("@presenced/client").ClientOptions} [options] more client options (its `url` and `user` are overridden by the props)
  * @property {import("react").ReactNode} [children]
  */
 /**
  * Connects to presenced and joins `room` for everything below it. Leaves the room when
- * unmounted or when `room` changes. A page reload is not an unmount: the tab's session
+ * unmounted or when `room`, `view` or `spectator` changes. A page reload is not an unmount: the tab's session
  * is restored by the next load, and the others see no leave.
  * @param {PresenceProviderProps} props
  * @returns {import("react").ReactElement}
  */
-export function PresenceProvider({ room: roomName, client: givenClient, url, user, initialState, options, children }: PresenceProviderProps): import("react").ReactElement;
+export function PresenceProvider({ room: roomName, client: givenClient, url, user, initialState, view, spectator, options, children, }: PresenceProviderProps): import("react").ReactElement;
 /**
  * The provider's client and room.
  * @returns {PresenceContextValue}
  */
 export function usePresenceContext(): PresenceContextValue;
+/**
+ * The room a hook reads: `room` when one is given (a room or null, no provider needed),
+ * otherwise the provider's.
+ * @internal
+ * @param {Room | null | undefined} room
+ * @returns {Room | null}
+ */
+export function useGivenOrProvidedRoom(room: Room | null | undefined): Room | null;
 /** @typedef {import("@presenced/client").PresenceClient} PresenceClient */
 /** @typedef {import("@presenced/client").Room} Room */
 /** @typedef {import("@presenced/client").ClientOptions} ClientOptions */
@@ -59,9 +70,18 @@ export type PresenceProviderProps = {
         name?: string;
     } | undefined;
     /**
-     * the state to join with
+     * the state to join with (not for a spectator)
      */
     initialState?: Record<string, unknown> | undefined;
+    /**
+     * `"full"` (the default) or
+     * `{ list: K }`: only the first K others are listed, `useCount()` counts the room
+     */
+    view?: import("@presenced/client/room.js").RoomView | undefined;
+    /**
+     * watch the room without being listed in it
+     */
+    spectator?: boolean | undefined;
     /**
      * more client options (its `url` and `user` are overridden by the props)
      */

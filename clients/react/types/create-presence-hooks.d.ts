@@ -19,7 +19,8 @@
  * @property {{ (): ReadonlyArray<UserWith<State>>; <T>(selector: (others: ReadonlyArray<UserWith<State>>) => T, isEqual?: (a: T, b: T) => boolean): T }} useOthers
  * @property {{ (userId: string): UserWith<State> | null; <T>(userId: string, selector: (user: UserWith<State>) => T, isEqual?: (a: T, b: T) => boolean): T | null }} useOther
  * @property {() => UserWith<State> | null} useSelf
- * @property {() => number} useCount
+ * @property {typeof useCount} useCount
+ * @property {typeof useSpectators} useSpectators
  * @property {() => Omit<import("./hooks.js").Presence, "users" | "others" | "self" | "update"> & { users: ReadonlyArray<UserWith<State>>, others: ReadonlyArray<UserWith<State>>, self: UserWith<State> | null, update: (patch: StatePatch<State>) => void }} usePresence
  * @property {typeof useCursors} useCursors
  * @property {typeof useConnectionState} useConnectionState
@@ -68,7 +69,8 @@ export type PresenceHooks<State extends object> = {
         <T>(userId: string, selector: (user: UserWith<State>) => T, isEqual?: (a: T, b: T) => boolean): T | null;
     };
     useSelf: () => UserWith<State> | null;
-    useCount: () => number;
+    useCount: typeof useCount;
+    useSpectators: typeof useSpectators;
     usePresence: () => Omit<import("./hooks.js").Presence, "users" | "others" | "self" | "update"> & {
         users: ReadonlyArray<UserWith<State>>;
         others: ReadonlyArray<UserWith<State>>;
@@ -81,6 +83,8 @@ export type PresenceHooks<State extends object> = {
     useErrors: typeof useErrors;
     useCursorTracking: typeof useCursorTracking;
 };
+import { useCount } from "./hooks.js";
+import { useSpectators } from "./hooks.js";
 import { useCursors } from "./hooks.js";
 import { useConnectionState } from "./hooks.js";
 import { useRoomStatus } from "./hooks.js";

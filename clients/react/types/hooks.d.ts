@@ -40,11 +40,19 @@ export function useOther<T = Readonly<import("@presenced/client/types.js").User 
     isSelf: boolean;
 }>>(userId: string, selector?: (user: PresenceUser) => T, isEqual?: (a: T, b: T) => boolean): T | null;
 /**
- * How many users are in the room, this one included. Re-renders only when the number
- * changes, not when someone's state does.
+ * How many users are in the room, this one included (unless it is a spectator): the
+ * server's count, which for a list view (`view={{ list: K }}`) is the whole room, not
+ * the K listed. Re-renders only when the number changes, not when someone's state does.
+ * @param {Room | null} [room] a room to read instead of the provider's
  * @returns {number}
  */
-export function useCount(): number;
+export function useCount(room?: Room | null): number;
+/**
+ * How many spectator sessions watch the room (joined with `spectator`, not listed).
+ * @param {Room | null} [room] a room to read instead of the provider's
+ * @returns {number}
+ */
+export function useSpectators(room?: Room | null): number;
 /**
  * This user's own entry (name, server-assigned color, state), or null before joining.
  * @returns {PresenceUser | null}

@@ -8,5 +8,5 @@ export type PresenceProviderProps = import("./context.js").PresenceProviderProps
 export type PresenceIndicatorsProps = import("./PresenceIndicators.js").PresenceIndicatorsProps;
 export type LiveCursorsProps = import("./LiveCursors.js").LiveCursorsProps;
 export { PresenceProvider, PresenceContext, usePresenceContext } from "./context.js";
-export { usePresence, useUsers, useOthers, useOther, useCount, useSelf, useCursors, useConnectionState, useRoomStatus, useErrors, useCursorTracking, shallow } from "./hooks.js";
+export { usePresence, useUsers, useOthers, useOther, useCount, useSpectators, useSelf, useCursors, useConnectionState, useRoomStatus, useErrors, useCursorTracking, shallow } from "./hooks.js";
 export { PresenceIndicators, Avatar } from "./PresenceIndicators.js";
