@@ -100,6 +100,12 @@ pub enum Input {
         /// The living connection.
         conn: ConnId,
     },
+    /// The connection fell behind and its queued roster events were dropped: send it a
+    /// fresh `currentUsers` of each room it holds here, which says what they said.
+    Resync {
+        /// The connection that fell behind.
+        conn: ConnId,
+    },
     /// The connection is gone without a leave: its sessions wait out the grace.
     Closed {
         /// The closed connection.
@@ -150,6 +156,7 @@ impl Input {
             | Input::Update { conn, .. }
             | Input::Cursor { conn, .. }
             | Input::Activity { conn }
+            | Input::Resync { conn }
             | Input::Closed { conn } => Some(*conn),
             Input::Remote(_) | Input::BackendDown | Input::BackendUp | Input::Records { .. } => {
                 None
@@ -167,6 +174,7 @@ impl Input {
             | Input::Records { room, .. } => Some(room),
             Input::Remote(fact) => fact.room(),
             Input::Activity { .. }
+            | Input::Resync { .. }
             | Input::Closed { .. }
             | Input::BackendDown
             | Input::BackendUp => None,

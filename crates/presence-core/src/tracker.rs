@@ -101,7 +101,9 @@ impl Tracker {
     /// Applies one input. Room flushes that fall due at `now` are left for
     /// [`Tracker::handle_timeout`], so call it when [`Tracker::next_deadline`] says so.
     pub fn handle(&mut self, input: Input, now: Now) {
-        if let (Some(conn), false) = (input.conn(), matches!(input, Input::Closed { .. })) {
+        // The server's own requests about a connection are no sign of its life.
+        let from_client = !matches!(input, Input::Closed { .. } | Input::Resync { .. });
+        if let (Some(conn), true) = (input.conn(), from_client) {
             self.touch(conn, now);
         }
         let input = if self.config.cluster.is_some() {
@@ -145,6 +147,7 @@ impl Tracker {
                 now,
             ),
             Input::Activity { .. } => {}
+            Input::Resync { conn } => self.resync(conn),
             Input::Closed { conn } => self.closed(conn, now),
             Input::Remote(fact) => self.remote(fact, now),
             Input::BackendDown => self.backend_up = false,
@@ -592,6 +595,24 @@ impl Tracker {
             .is_some_and(|r| r.move_cursor(&session.user_id, position, true));
         if moved {
             self.arm_flush(room, now);
+        }
+    }
+
+    fn resync(&mut self, conn: ConnId) {
+        let keys = self
+            .connections
+            .get(&conn)
+            .map(|c| c.sessions.clone())
+            .unwrap_or_default();
+        for key in keys {
+            let Some(room) = self.sessions.get(key).map(|s| s.room.clone()) else {
+                continue;
+            };
+            // The snapshot says what a pending diff would.
+            if let Some(roster) = self.rosters.get_mut(&room) {
+                roster.session_diffs.remove(&key);
+            }
+            self.send_current_users(conn, &room, key);
         }
     }
 

@@ -455,3 +455,57 @@ fn a_list_view_with_batches_gets_one_diff_of_its_window() {
     h.advance(ms(60));
     assert_eq!(diffs(&mut h), [(s(&["dan"]), s(&["bea"]), s(&[]))]);
 }
+
+#[test]
+fn a_connection_that_fell_behind_gets_a_fresh_window_of_each_of_its_rooms() {
+    let mut h = harness();
+    let conns = room_of(&mut h, &["ann", "bea", "cid"]);
+    let viewer = join_with(
+        &mut h,
+        "vic",
+        JoinSpec {
+            batch: true,
+            ..list(1)
+        },
+    );
+    h.join_on(viewer, "annex", "vic", JoinSpec::default());
+    h.advance(ms(100));
+    h.take(viewer);
+    // The shell dropped its queued roster events; the core says it all again, once per
+    // room, and drops the diff it was folding for it.
+    h.leave(conns[0], None);
+    h.advance(ms(10));
+    h.input(Input::Resync { conn: viewer });
+    let frames = h.take(viewer);
+    let rooms: Vec<(String, Vec<String>, u64)> = frames
+        .iter()
+        .filter_map(|frame| match frame {
+            ServerMessage::CurrentUsers {
+                room, users, count, ..
+            } => Some((
+                room.to_string(),
+                users.iter().map(|u| u.id.to_string()).collect(),
+                *count,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rooms,
+        [
+            (
+                "hall".to_owned(),
+                vec!["bea".to_owned(), "vic".to_owned()],
+                3
+            ),
+            ("annex".to_owned(), vec!["vic".to_owned()], 1),
+        ]
+    );
+    h.advance(ms(60));
+    assert!(
+        !h.take(viewer)
+            .iter()
+            .any(|f| matches!(f, ServerMessage::Diff { .. })),
+        "no diff repeats what the snapshot said"
+    );
+}

@@ -370,7 +370,7 @@ impl Driver {
                             continue;
                         };
                         delivered += 1;
-                        outbox.push_counted(Frame::Event(text.clone()), &self.metrics);
+                        outbox.push_counted(Frame::Roster(text.clone()), &self.metrics);
                     }
                     self.metrics.sent(kind, delivered);
                     if let Some(at) = received_at {

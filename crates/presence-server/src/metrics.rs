@@ -56,9 +56,11 @@ pub struct Metrics {
     pub connections: Gauge,
     /// Cursor frames dropped from outboxes of clients that could not keep up.
     pub dropped_cursor_batches: Counter,
-    /// Connections closed because they could not keep up: roster events that could not be
+    /// Connections closed because they could not keep up: replies that could not be
     /// queued, or a write blocked for the write timeout.
     pub slow_client_disconnects: Counter,
+    /// Times a slow reader's queued roster events were replaced by fresh snapshots.
+    pub slow_client_catch_ups: Counter,
     /// Failed `accept` calls (e.g. out of file descriptors).
     pub accept_errors: Counter,
     /// Upgrades refused: too many connections, or a disallowed origin.
@@ -207,6 +209,7 @@ impl Metrics {
         let sessions = Gauge::default();
         let dropped_cursor_batches = Counter::default();
         let slow_client_disconnects = Counter::default();
+        let slow_client_catch_ups = Counter::default();
         let accept_errors = Counter::default();
         let refused_upgrades = Counter::default();
         let fanout_latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
@@ -226,6 +229,11 @@ impl Metrics {
             "dropped_cursor_batches",
             "Cursor frames dropped for clients that could not keep up",
             dropped_cursor_batches.clone(),
+        );
+        registry.register(
+            "slow_client_catch_ups",
+            "Times a slow reader's queued roster events were replaced by fresh snapshots",
+            slow_client_catch_ups.clone(),
         );
         registry.register(
             "slow_client_disconnects",
@@ -310,6 +318,7 @@ impl Metrics {
             connections,
             dropped_cursor_batches,
             slow_client_disconnects,
+            slow_client_catch_ups,
             accept_errors,
             refused_upgrades,
             fanout_latency,

@@ -1,10 +1,13 @@
 //! A connection's bounded queue of encoded frames, filled by shard drivers and drained by
 //! the connection's task in one socket write per wake-up.
 //!
-//! When a client cannot keep up, the queue sheds what loses least: the oldest cursor
-//! frame (a newer one will say where everyone's pointer is). Roster events are never
-//! dropped: if one cannot be queued, the connection is condemned and closed, and the
-//! client reconnects and restores, getting a fresh roster instead of a wrong one.
+//! When a client cannot keep up, the queue sheds what loses least: first the oldest cursor
+//! frame (a newer one will say where everyone's pointer is), then, when it holds only
+//! roster events and replies, every queued roster event at once: the connection is marked
+//! behind, and the shards send it a fresh `currentUsers` of each of its rooms, which says
+//! everything the dropped events said. Only a queue full of replies (a client that sends
+//! and never reads) condemns the connection (1013); a client that reads nothing at all is
+//! closed by the write timeout.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -20,8 +23,13 @@ use crate::metrics::Metrics;
 /// One encoded frame waiting for the socket.
 #[derive(Debug, Clone)]
 pub enum Frame {
-    /// A roster event or reply: never dropped.
+    /// A reply to this connection (`currentUsers`, `restored`, an error, its own diff):
+    /// never dropped.
     Event(Utf8Bytes),
+    /// A roster event shared by a room (`userJoined`, `userLeft`, `userUpdated`, a diff,
+    /// `presence:count`): dropped only when the connection falls behind, and then made good
+    /// by a fresh `currentUsers`.
+    Roster(Utf8Bytes),
     /// A `presence:cursors` frame: the oldest goes first when the queue is full.
     Cursors {
         /// The room's frame for this interval, shared by every recipient.
@@ -36,7 +44,7 @@ impl Frame {
     /// hole and after it (empty when there is none).
     pub fn payload(&self) -> (&[u8], &[u8]) {
         match self {
-            Frame::Event(text) => (text.as_str().as_bytes(), &[]),
+            Frame::Event(text) | Frame::Roster(text) => (text.as_str().as_bytes(), &[]),
             Frame::Cursors { text, hole } => {
                 let bytes = text.as_str().as_bytes();
                 match hole {
@@ -72,6 +80,8 @@ pub enum Pushed {
     Queued,
     /// Queued after dropping the oldest cursor frame.
     DroppedCursors,
+    /// Queued after dropping every queued roster event: the connection is behind.
+    FellBehind,
     /// Not queued: the connection is condemned.
     Refused,
 }
@@ -80,6 +90,8 @@ pub enum Pushed {
 struct Queue {
     frames: VecDeque<Frame>,
     condemned: Option<Condemned>,
+    /// Roster events were dropped: the connection needs fresh snapshots of its rooms.
+    behind: bool,
 }
 
 /// A connection's outbox, shared between the drivers that push and the task that writes.
@@ -149,10 +161,18 @@ impl Outbox {
                     }
                     // Full of roster events: a newer cursor frame is simply not queued.
                     (None, Frame::Cursors { .. }) => return Pushed::DroppedCursors,
-                    (None, Frame::Event(_)) => {
-                        queue.condemned = Some(Condemned::TooSlow);
-                        queue.frames.clear();
-                        outcome = Pushed::Refused;
+                    (None, Frame::Event(_) | Frame::Roster(_)) => {
+                        let queued = queue.frames.len();
+                        queue.frames.retain(|f| !matches!(f, Frame::Roster(_)));
+                        if queue.frames.len() < queued {
+                            // What was dropped, a snapshot says again.
+                            queue.behind = true;
+                            outcome = Pushed::FellBehind;
+                        } else {
+                            queue.condemned = Some(Condemned::TooSlow);
+                            queue.frames.clear();
+                            outcome = Pushed::Refused;
+                        }
                     }
                 }
             }
@@ -163,6 +183,15 @@ impl Outbox {
         };
         self.notify.notify_one();
         outcome
+    }
+
+    /// Whether roster events were dropped since the last call: the caller asks for fresh
+    /// snapshots of the connection's rooms.
+    pub fn take_behind(&self) -> bool {
+        self.queue
+            .lock()
+            .map(|mut queue| std::mem::take(&mut queue.behind))
+            .unwrap_or(false)
     }
 
     /// Asks the writer to close the connection.
@@ -274,7 +303,7 @@ mod tests {
         let kept: Vec<&str> = frames
             .iter()
             .map(|f| match f {
-                Frame::Event(t) | Frame::Cursors { text: t, .. } => t.as_str(),
+                Frame::Event(t) | Frame::Roster(t) | Frame::Cursors { text: t, .. } => t.as_str(),
             })
             .collect();
         assert_eq!(kept, ["e1", "c2", "e2"]);
@@ -302,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn roster_events_are_never_dropped_silently() {
+    fn replies_are_never_dropped_silently() {
         let outbox = Outbox::new(2);
         outbox.push(Frame::Event(text("e1")));
         outbox.push(Frame::Event(text("e2")));
@@ -312,5 +341,24 @@ mod tests {
         assert_eq!(condemned, Some(Condemned::TooSlow));
         assert!(frames.is_empty());
         assert_eq!(outbox.push(Frame::Event(text("e4"))), Pushed::Refused);
+    }
+
+    #[test]
+    fn a_reader_that_falls_behind_loses_roster_events_and_is_marked_behind() {
+        let outbox = Outbox::new(3);
+        outbox.push(Frame::Roster(text("joined-1")));
+        outbox.push(Frame::Event(text("error")));
+        outbox.push(Frame::Roster(text("joined-2")));
+        assert!(!outbox.take_behind());
+        assert_eq!(
+            outbox.push(Frame::Roster(text("left-1"))),
+            Pushed::FellBehind
+        );
+        let (frames, condemned) = outbox.drain();
+        assert_eq!(condemned, None, "not closed: caught up instead");
+        let texts: Vec<&[u8]> = frames.iter().map(|f| f.payload().0).collect();
+        assert_eq!(texts, [b"error".as_slice(), b"left-1".as_slice()]);
+        assert!(outbox.take_behind());
+        assert!(!outbox.take_behind(), "once per fall");
     }
 }

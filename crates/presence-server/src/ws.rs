@@ -86,6 +86,12 @@ pub async fn serve(
                 queued.set(outbox.wait());
                 // The queue's own buffer, freed after the write: nothing is kept idle.
                 let (frames, condemned) = outbox.drain();
+                if outbox.take_behind() {
+                    // Roster events were dropped for this slow reader: a fresh window of
+                    // each of its rooms says what they said, instead of a close.
+                    state.metrics.slow_client_catch_ups.inc();
+                    Box::pin(connection.to_all_shards(Input::Resync { conn })).await;
+                }
                 if !frames.is_empty() {
                     let written = Box::pin(tokio::time::timeout(state.config.write_timeout, write_frames(&mut socket, &frames))).await;
                     match written {
