@@ -106,6 +106,7 @@ on_both!(
     a_client_of_a_killed_node_restores_on_another_node_unseen,
     sigterm_drains_a_node_and_its_clients_restore_elsewhere_unseen,
     a_node_holds_nothing_of_the_rooms_it_does_not_serve,
+    large_rooms_read_the_same_on_every_node,
 );
 
 fn rand_suffix() -> u64 {
@@ -395,4 +396,71 @@ async fn a_node_holds_nothing_of_the_rooms_it_does_not_serve(tier: Tier) {
     // B's own beat is published on its node-wide channel, never applied to a room.
     b.rooms_become(&[]).await;
     assert_eq!(b.metric("presenced_facts_applied_total").await, applied);
+}
+
+/// Reads `presence:count` until it says `count` and `spectators`.
+async fn counts_become(client: &mut Client, count: u64, spectators: u64) {
+    loop {
+        let frame = client.until("presence:count").await;
+        if (frame["count"].as_u64(), frame["spectators"].as_u64())
+            == (Some(count), Some(spectators))
+        {
+            return;
+        }
+    }
+}
+
+async fn large_rooms_read_the_same_on_every_node(tier: Tier) {
+    let Some((_redis, nodes)) = cluster(3, tier).await else {
+        return;
+    };
+    let (mut alice, _) = join_as(&nodes[0], "doc", "alice", "a1").await;
+    let (_bob, _) = join_as(&nodes[0], "doc", "bob", "b1").await;
+    // A spectator on another node: its window and numbers come from node 0's records.
+    let mut eve = nodes[1].client().await;
+    eve.send(
+        json!({"type": "presence:join", "room": "doc", "user": {"id": "eve", "sessionId": "e1"},
+                    "spectator": true, "view": {"list": 1}}),
+    )
+    .await;
+    let current = eve.until("presence:currentUsers").await;
+    assert_eq!(support::ids(&current["users"]), ["alice"]);
+    assert_eq!(
+        (current["count"].as_u64(), current["spectators"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    // A list view on node 0 counts node 1's spectator.
+    let mut vic = nodes[0].client().await;
+    vic.send(
+        json!({"type": "presence:join", "room": "doc", "user": {"id": "vic", "sessionId": "v1"},
+                    "view": {"list": 1}}),
+    )
+    .await;
+    let current = vic.until("presence:currentUsers").await;
+    assert_eq!(support::ids(&current["users"]), ["alice", "vic"]);
+    assert_eq!(
+        (current["count"].as_u64(), current["spectators"].as_u64()),
+        (Some(3), Some(1))
+    );
+    nodes[1].roster_becomes("doc", &["alice", "bob", "vic"]).await;
+
+    // A listed user leaves on node 0: node 1's window lets the next one in.
+    alice.send(json!({"type": "presence:leave"})).await;
+    assert_eq!(eve.until("presence:userLeft").await["userId"], "alice");
+    assert_eq!(eve.until("presence:userJoined").await["user"]["id"], "bob");
+    counts_become(&mut vic, 2, 1).await;
+
+    // The spectator leaves on node 1: node 0 hears the numbers change.
+    eve.send(json!({"type": "presence:leave"})).await;
+    counts_become(&mut vic, 2, 0).await;
+
+    // A node that serves nobody there answers from the records, paged and counted.
+    let (_, body) = nodes[2].get("/api/rooms/doc?limit=1", &[]).await;
+    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(support::ids(&page["users"]), ["bob"]);
+    assert_eq!(
+        (page["count"].as_u64(), page["spectators"].as_u64()),
+        (Some(2), Some(0))
+    );
 }
