@@ -290,6 +290,23 @@ impl Tracker {
             }
         }
 
+        let kind_changed = existing
+            .and_then(|key| self.sessions.get(key))
+            .is_some_and(|s| s.spectator != record.spectator);
+        if let (Some(key), true) = (existing, kind_changed) {
+            // Two nodes each made a session of this name, one listed and one spectating
+            // (one of them could not read the other's records): the later claim says what
+            // it is. Listed and spectating sessions are kept apart, so it goes and comes
+            // back as the record says.
+            self.remove_session(key, now);
+            if self.serves(&room) || self.config.cluster.is_none() {
+                let (_, new_member) = self.insert_recorded(&record, Attachment::Remote(node), now);
+                if new_member {
+                    self.settle_shared_color(&room, &record.user.id, now);
+                }
+            }
+            return;
+        }
         if !record.spectator {
             self.apply_user_data(&record, false, now);
         }

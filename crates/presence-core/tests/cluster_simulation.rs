@@ -39,6 +39,8 @@ struct Sim {
     issued: Vec<(String, String, String)>,
     /// (room, user, id) → the connection holding its latest claim, if any.
     model: BTreeMap<(String, String, String), Option<(usize, ConnId)>>,
+    /// The sessions among them that joined as spectators (a restore keeps that).
+    spectating: BTreeSet<(String, String, String)>,
 }
 
 impl Sim {
@@ -56,6 +58,7 @@ impl Sim {
             conns: BTreeMap::new(),
             issued: Vec::new(),
             model: BTreeMap::new(),
+            spectating: BTreeSet::new(),
         }
     }
 
@@ -263,8 +266,10 @@ impl Sim {
         } else {
             None
         };
+        let spectator = self.rng.random_bool(0.2);
         let spec = JoinSpec {
             session_id: session_id.clone(),
+            spectator,
             ..JoinSpec::default()
         };
         self.nodes[i].join_on(conn, &room, &user, spec);
@@ -296,6 +301,19 @@ impl Sim {
             }
         }
         let key = (room.clone(), user.clone(), me.session_id.to_string());
+        // A restore, or a second join on the same connection, keeps what the session is;
+        // a new session is what the join asked.
+        let restored = frames
+            .iter()
+            .any(|f| matches!(f, ServerMessage::Restored { .. }));
+        let refreshed = self.model.get(&key) == Some(&holder);
+        if !restored && !refreshed {
+            if spectator {
+                self.spectating.insert(key.clone());
+            } else {
+                self.spectating.remove(&key);
+            }
+        }
         self.model.insert(key, holder);
         self.issued.push((room, user, me.session_id.to_string()));
     }
@@ -321,9 +339,18 @@ impl Sim {
             let expected: BTreeSet<String> = self
                 .model
                 .iter()
-                .filter(|((r, _, _), owner)| *r == room && owner.is_some())
+                .filter(|(key, owner)| {
+                    key.0 == room && owner.is_some() && !self.spectating.contains(*key)
+                })
                 .map(|((_, u, _), _)| u.clone())
                 .collect();
+            let spectators = self
+                .model
+                .iter()
+                .filter(|(key, owner)| {
+                    key.0 == room && owner.is_some() && self.spectating.contains(*key)
+                })
+                .count();
             let mut views = Vec::new();
             for i in (0..NODES).filter(|&i| self.alive[i]) {
                 let holds = self
@@ -346,6 +373,12 @@ impl Sim {
                 let users = self.nodes[i].tracker.roster(room).unwrap_or_default();
                 let listed: BTreeSet<String> = users.iter().map(|u| u.id.to_string()).collect();
                 assert_eq!(listed, expected, "node {i} lists the wrong users in {room}");
+                let page = self.nodes[i].tracker.room_page(room, 0).unwrap_or_default();
+                assert_eq!(
+                    (page.count, page.spectators),
+                    (expected.len(), spectators),
+                    "node {i}'s numbers of {room}"
+                );
                 let mut data: Vec<_> = users
                     .iter()
                     .map(|u| {

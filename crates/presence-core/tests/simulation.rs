@@ -136,6 +136,7 @@ impl Sim {
         }
         self.deliver();
         self.check();
+        self.check_windows();
     }
 
     fn spoke(&mut self, conn: ConnId) {
@@ -440,6 +441,30 @@ impl Sim {
         }
     }
 
+    /// Every step: a client without batches holds exactly its window, at once.
+    fn check_windows(&self) {
+        for ((room_name, _), session) in &self.sessions {
+            let Some(conn) = session.conn else { continue };
+            let key = (conn, room_name.clone());
+            if self.batch.contains(&key) {
+                continue;
+            }
+            let server = self.h.tracker.roster(room_name).unwrap_or_default();
+            let expected: BTreeSet<UserId> =
+                window(server, session).into_iter().map(|u| u.id).collect();
+            let held: BTreeSet<UserId> = self
+                .views
+                .get(&key)
+                .map(|v| v.users.keys().cloned().collect())
+                .unwrap_or_default();
+            assert_eq!(
+                held, expected,
+                "{conn:?}'s window of {room_name} (list {:?}, spectator {})",
+                session.list, session.spectator
+            );
+        }
+    }
+
     /// Lets every pending flush run, then compares each client's view with the server.
     fn checkpoint(&mut self) {
         // A session that expires during the wait changes the roster again, and its diff
@@ -491,25 +516,7 @@ impl Sim {
                     "{conn:?}'s numbers of {room_name}"
                 );
             }
-            // The window: the own user (if listed, and this session is) and the first k
-            // others in joinedAt order.
-            let server: Vec<presence_protocol::User> = match session.list {
-                None => server,
-                Some(k) => {
-                    let own = (!session.spectator).then_some(session.user.as_str());
-                    let mut others = 0;
-                    server
-                        .into_iter()
-                        .filter(|u| {
-                            if Some(u.id.as_str()) == own {
-                                return true;
-                            }
-                            others += 1;
-                            others <= usize::from(k)
-                        })
-                        .collect()
-                }
-            };
+            let server = window(server, &session);
             let server_ids: BTreeSet<&UserId> = server.iter().map(|u| &u.id).collect();
             let view_ids: BTreeSet<&UserId> = view.users.keys().collect();
             assert_eq!(
@@ -556,6 +563,29 @@ impl Sim {
             }
         }
     }
+}
+
+/// What a session sees of a room listed in `joinedAt` order: its own user (if listed, and
+/// the session is) and the first k others, or everyone.
+fn window(
+    users: Vec<presence_protocol::User>,
+    session: &ModelSession,
+) -> Vec<presence_protocol::User> {
+    let Some(k) = session.list else {
+        return users;
+    };
+    let own = (!session.spectator).then_some(session.user.as_str());
+    let mut others = 0;
+    users
+        .into_iter()
+        .filter(|u| {
+            if Some(u.id.as_str()) == own {
+                return true;
+            }
+            others += 1;
+            others <= usize::from(k)
+        })
+        .collect()
 }
 
 fn run(seed: u64, steps: usize) {

@@ -443,7 +443,9 @@ async fn large_rooms_read_the_same_on_every_node(tier: Tier) {
         (current["count"].as_u64(), current["spectators"].as_u64()),
         (Some(3), Some(1))
     );
-    nodes[1].roster_becomes("doc", &["alice", "bob", "vic"]).await;
+    nodes[1]
+        .roster_becomes("doc", &["alice", "bob", "vic"])
+        .await;
 
     // A listed user leaves on node 0: node 1's window lets the next one in.
     alice.send(json!({"type": "presence:leave"})).await;
