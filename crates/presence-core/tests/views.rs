@@ -509,3 +509,26 @@ fn a_connection_that_fell_behind_gets_a_fresh_window_of_each_of_its_rooms() {
         "no diff repeats what the snapshot said"
     );
 }
+
+#[test]
+fn spectators_make_no_webhook_events_and_do_not_fill_a_room() {
+    let mut h = Harness::new(Config {
+        max_members_per_room: Some(1),
+        ..Config::default()
+    });
+    h.join("hall", "ann");
+    h.notified.clear();
+    let watcher = join_with(&mut h, "eve", spectator(None));
+    assert_eq!(current(&h.take(watcher)), (vec!["ann".into()], 1, 1));
+    h.leave(watcher, None);
+    assert!(h.notified.is_empty(), "{:?}", h.notified);
+    // The room holds one listed user; a second listed one is refused.
+    let late = h.join("hall", "bea");
+    assert!(h.take(late).iter().any(|f| matches!(
+        f,
+        ServerMessage::Error {
+            code: ErrorCode::RoomFull,
+            ..
+        }
+    )));
+}
