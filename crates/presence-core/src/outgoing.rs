@@ -16,7 +16,7 @@ use crate::input::{ConnId, Now};
 use crate::roster::Change;
 use crate::session::{Session, SessionKey};
 use crate::tracker::Tracker;
-use crate::view::{viewers_of, window, Viewer};
+use crate::view::{viewers_of, window, Order, Viewer};
 
 /// One list session's news about one user.
 type Delivery = (SessionKey, Change, UserId);
@@ -102,18 +102,7 @@ impl Tracker {
         let Some(roster) = self.rosters.get(room) else {
             return;
         };
-        let mut deliveries = Vec::with_capacity(viewers.len() * 2);
-        for mut viewer in viewers {
-            deliveries.push((viewer.key, Change::Left, user_id.clone()));
-            // Ranks after the departure: everyone behind it moved up one.
-            viewer.own_rank = viewer.own_rank.map(|m| if m > rank { m - 1 } else { m });
-            let entrant = viewer
-                .last_seen_rank()
-                .and_then(|last| roster.order.at(last));
-            if let Some(entrant) = entrant {
-                deliveries.push((viewer.key, Change::Joined, entrant.clone()));
-            }
-        }
+        let deliveries = departure_news(&roster.order, &user_id, rank, viewers);
         self.deliver(room, deliveries, None, now);
     }
 
@@ -187,14 +176,7 @@ impl Tracker {
             viewers,
         }) = departure
         {
-            let mut deliveries = Vec::new();
-            for mut viewer in viewers {
-                deliveries.push((viewer.key, Change::Left, user_id.clone()));
-                viewer.own_rank = viewer.own_rank.map(|m| if m > rank { m - 1 } else { m });
-                if let Some(entrant) = viewer.last_seen_rank().and_then(|l| roster.order.at(l)) {
-                    deliveries.push((viewer.key, Change::Joined, entrant.clone()));
-                }
-            }
+            let deliveries = departure_news(&roster.order, &user_id, rank, viewers);
             self.deliver(room, deliveries, None, now);
         }
         if let Some(roster) = self.rosters.get_mut(room) {
@@ -358,4 +340,24 @@ impl Tracker {
             ServerMessage::error(ErrorCode::NotJoined, message, reference),
         );
     }
+}
+
+/// What the viewers of a user who was at `rank` hear once it is out of the order: it left,
+/// and the next user in order comes into each window it left.
+fn departure_news(
+    order: &Order,
+    user_id: &UserId,
+    rank: usize,
+    viewers: Vec<Viewer>,
+) -> Vec<Delivery> {
+    let mut deliveries = Vec::with_capacity(viewers.len() * 2);
+    for mut viewer in viewers {
+        deliveries.push((viewer.key, Change::Left, user_id.clone()));
+        // Ranks after the departure: everyone behind it moved up one.
+        viewer.own_rank = viewer.own_rank.map(|m| if m > rank { m - 1 } else { m });
+        if let Some(entrant) = viewer.last_seen_rank().and_then(|last| order.at(last)) {
+            deliveries.push((viewer.key, Change::Joined, entrant.clone()));
+        }
+    }
+    deliveries
 }
