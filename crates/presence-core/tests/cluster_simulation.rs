@@ -39,8 +39,6 @@ struct Sim {
     issued: Vec<(String, String, String)>,
     /// (room, user, id) → the connection holding its latest claim, if any.
     model: BTreeMap<(String, String, String), Option<(usize, ConnId)>>,
-    /// The sessions among them that joined as spectators (a restore keeps that).
-    spectating: BTreeSet<(String, String, String)>,
 }
 
 impl Sim {
@@ -58,7 +56,6 @@ impl Sim {
             conns: BTreeMap::new(),
             issued: Vec::new(),
             model: BTreeMap::new(),
-            spectating: BTreeSet::new(),
         }
     }
 
@@ -272,6 +269,8 @@ impl Sim {
             spectator,
             ..JoinSpec::default()
         };
+        // Whether it is one depends on what the session was (a restore keeps that): the
+        // owners' records say, and the end check reads them.
         self.nodes[i].join_on(conn, &room, &user, spec);
         // The room's records are read (a node cut off gets none, and serves what it has).
         let connected = self.connected_now();
@@ -301,19 +300,6 @@ impl Sim {
             }
         }
         let key = (room.clone(), user.clone(), me.session_id.to_string());
-        // A restore, or a second join on the same connection, keeps what the session is;
-        // a new session is what the join asked.
-        let restored = frames
-            .iter()
-            .any(|f| matches!(f, ServerMessage::Restored { .. }));
-        let refreshed = self.model.get(&key) == Some(&holder);
-        if !restored && !refreshed {
-            if spectator {
-                self.spectating.insert(key.clone());
-            } else {
-                self.spectating.remove(&key);
-            }
-        }
         self.model.insert(key, holder);
         self.issued.push((room, user, me.session_id.to_string()));
     }
@@ -335,22 +321,32 @@ impl Sim {
         self.advance(ms(100));
         self.deliver(10_000);
 
+        // Which live sessions are spectators, as their owners hold them.
+        let spectating: BTreeSet<(String, String, String)> = (0..NODES)
+            .filter(|&i| self.alive[i])
+            .flat_map(|i| self.nodes[i].tracker.local_records())
+            .filter(|record| record.spectator)
+            .map(|r| {
+                (
+                    r.room.to_string(),
+                    r.user.id.to_string(),
+                    r.session_id.to_string(),
+                )
+            })
+            .collect();
         for room in ROOMS {
             let expected: BTreeSet<String> = self
                 .model
                 .iter()
                 .filter(|(key, owner)| {
-                    key.0 == room && owner.is_some() && !self.spectating.contains(*key)
+                    key.0 == room && owner.is_some() && !spectating.contains(*key)
                 })
                 .map(|((_, u, _), _)| u.clone())
                 .collect();
-            let spectators = self
-                .model
-                .iter()
-                .filter(|(key, owner)| {
-                    key.0 == room && owner.is_some() && self.spectating.contains(*key)
-                })
-                .count();
+            // Spectators as their owners count them: a client that named one session on two
+            // connections during a partition may hold it on both, which the model does not
+            // follow (for listed sessions the user is listed either way).
+            let spectators = spectating.iter().filter(|key| key.0 == room).count();
             let mut views = Vec::new();
             for i in (0..NODES).filter(|&i| self.alive[i]) {
                 let holds = self
