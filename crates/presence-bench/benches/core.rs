@@ -1,6 +1,8 @@
 //! Criterion benches for the hot paths of `presence-core`'s `Tracker`, without sockets:
-//! a join into a 10 000-member room, one cursor interval of a 1 000-member room, and
-//! expiry work when 100 000 sessions are held and only a few expire.
+//! a join into a 10 000-member room, a join into rooms of 1 000 to 100 000 members who
+//! all hold a list view of 20 (whose cost must not grow with the room), one cursor
+//! interval of a 1 000-member room, and expiry work when 100 000 sessions are held and
+//! only a few expire.
 //!
 //! Run with `cargo bench -p presence-bench --bench core`. Time is virtual: the bench
 //! drives the core's own test harness (`presence_core::testing`), but hands inputs to the
@@ -12,15 +14,21 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use presence_core::testing::{room, Harness, JoinSpec};
 use presence_core::{Config, ConnId, Effect, Input, Tracker};
-use presence_protocol::{CursorFrames, RoomName, UserId};
+use presence_protocol::{CursorFrames, RoomName, UserId, View};
 
 /// Joins a new connection as a new user, without running anything else; returns the
 /// connection. The effects wait for [`drain`] or [`drain_encoded`].
 fn join(bench: &mut Harness, room: &RoomName) -> ConnId {
+    join_with_view(bench, room, None)
+}
+
+/// [`join`], asking for `view`.
+fn join_with_view(bench: &mut Harness, room: &RoomName, view: Option<View>) -> ConnId {
     let conn = bench.connect();
     let n = conn.0;
     let spec = JoinSpec {
         name: Some(format!("User {n}")),
+        view,
         ..JoinSpec::default()
     };
     let request = bench.join_request(room.clone(), UserId::generated("u-", n), spec);
@@ -86,15 +94,67 @@ impl Recipients for Effect {
 }
 
 fn populated(members: usize, room_name: &RoomName, config: Config) -> (Harness, Vec<ConnId>) {
+    populated_with_view(members, room_name, config, None)
+}
+
+fn populated_with_view(
+    members: usize,
+    room_name: &RoomName,
+    config: Config,
+    view: Option<View>,
+) -> (Harness, Vec<ConnId>) {
     let mut bench = Harness::new(config);
     let conns = (0..members)
         .map(|_| {
-            let conn = join(&mut bench, room_name);
+            let conn = join_with_view(&mut bench, room_name, view);
             drain(&mut bench.tracker);
             conn
         })
         .collect();
     (bench, conns)
+}
+
+/// Times joins of a new user with `view` into `room` (each undone by a leave, untimed),
+/// draining the effects counted or encoded.
+fn bench_joins(
+    b: &mut criterion::Bencher<'_>,
+    bench: &mut Harness,
+    room: &RoomName,
+    view: Option<View>,
+    encode: bool,
+) {
+    b.iter_custom(|iterations| {
+        let mut spent = Duration::ZERO;
+        for _ in 0..iterations {
+            let started = Instant::now();
+            let conn = join_with_view(bench, room, view);
+            if encode {
+                black_box(drain_encoded(&mut bench.tracker));
+            } else {
+                black_box(drain(&mut bench.tracker));
+            }
+            spent += started.elapsed();
+            bench.tracker.handle(
+                Input::Leave {
+                    conn,
+                    room: None,
+                    unload: false,
+                    reference: None,
+                },
+                bench.now,
+            );
+            drain(&mut bench.tracker);
+        }
+        spent
+    })
+}
+
+fn label(encode: bool) -> &'static str {
+    if encode {
+        "core + encode"
+    } else {
+        "core only"
+    }
 }
 
 fn join_into_a_big_room(c: &mut Criterion) {
@@ -104,36 +164,27 @@ fn join_into_a_big_room(c: &mut Criterion) {
     let (mut bench, _) = populated(10_000, &lobby, Config::default());
     // The joiner gets a 10 001-user snapshot and 10 000 others get one shared event.
     for encode in [false, true] {
-        let name = format!(
-            "into a 10k-member room ({})",
-            if encode { "core + encode" } else { "core only" }
-        );
-        group.bench_function(name, |b| {
-            b.iter_custom(|iterations| {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iterations {
-                    let started = Instant::now();
-                    let conn = join(&mut bench, &lobby);
-                    if encode {
-                        black_box(drain_encoded(&mut bench.tracker));
-                    } else {
-                        black_box(drain(&mut bench.tracker));
-                    }
-                    spent += started.elapsed();
-                    bench.tracker.handle(
-                        Input::Leave {
-                            conn,
-                            room: None,
-                            unload: false,
-                            reference: None,
-                        },
-                        bench.now,
-                    );
-                    drain(&mut bench.tracker);
-                }
-                spent
-            })
-        });
+        let name = format!("into a 10k-member room ({})", label(encode));
+        group.bench_function(name, |b| bench_joins(b, &mut bench, &lobby, None, encode));
+    }
+    group.finish();
+}
+
+fn join_into_list_views(c: &mut Criterion) {
+    // Issue 14: every member and the joiner hold a list view of 20. The joiner comes last
+    // in `joinedAt` order, so it enters no member's window: its cost is its own 21-user
+    // snapshot plus finding its rank, and must not grow with the room. (The members learn
+    // the new count at the room's next flush, once per interval, not per join.)
+    let lobby = room("lobby");
+    let view = Some(View::List(20));
+    let mut group = c.benchmark_group("join, every member with a list view of 20");
+    group.sample_size(30);
+    for members in [1_000usize, 10_000, 100_000] {
+        let (mut bench, _) = populated_with_view(members, &lobby, Config::default(), view);
+        for encode in [false, true] {
+            let name = format!("into {}k members ({})", members / 1000, label(encode));
+            group.bench_function(name, |b| bench_joins(b, &mut bench, &lobby, view, encode));
+        }
     }
     group.finish();
 }
@@ -229,5 +280,11 @@ fn expiry(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, join_into_a_big_room, cursor_interval, expiry);
+criterion_group!(
+    benches,
+    join_into_a_big_room,
+    join_into_list_views,
+    cursor_interval,
+    expiry
+);
 criterion_main!(benches);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use presence_client::{ConnectOptions, Connection, Utf8Bytes};
 use presence_protocol::{
-    ClientMessage, Cursor, Join, JoinUser, Leave, RoomName, SessionId, UserId,
+    ClientMessage, Cursor, Join, JoinUser, Leave, RoomName, SessionId, UserId, View,
 };
 use serde::Deserialize;
 
@@ -78,8 +78,15 @@ pub fn session_id(id: &str) -> SessionId {
     SessionId::new(id).unwrap_or_else(|_| SessionId::generated("bench-", 0))
 }
 
-/// An encoded `presence:join`.
-pub fn join_frame(room: &RoomName, user: &str, session: Option<&str>, batch: bool) -> Utf8Bytes {
+/// An encoded `presence:join`. A full view is left out of the frame (the protocol's
+/// default), so full-view joins are the frames of protocol 1.0.
+pub fn join_frame(
+    room: &RoomName,
+    user: &str,
+    session: Option<&str>,
+    batch: bool,
+    view: View,
+) -> Utf8Bytes {
     let message = ClientMessage::Join(Join {
         room: room.clone(),
         user: JoinUser {
@@ -90,10 +97,42 @@ pub fn join_frame(room: &RoomName, user: &str, session: Option<&str>, batch: boo
         state: None,
         token: None,
         batch,
-        view: None,
+        view: (!view.is_full()).then_some(view),
         spectator: false,
     });
     Utf8Bytes::from(message.encode())
+}
+
+/// Reads a `--view` flag: `full`, or `list:K` with `K` up to [`View::MAX_LIST`].
+pub fn parse_view(text: &str) -> Result<View, String> {
+    if text == "full" {
+        return Ok(View::Full);
+    }
+    let k = text
+        .strip_prefix("list:")
+        .and_then(|k| k.parse::<u16>().ok())
+        .filter(|&k| k <= View::MAX_LIST)
+        .ok_or_else(|| format!("expected `full` or `list:K` with K ≤ {}", View::MAX_LIST))?;
+    Ok(View::List(k))
+}
+
+/// A view as the `--view` flag spells it.
+pub fn view_label(view: View) -> String {
+    match view {
+        View::Full => "full".to_owned(),
+        View::List(k) => format!("list:{k}"),
+    }
+}
+
+/// The `userId`s of a `presence:cursors` frame, read straight from its text: the bench
+/// reads every frame of a large room, and ids are all it needs of most of them. Bench
+/// ids need no escapes, so an id ends at the next quote.
+pub fn cursor_user_ids(text: &str) -> impl Iterator<Item = &str> {
+    const KEY: &str = r#""userId":""#;
+    text.match_indices(KEY).filter_map(|(at, _)| {
+        let rest = &text[at + KEY.len()..];
+        rest.split('"').next()
+    })
 }
 
 /// An encoded `presence:cursor`.
@@ -131,8 +170,16 @@ pub async fn next_text(ws: &mut Ws) -> Option<Utf8Bytes> {
 /// A server frame, reduced to what the bench tracks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    /// `presence:currentUsers`: the ids in the snapshot.
-    CurrentUsers(Vec<String>),
+    /// `presence:currentUsers`: the ids in the snapshot (a list view's window), and the
+    /// room's `count` of listed users.
+    CurrentUsers {
+        /// The users listed in the snapshot.
+        ids: Vec<String>,
+        /// Distinct users listed in the room (0 from a server older than 1.1).
+        count: u64,
+    },
+    /// `presence:count`: the room's listed users (list views and spectators only).
+    Count(u64),
     /// `presence:userJoined`.
     UserJoined(String),
     /// `presence:userLeft`.
@@ -183,6 +230,8 @@ struct Light<'a> {
     left: Option<Vec<Cow<'a, str>>>,
     #[serde(default, borrow)]
     code: Option<Cow<'a, str>>,
+    #[serde(default)]
+    count: Option<u64>,
 }
 
 /// Decodes the parts of a server frame the bench needs; `None` if it is not a frame of
@@ -197,7 +246,11 @@ pub fn decode(text: &str) -> Option<Incoming> {
             .collect()
     };
     Some(match light.kind.as_ref() {
-        "presence:currentUsers" => Incoming::CurrentUsers(ids(light.users)),
+        "presence:currentUsers" => Incoming::CurrentUsers {
+            ids: ids(light.users),
+            count: light.count.unwrap_or(0),
+        },
+        "presence:count" => Incoming::Count(light.count?),
         "presence:userJoined" => Incoming::UserJoined(light.user?.id.into_owned()),
         "presence:userLeft" => Incoming::UserLeft(light.user_id?.into_owned()),
         "presence:restored" => Incoming::Restored,
@@ -222,8 +275,16 @@ mod tests {
 
     #[test]
     fn reads_what_the_bench_tracks_and_skips_the_rest() {
-        let text = r##"{"type":"presence:currentUsers","room":"r","users":[{"id":"a","name":"A","color":"#112233","joinedAt":1,"lastSeen":2,"cursor":{"x":0,"y":0,"visible":false},"state":{"k":[1,{"z":null}]},"sessions":1}],"self":{"id":"a","sessionId":"s"}}"##;
-        assert_eq!(decode(text), Some(Incoming::CurrentUsers(vec!["a".into()])));
+        let text = r##"{"type":"presence:currentUsers","room":"r","users":[{"id":"a","name":"A","color":"#112233","joinedAt":1,"lastSeen":2,"cursor":{"x":0,"y":0,"visible":false},"state":{"k":[1,{"z":null}]},"sessions":1}],"self":{"id":"a","sessionId":"s"},"count":7,"spectators":0}"##;
+        assert_eq!(
+            decode(text),
+            Some(Incoming::CurrentUsers {
+                ids: vec!["a".into()],
+                count: 7
+            })
+        );
+        let text = r#"{"type":"presence:count","room":"r","count":12,"spectators":1}"#;
+        assert_eq!(decode(text), Some(Incoming::Count(12)));
         let text = r#"{"type":"presence:cursors","room":"r","cursors":[{"userId":"b","x":12.5,"y":1,"visible":true}]}"#;
         assert_eq!(decode(text), Some(Incoming::Cursors(vec![12.5])));
         let text = r#"{"type":"presence:userLeft","room":"r","userId":"b"}"#;
@@ -240,14 +301,34 @@ mod tests {
 
     #[test]
     fn frames_encode_as_the_protocol_says() {
-        let text = join_frame(&room("lobby"), "u1", Some("s1"), true);
+        let text = join_frame(&room("lobby"), "u1", Some("s1"), true, View::Full);
         let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
         assert_eq!(value["type"], "presence:join");
         assert_eq!(value["user"]["sessionId"], "s1");
         assert_eq!(value["batch"], true);
+        assert!(value.get("view").is_none(), "{value}");
+        let text = join_frame(&room("lobby"), "u1", None, false, View::List(20));
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+        assert_eq!(value["view"], serde_json::json!({ "list": 20 }));
         let text = cursor_frame(&room("lobby"), 1.5, 2.0);
         let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
         assert_eq!(value["x"], 1.5);
+    }
+
+    #[test]
+    fn views_read_as_the_flag_spells_them() {
+        assert_eq!(parse_view("full"), Ok(View::Full));
+        assert_eq!(parse_view("list:20"), Ok(View::List(20)));
+        assert_eq!(parse_view("list:0"), Ok(View::List(0)));
+        assert!(parse_view("list:1001").is_err());
+        assert!(parse_view("list").is_err());
+        assert_eq!(view_label(View::List(20)), "list:20");
+    }
+
+    #[test]
+    fn cursor_frames_give_their_user_ids() {
+        let text = r#"{"type":"presence:cursors","room":"r","cursors":[{"userId":"u1","x":1,"y":2,"visible":true},{"userId":"u17","x":1,"y":2,"visible":false}]}"#;
+        assert_eq!(cursor_user_ids(text).collect::<Vec<_>>(), ["u1", "u17"]);
     }
 
     #[test]

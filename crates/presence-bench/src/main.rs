@@ -11,11 +11,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use presence_bench::clients::Sources;
+use presence_bench::clients::{self, Sources};
 use presence_bench::limits::{self, FileLimit};
 use presence_bench::scenario::{ChurnOptions, CursorOptions, IdleOptions, StormOptions};
 use presence_bench::server::{NodeSample, Placement, RedisSample};
 use presence_bench::{server, Scenario, Server, Settings};
+use presence_protocol::{RoomName, View};
 use serde::Serialize;
 
 /// Load generator and reporter for presenced.
@@ -97,6 +98,14 @@ enum Command {
         /// How long to hold everyone before measuring memory.
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         settle: Duration,
+        /// What each connection asks to see: `full`, or `list:K` (itself plus the first
+        /// K others, and the room's count).
+        #[arg(long, default_value = "full", value_parser = clients::parse_view)]
+        view: View,
+        /// Put every connection into this one room, as users bot-0, bot-1, … (ignores
+        /// --room-size); with a long --settle, bots for the demo (scripts/demo-bots).
+        #[arg(long, value_parser = parse_room)]
+        room: Option<String>,
     },
     /// R rooms of M members moving at F Hz: entries/s, CPU per million entries, latency.
     Cursor {
@@ -109,6 +118,10 @@ enum Command {
         /// Members per room that move [default: all].
         #[arg(long)]
         movers: Option<usize>,
+        /// What each member asks to see: `full`, or `list:K` (itself plus the first K
+        /// others by joinedAt; cursors only of those).
+        #[arg(long, default_value = "full", value_parser = clients::parse_view)]
+        view: View,
         /// Moves per mover per second.
         #[arg(long, default_value_t = 20.0)]
         hz: f64,
@@ -138,6 +151,11 @@ enum Command {
         /// Join with `batch: true` (one diff per interval instead of an event per user).
         #[arg(long)]
         batch: bool,
+        /// What each client asks to see: `full` (complete when it knows all K users), or
+        /// `list:L` (complete when it holds the room's count and its window: itself plus
+        /// the first L others by joinedAt).
+        #[arg(long, default_value = "full", value_parser = clients::parse_view)]
+        view: View,
         /// Give up after this long.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
@@ -183,15 +201,20 @@ impl Command {
                 connections,
                 room_size,
                 settle,
+                view,
+                ref room,
             } => Scenario::Idle(IdleOptions {
                 connections,
                 room_size,
                 settle,
+                view,
+                room: room.clone(),
             }),
             Command::Cursor {
                 rooms,
                 members,
                 movers,
+                view,
                 hz,
                 duration,
                 warmup,
@@ -202,6 +225,7 @@ impl Command {
                 rooms,
                 members,
                 movers: movers.unwrap_or(members),
+                view,
                 hz,
                 duration,
                 warmup,
@@ -213,11 +237,13 @@ impl Command {
             Command::Storm {
                 clients,
                 batch,
+                view,
                 timeout,
                 max_server_rss_mib,
             } => Scenario::Storm(StormOptions {
                 clients,
                 batch,
+                view,
                 timeout,
                 max_server_rss_bytes: max_server_rss_mib * 1024 * 1024,
             }),
@@ -285,6 +311,13 @@ impl Command {
         };
         n as u64
     }
+}
+
+/// Reads `--room`: a room name the server accepts.
+fn parse_room(text: &str) -> Result<String, String> {
+    RoomName::new(text)
+        .map(|room| room.as_str().to_owned())
+        .map_err(|error| error.to_string())
 }
 
 #[derive(Serialize)]

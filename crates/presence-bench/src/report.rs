@@ -31,6 +31,8 @@ pub struct IdleReport {
     pub connections: usize,
     /// Users per room.
     pub room_size: usize,
+    /// The view every connection asked for: `full`, or `list:K`.
+    pub view: String,
     /// Connections that joined (got `presence:currentUsers`).
     pub joined: usize,
     /// Connections that failed to connect or join.
@@ -65,6 +67,8 @@ pub struct CursorReport {
     pub members: usize,
     /// Members per room that move.
     pub movers: usize,
+    /// The view every member asked for: `full`, or `list:K`.
+    pub view: String,
     /// Moves per mover per second.
     pub hz: f64,
     /// The server's cursor interval, ms.
@@ -75,7 +79,8 @@ pub struct CursorReport {
     pub moves_sent: u64,
     /// Cursor entries delivered to clients in the window.
     pub entries_delivered: u64,
-    /// Entries the room could have delivered: movers × (members − 1) × interval rate.
+    /// Entries the room could have delivered: movers × (members − 1) × interval rate; with
+    /// a list view of K, members × min(K, movers) × interval rate.
     pub entries_expected_per_second: f64,
     /// Delivered entries per second.
     pub entries_per_second: f64,
@@ -98,6 +103,12 @@ pub struct CursorReport {
     pub latency_budget_ms: f64,
     /// Connections closed during the run.
     pub connections_lost: usize,
+    /// List views: the most distinct users any one `presence:cursors` frame carried
+    /// (at most K); absent for a full view, whose frames are not read that closely.
+    pub most_users_per_cursors_frame: Option<usize>,
+    /// List views: the most distinct users any one member got cursors from over the
+    /// window (K while windows hold still).
+    pub most_users_heard_per_member: Option<usize>,
     /// Each node of a cluster run (`--nodes N`), CPU over the measured window; absent
     /// on one node.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,10 +122,19 @@ pub struct StormReport {
     pub clients: usize,
     /// Whether they joined with `batch: true` (diffs instead of single events).
     pub batch: bool,
-    /// Clients whose roster reached every client.
+    /// The view every client asked for: `full`, or `list:K`.
+    pub view: String,
+    /// Clients whose roster reached every client; with a list view, clients that held
+    /// the room's count and exactly their window (own user plus the first K others).
     pub complete: usize,
+    /// List views: clients whose window at the end was not the one the room's order
+    /// gives them (0 for a full view).
+    pub windows_wrong: usize,
     /// From the joins leaving to the last roster becoming complete, s.
     pub all_rosters_complete_seconds: f64,
+    /// From the joins leaving to the last join's answer (`presence:currentUsers`)
+    /// arriving, s: how long the server took to take every join.
+    pub last_join_answered_seconds: f64,
     /// Per client, from its join to its roster being complete.
     pub roster_complete: LatencySummary,
     /// Frames the clients received.
@@ -123,6 +143,8 @@ pub struct StormReport {
     pub frames_by_type: std::collections::BTreeMap<String, u64>,
     /// Payload bytes the clients received (WebSocket headers excluded).
     pub bytes_received: u64,
+    /// `bytes_received` per client that took part.
+    pub bytes_received_per_client: f64,
     /// User entries the clients received (snapshots plus events): about N² for N clients.
     pub user_entries_received: u64,
     /// Server RSS before the joins (connections open, nobody joined), bytes.
@@ -137,6 +159,9 @@ pub struct StormReport {
     pub server_cpu_seconds: f64,
     /// Connections closed by the server during the storm (e.g. 1013 for a full outbox).
     pub connections_lost: usize,
+    /// Slow readers the server caught up with fresh snapshots instead of closing
+    /// (`presenced_slow_client_catch_ups_total`, summed over the nodes).
+    pub slow_client_catch_ups: u64,
     /// The run was stopped because the server's RSS passed `--max-server-rss`.
     pub stopped_over_rss_limit: bool,
 }
@@ -371,8 +396,8 @@ impl Report {
                 row(
                     "connections joined",
                     format!(
-                        "{} of {} (rooms of {}), {} failed",
-                        r.joined, r.connections, r.room_size, r.failed
+                        "{} of {} (rooms of {}, {} view), {} failed",
+                        r.joined, r.connections, r.room_size, r.view, r.failed
                     ),
                     "",
                 ),
@@ -412,8 +437,8 @@ impl Report {
                 row(
                     "load",
                     format!(
-                        "{} room(s) × {} members, {} movers at {} Hz, interval {} ms",
-                        r.rooms, r.members, r.movers, r.hz, r.cursor_interval_ms
+                        "{} room(s) × {} members ({} view), {} movers at {} Hz, interval {} ms",
+                        r.rooms, r.members, r.view, r.movers, r.hz, r.cursor_interval_ms
                     ),
                     "",
                 ),
@@ -472,23 +497,46 @@ impl Report {
                     ),
                     "p99 ≤ budget",
                 ),
+                row(
+                    "most users in one cursors frame / heard by one member",
+                    match (r.most_users_per_cursors_frame, r.most_users_heard_per_member) {
+                        (Some(frame), Some(member)) => format!("{frame} / {member}"),
+                        _ => "not read (full view)".to_owned(),
+                    },
+                    "≤ K (list:K)",
+                ),
                 row("connections lost", format!("{}", r.connections_lost), "0"),
             ],
             Report::Storm(r) => vec![
                 row(
                     "clients into one room",
-                    format!("{} (batch: {})", r.clients, r.batch),
+                    format!("{} (batch: {}, view: {})", r.clients, r.batch, r.view),
                     "",
                 ),
                 row(
                     "rosters complete",
-                    format!("{} of {}", r.complete, r.clients),
+                    if r.view == "full" {
+                        format!("{} of {}", r.complete, r.clients)
+                    } else {
+                        format!(
+                            "{} of {} (count and window; {} windows wrong)",
+                            r.complete, r.clients, r.windows_wrong
+                        )
+                    },
                     "all",
                 ),
                 row(
                     "time until every roster complete",
-                    format!("{:.3} s", r.all_rosters_complete_seconds),
-                    "≤ 3 s at 2,000",
+                    format!(
+                        "{:.3} s ({:.0} ms after the last join's answer)",
+                        r.all_rosters_complete_seconds,
+                        (r.all_rosters_complete_seconds - r.last_join_answered_seconds) * 1000.0
+                    ),
+                    if r.view == "full" {
+                        "≤ 3 s at 2,000"
+                    } else {
+                        "≤ 5 s at 10,000"
+                    },
                 ),
                 row(
                     "per-client roster completion",
@@ -504,6 +552,15 @@ impl Report {
                         r.user_entries_received
                     ),
                     "",
+                ),
+                row(
+                    "received per client",
+                    bytes(r.bytes_received_per_client),
+                    if r.view == "full" {
+                        ""
+                    } else {
+                        "≤ 64 KB at 10,000"
+                    },
                 ),
                 row(
                     "frames by type",
@@ -527,10 +584,19 @@ impl Report {
                 row(
                     "server peak extra RSS",
                     bytes(r.server_peak_extra_rss_bytes as f64),
-                    "≤ 300 MB at 2,000",
+                    if r.view == "full" {
+                        "≤ 300 MB at 2,000"
+                    } else {
+                        "≤ 400 MB at 10,000"
+                    },
                 ),
                 row("server CPU", format!("{:.2} s", r.server_cpu_seconds), ""),
                 row("connections lost", format!("{}", r.connections_lost), "0"),
+                row(
+                    "slow readers caught up",
+                    format!("{}", r.slow_client_catch_ups),
+                    "",
+                ),
                 row(
                     "stopped over the RSS limit",
                     format!("{}", r.stopped_over_rss_limit),

@@ -169,6 +169,71 @@ fn storm_completes_every_roster() {
 }
 
 #[test]
+fn storm_with_list_views_completes_every_window() {
+    // Issue 14: each client must hold the room's count and exactly its window, its own
+    // user plus the first 2 others by joinedAt, as the server's order says afterwards.
+    let report = bench(&[
+        "storm",
+        "--clients",
+        "12",
+        "--view",
+        "list:2",
+        "--timeout",
+        "30s",
+    ]);
+    assert_eq!(report["view"], "list:2", "{report:#}");
+    assert_eq!(number(&report, "complete"), 12.0, "{report:#}");
+    assert_eq!(number(&report, "windows_wrong"), 0.0, "{report:#}");
+    assert_eq!(number(&report, "connections_lost"), 0.0, "{report:#}");
+    assert!(
+        report["frames_by_type"]["presence:count"].as_u64() > Some(0),
+        "{report:#}"
+    );
+    assert!(number(&report, "bytes_received_per_client") > 0.0);
+}
+
+#[test]
+fn cursor_with_list_views_delivers_at_most_the_window() {
+    let report = bench(&[
+        "cursor",
+        "--members",
+        "8",
+        "--movers",
+        "4",
+        "--view",
+        "list:2",
+        "--duration",
+        "1s",
+        "--warmup",
+        "500ms",
+    ]);
+    assert_eq!(report["view"], "list:2", "{report:#}");
+    assert!(number(&report, "entries_delivered") > 0.0, "{report:#}");
+    let most = number(&report, "most_users_per_cursors_frame");
+    assert!(most > 0.0 && most <= 2.0, "{report:#}");
+    assert_eq!(number(&report, "connections_lost"), 0.0, "{report:#}");
+}
+
+#[test]
+fn idle_fills_one_named_room() {
+    // What scripts/demo-bots does: every connection in one room, as bot-N.
+    let report = bench(&[
+        "idle",
+        "--connections",
+        "10",
+        "--room",
+        "lobby",
+        "--view",
+        "list:0",
+        "--settle",
+        "200ms",
+    ]);
+    assert_eq!(number(&report, "joined"), 10.0, "{report:#}");
+    assert_eq!(number(&report, "room_size"), 10.0, "{report:#}");
+    assert_eq!(report["view"], "list:0", "{report:#}");
+}
+
+#[test]
 fn storm_in_batch_mode_completes_every_roster() {
     let report = bench(&["storm", "--clients", "30", "--batch", "--timeout", "30s"]);
     assert_eq!(number(&report, "complete"), 30.0, "{report:#}");

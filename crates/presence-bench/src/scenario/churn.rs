@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use presence_protocol::View;
 use rand::Rng;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -85,15 +86,21 @@ async fn join(
     user: &str,
     session: &str,
 ) -> Option<bool> {
-    ws.send_text(clients::join_frame(room, user, Some(session), false))
-        .await
-        .ok()?;
+    ws.send_text(clients::join_frame(
+        room,
+        user,
+        Some(session),
+        false,
+        View::Full,
+    ))
+    .await
+    .ok()?;
     let mut restored = false;
     let answer = async {
         while let Some(text) = clients::next_text(ws).await {
             match clients::decode(&text) {
                 Some(Incoming::Restored) => restored = true,
-                Some(Incoming::CurrentUsers(_)) => return Some(()),
+                Some(Incoming::CurrentUsers { .. }) => return Some(()),
                 _ => {}
             }
         }
@@ -215,7 +222,7 @@ async fn observe(
         };
         let Some(text) = text else { break };
         match clients::decode(&text) {
-            Some(Incoming::CurrentUsers(ids)) => roster = ids.into_iter().collect(),
+            Some(Incoming::CurrentUsers { ids, .. }) => roster = ids.into_iter().collect(),
             Some(Incoming::UserJoined(id)) => {
                 roster.insert(id);
             }

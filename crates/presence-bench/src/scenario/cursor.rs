@@ -5,11 +5,18 @@
 //! receiver knows exactly how old the position it got is: the end-to-end latency covers
 //! the client's send, the server's decode, the wait for the room's cursor interval, the
 //! fan-out and the receiver's read.
+//!
+//! With a list view of `K` (protocol 1.1) each member must get the cursors of at most the
+//! `K` users in its window. The bench then reads the ids of every `presence:cursors` frame
+//! and reports the most users one frame (one interval) carried, and the most distinct
+//! users one member heard from over the window.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use presence_protocol::View;
 use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -33,6 +40,8 @@ pub struct CursorOptions {
     pub members: usize,
     /// Members per room that move (the rest only watch).
     pub movers: usize,
+    /// What each member asks to see of its room.
+    pub view: View,
     /// Moves per mover per second.
     pub hz: f64,
     /// The measured window.
@@ -61,6 +70,10 @@ struct Outcome {
     frame_bytes: u64,
     latencies: Samples,
     lost: bool,
+    /// List views: the most users one `presence:cursors` frame carried.
+    most_users_per_frame: usize,
+    /// List views: distinct users whose cursors this member got in the window.
+    users_heard: usize,
 }
 
 pub(super) async fn run(
@@ -95,6 +108,7 @@ pub(super) async fn run(
         let is_mover = member < movers;
         let records_latency = member < options.latency_receivers;
         let room = clients::room(&format!("cursor-{}", index / members));
+        let view = options.view;
         tasks.push(tokio::spawn(async move {
             let mut outcome = Outcome {
                 node,
@@ -107,11 +121,11 @@ pub(super) async fn run(
                 failed.fetch_add(1, Ordering::Relaxed);
                 return outcome;
             };
-            let join = clients::join_frame(&room, &format!("u{index}"), None, false);
+            let join = clients::join_frame(&room, &format!("u{index}"), None, false, view);
             let acked = async {
                 ws.send_text(join).await.ok()?;
                 while let Some(text) = clients::next_text(&mut ws).await {
-                    if let Some(Incoming::CurrentUsers(_)) = clients::decode(&text) {
+                    if let Some(Incoming::CurrentUsers { .. }) = clients::decode(&text) {
                         return Some(());
                     }
                 }
@@ -145,6 +159,9 @@ pub(super) async fn run(
             let mut tick = tokio::time::interval_at(Instant::now() + phase, period);
             tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
             let mut y = 0.0;
+            // Users by bench index (`u7` is 7).
+            let mut frame_users: Vec<usize> = Vec::new();
+            let mut heard: HashSet<usize> = HashSet::new();
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
@@ -167,6 +184,17 @@ pub(super) async fn run(
                         if !measuring.load(Ordering::Relaxed) {
                             continue;
                         }
+                        if !view.is_full() && text.as_str().starts_with(r#"{"type":"presence:cursors""#) {
+                            frame_users.clear();
+                            frame_users.extend(
+                                clients::cursor_user_ids(text.as_str())
+                                    .filter_map(|id| id.strip_prefix('u')?.parse::<usize>().ok()),
+                            );
+                            frame_users.sort_unstable();
+                            frame_users.dedup();
+                            outcome.most_users_per_frame = outcome.most_users_per_frame.max(frame_users.len());
+                            heard.extend(frame_users.iter().copied());
+                        }
                         if records_latency {
                             if let Some(Incoming::Cursors(xs)) = clients::decode(&text) {
                                 let now = epoch.elapsed().as_micros() as f64;
@@ -185,6 +213,7 @@ pub(super) async fn run(
                     }
                 }
             }
+            outcome.users_heard = heard.len();
             outcome
         }));
     }
@@ -227,6 +256,9 @@ pub(super) async fn run(
             total.frames += outcome.frames;
             total.frame_bytes += outcome.frame_bytes;
             total.latencies.merge(outcome.latencies);
+            total.most_users_per_frame =
+                total.most_users_per_frame.max(outcome.most_users_per_frame);
+            total.users_heard = total.users_heard.max(outcome.users_heard);
             lost += usize::from(outcome.joined && outcome.lost);
         }
     }
@@ -273,14 +305,19 @@ pub(super) async fn run(
         }
         _ => None,
     };
-    let expected = options.rooms.max(1) as f64
-        * movers as f64
-        * (members - 1) as f64
-        * options.hz.min(flush_rate);
+    // A list view of K sees at most K others; the first to join, whose cursors everyone
+    // sees, are the lowest indices, which are the movers.
+    let seen_per_member = match options.view {
+        View::Full => (movers * (members - 1)) as f64 / members as f64,
+        View::List(k) => usize::from(k).min(movers).min(members - 1) as f64,
+    };
+    let expected =
+        options.rooms.max(1) as f64 * members as f64 * seen_per_member * options.hz.min(flush_rate);
     Ok(CursorReport {
         rooms: options.rooms.max(1),
         members,
         movers,
+        view: clients::view_label(options.view),
         hz: options.hz,
         cursor_interval_ms: interval * 1000.0,
         measured_seconds: seconds,
@@ -299,6 +336,9 @@ pub(super) async fn run(
         latency: total.latencies.summary(),
         latency_budget_ms: interval * 1000.0 + 25.0,
         connections_lost: lost,
+        most_users_per_cursors_frame: (!options.view.is_full())
+            .then_some(total.most_users_per_frame),
+        most_users_heard_per_member: (!options.view.is_full()).then_some(total.users_heard),
         cluster,
     })
 }

@@ -1,10 +1,13 @@
 //! `idle`: N connections joined to rooms of K and then left alone. What a node pays to
 //! hold people who are present but doing nothing, which is most of them most of the time.
+//! With `room`, every connection joins that one room as `bot-N` instead, which is how
+//! `scripts/demo-bots` fills a room of the demo.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use presence_protocol::View;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,10 @@ pub struct IdleOptions {
     pub room_size: usize,
     /// How long to hold everyone idle before measuring (lets buffers settle).
     pub settle: Duration,
+    /// What each connection asks to see of its room.
+    pub view: View,
+    /// One room for every connection (users `bot-0`…), instead of rooms of `room_size`.
+    pub room: Option<String>,
 }
 
 /// How long one client may wait for its `presence:currentUsers`.
@@ -43,7 +50,11 @@ pub(super) async fn run(
     settings: &Settings,
 ) -> Result<IdleReport, BenchError> {
     let n = options.connections;
-    let room_size = options.room_size.max(1);
+    let room_size = if options.room.is_some() {
+        n.max(1)
+    } else {
+        options.room_size.max(1)
+    };
     let before = server.sample()?;
     let cluster_baseline = server.cluster_sample()?;
     let baseline_at = Instant::now();
@@ -63,7 +74,14 @@ pub(super) async fn run(
         let (stop, gate, joined, failed) =
             (stop.clone(), gate.clone(), joined.clone(), failed.clone());
         let sources = settings.sources;
-        let room = clients::room(&format!("idle-{}", index / room_size));
+        let (room, user) = match &options.room {
+            Some(room) => (clients::room(room), format!("bot-{index}")),
+            None => (
+                clients::room(&format!("idle-{}", index / room_size)),
+                format!("u{index}"),
+            ),
+        };
+        let view = options.view;
         tasks.push(tokio::spawn(async move {
             let failure = Outcome {
                 node,
@@ -78,14 +96,14 @@ pub(super) async fn run(
                 return failure;
             };
             let sent_at = Instant::now();
-            let join = clients::join_frame(&room, &format!("u{index}"), None, false);
+            let join = clients::join_frame(&room, &user, None, false, view);
             if ws.send_text(join).await.is_err() {
                 failed.fetch_add(1, Ordering::Relaxed);
                 return failure;
             }
             let acked = tokio::time::timeout(JOIN_TIMEOUT, async {
                 while let Some(text) = clients::next_text(&mut ws).await {
-                    if let Some(Incoming::CurrentUsers(_)) = clients::decode(&text) {
+                    if let Some(Incoming::CurrentUsers { .. }) = clients::decode(&text) {
                         return true;
                     }
                 }
@@ -175,6 +193,7 @@ pub(super) async fn run(
     Ok(IdleReport {
         connections: n,
         room_size,
+        view: clients::view_label(options.view),
         joined: joined_count,
         failed: count(&failed),
         closed_while_idle,

@@ -5,17 +5,27 @@
 //! and an event for each user after it, so the clients together receive about K² user
 //! entries whatever the server does. What the server controls is encoding each event
 //! once, how fast it snapshots, and how much it buffers on the way.
+//!
+//! With a list view of `K` (protocol 1.1) the work is no longer quadratic: each client
+//! must end up holding the room's `count` and its window, its own user plus the first
+//! `K` others by `joinedAt`. Which users those are depends on the order in which the
+//! server took the joins, so a client is complete when its window has the right size
+//! and its last count is the room's, and once the storm is over the windows are checked
+//! against the room's order as the server lists it (`GET /api/rooms/storm?limit=K+1`).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use presence_protocol::View;
+use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{check_failures, count, wait_for, Settings};
 use crate::clients::{self, Incoming};
+use crate::http;
 use crate::report::StormReport;
 use crate::server::Server;
 use crate::stats::Samples;
@@ -28,6 +38,8 @@ pub struct StormOptions {
     pub clients: usize,
     /// Join with `batch: true`: roster changes come as one diff per interval.
     pub batch: bool,
+    /// What each client asks to see of the room.
+    pub view: View,
     /// Give up waiting for complete rosters after this long.
     pub timeout: Duration,
     /// Stop the run if the server's RSS passes this (the machine is shared; a storm of
@@ -37,7 +49,12 @@ pub struct StormOptions {
 
 #[derive(Default)]
 struct Outcome {
+    /// When the client's roster (or window and count) last became what it held at the end.
     complete_after: Option<Duration>,
+    /// When its `presence:currentUsers`, the answer to its join, arrived.
+    answered_after: Option<Duration>,
+    /// A list view's window at the end, checked against the room's order afterwards.
+    window: Option<Vec<usize>>,
     frames: u64,
     bytes: u64,
     entries: u64,
@@ -88,7 +105,7 @@ pub(super) async fn run(
         let (stop, go, gate) = (stop.clone(), go.clone(), gate.clone());
         let (connected, failed, complete) = (connected.clone(), failed.clone(), complete.clone());
         let started_at = started_at.clone();
-        let batch = options.batch;
+        let (batch, view) = (options.batch, options.view);
         tasks.push(tokio::spawn(async move {
             let mut outcome = Outcome::default();
             let ws = {
@@ -103,7 +120,7 @@ pub(super) async fn run(
             };
             connected.fetch_add(1, Ordering::Relaxed);
             // Join prepared in advance, so the burst is only the sends.
-            let join = clients::join_frame(&room, &format!("u{index}"), None, batch);
+            let join = clients::join_frame(&room, &format!("u{index}"), None, batch, view);
             tokio::select! {
                 () = go.cancelled() => {}
                 () = stop.cancelled() => return outcome,
@@ -113,7 +130,7 @@ pub(super) async fn run(
                 return outcome;
             }
             let start = Duration::from_micros(started_at.load(Ordering::Relaxed));
-            let mut roster = Roster::new(k);
+            let mut sight = Sight::new(view, k);
             loop {
                 let text = tokio::select! {
                     () = stop.cancelled() => break,
@@ -126,28 +143,43 @@ pub(super) async fn run(
                 outcome.frames += 1;
                 outcome.bytes += text.len() as u64;
                 tally(&mut outcome.kinds, frame_type(&text), 1);
-                match clients::decode(&text) {
-                    Some(Incoming::CurrentUsers(ids)) => {
+                let Some(incoming) = clients::decode(&text) else {
+                    continue;
+                };
+                match &incoming {
+                    Incoming::CurrentUsers { ids, .. } => {
                         outcome.entries += ids.len() as u64;
-                        ids.iter().for_each(|id| roster.insert(id));
+                        if outcome.answered_after.is_none() {
+                            outcome.answered_after = Some(epoch.elapsed().saturating_sub(start));
+                        }
                     }
-                    Some(Incoming::UserJoined(id)) => {
-                        outcome.entries += 1;
-                        roster.insert(&id);
+                    Incoming::UserJoined(_) => outcome.entries += 1,
+                    Incoming::Diff { joined, .. } => outcome.entries += joined.len() as u64,
+                    _ => {}
+                }
+                let was_complete = sight.is_complete();
+                if !sight.apply(incoming) {
+                    continue;
+                }
+                let is_complete = sight.is_complete();
+                match (was_complete, is_complete) {
+                    (false, true) => {
+                        complete.fetch_add(1, Ordering::Relaxed);
                     }
-                    Some(Incoming::UserLeft(id)) => roster.remove(&id),
-                    Some(Incoming::Diff { joined, left }) => {
-                        outcome.entries += joined.len() as u64;
-                        left.iter().for_each(|id| roster.remove(id));
-                        joined.iter().for_each(|id| roster.insert(id));
+                    // Only a list view's window can stop being complete (a user joining
+                    // with the same `joinedAt` and a smaller id moves into it).
+                    (true, false) => {
+                        complete.fetch_sub(1, Ordering::Relaxed);
                     }
                     _ => {}
                 }
-                if outcome.complete_after.is_none() && roster.len() >= k {
+                if is_complete && (!was_complete || sight.is_list()) {
                     outcome.complete_after = Some(epoch.elapsed().saturating_sub(start));
-                    complete.fetch_add(1, Ordering::Relaxed);
+                } else if !is_complete {
+                    outcome.complete_after = None;
                 }
             }
+            outcome.window = sight.into_window();
             outcome
         }));
     }
@@ -176,18 +208,26 @@ pub(super) async fn run(
             break;
         }
     }
-    let all_complete = epoch.elapsed().saturating_sub(burst_at);
+    let waited = epoch.elapsed().saturating_sub(burst_at);
     let after = server.sample()?;
     // Anything still in flight (there should be nothing) is counted too, and the server's
     // memory a moment after the storm shows what it keeps.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let settled = server.sample()?;
+    // The room's order as the server holds it, read while everyone is still in it.
+    let first = match options.view {
+        View::List(list) => Some(first_users(server, &room, usize::from(list) + 1).await?),
+        View::Full => None,
+    };
+    let catch_ups = sum_metric(server, "presenced_slow_client_catch_ups_total").await;
     stop.cancel();
 
     let mut times = Samples::new();
     let (mut frames, mut bytes, mut entries, mut lost, mut done) = (0, 0, 0, 0, 0);
+    let (mut windows_wrong, mut last_answer, mut last_complete) =
+        (0, Duration::ZERO, Duration::ZERO);
     let mut kinds = Vec::new();
-    for task in tasks {
+    for (index, task) in tasks.into_iter().enumerate() {
         if let Ok(outcome) = task.await {
             frames += outcome.frames;
             for (kind, n) in &outcome.kinds {
@@ -196,12 +236,30 @@ pub(super) async fn run(
             bytes += outcome.bytes;
             entries += outcome.entries;
             lost += usize::from(outcome.lost);
-            if let Some(after) = outcome.complete_after {
+            if let Some(answered) = outcome.answered_after {
+                last_answer = last_answer.max(answered);
+            }
+            let is_right = match (&first, &outcome.window) {
+                (Some(first), Some(window)) => {
+                    let is_right = *window == expected_window(first, index);
+                    windows_wrong += usize::from(!is_right);
+                    is_right
+                }
+                _ => true,
+            };
+            if let (Some(after), true) = (outcome.complete_after, is_right) {
                 times.record(after);
+                last_complete = last_complete.max(after);
                 done += 1;
             }
         }
     }
+    // Each client's own moment when all are complete; the time waited when some never were.
+    let all_complete = if done == joiners && done > 0 {
+        last_complete
+    } else {
+        waited
+    };
     // Without a peak reset (someone else's server), the peak is the process's lifetime peak.
     let peak = if peak_reset {
         after.peak_rss_bytes
@@ -211,12 +269,16 @@ pub(super) async fn run(
     Ok(StormReport {
         clients: k,
         batch: options.batch,
+        view: clients::view_label(options.view),
         complete: done,
+        windows_wrong,
         all_rosters_complete_seconds: all_complete.as_secs_f64(),
+        last_join_answered_seconds: last_answer.as_secs_f64(),
         roster_complete: times.summary(),
         frames_received: frames,
         frames_by_type: kinds.into_iter().collect(),
         bytes_received: bytes,
+        bytes_received_per_client: bytes as f64 / joiners.max(1) as f64,
         user_entries_received: entries,
         server_rss_before_bytes: before.rss_bytes,
         server_peak_rss_bytes: peak,
@@ -224,8 +286,199 @@ pub(super) async fn run(
         server_rss_after_bytes: settled.rss_bytes,
         server_cpu_seconds: after.cpu.saturating_sub(before.cpu).as_secs_f64(),
         connections_lost: lost,
+        slow_client_catch_ups: catch_ups,
         stopped_over_rss_limit: over_rss,
     })
+}
+
+/// The first `n` users of `room` in the server's order (`joinedAt`, then id), as bench
+/// indices (`u7` is 7).
+async fn first_users(
+    server: &Server,
+    room: &presence_protocol::RoomName,
+    n: usize,
+) -> Result<Vec<usize>, BenchError> {
+    #[derive(Deserialize)]
+    struct Listed {
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        users: Vec<Listed>,
+    }
+    let path = format!("/api/rooms/{}?limit={n}", room.as_str());
+    let body = http::get(&server.url, &path).await?;
+    let page: Page = serde_json::from_str(&body).map_err(|error| BenchError::Http {
+        what: format!("GET {path}"),
+        reason: error.to_string(),
+    })?;
+    Ok(page
+        .users
+        .iter()
+        .filter_map(|user| index_of(&user.id))
+        .collect())
+}
+
+/// The window client `me` must hold when the room's order starts with `first` (the
+/// first `K + 1` users): its own user plus the first `K` others, sorted.
+fn expected_window(first: &[usize], me: usize) -> Vec<usize> {
+    let mut window: Vec<usize> = if first.contains(&me) {
+        first.to_vec()
+    } else {
+        let others = first.len().saturating_sub(1);
+        first[..others].iter().copied().chain([me]).collect()
+    };
+    window.sort_unstable();
+    window
+}
+
+/// A counter summed over the nodes' `/metrics`; 0 where it cannot be read.
+async fn sum_metric(server: &Server, name: &str) -> u64 {
+    let mut total = 0.0;
+    for url in server.urls() {
+        if let Ok(Some(value)) = http::metric(&url, name).await {
+            total += value;
+        }
+    }
+    total as u64
+}
+
+/// The bench index of a storm user id (`u7` is 7).
+fn index_of(id: &str) -> Option<usize> {
+    id.strip_prefix('u')?.parse().ok()
+}
+
+/// What one storm client holds of the room, by its view.
+enum Sight {
+    /// Everyone: complete when all `k` users are known.
+    Full { roster: Roster, k: usize },
+    /// A list view: complete when the window has its full size and the last count seen
+    /// is the room's `k`. The ids are checked at the end.
+    List {
+        window: Vec<usize>,
+        size: usize,
+        count: u64,
+        k: u64,
+        is_answered: bool,
+    },
+}
+
+impl Sight {
+    fn new(view: View, k: usize) -> Self {
+        match view {
+            View::Full => Sight::Full {
+                roster: Roster::new(k),
+                k,
+            },
+            View::List(list) => Sight::List {
+                window: Vec::with_capacity(usize::from(list) + 2),
+                // Its own user plus K others, when the room has that many.
+                size: 1 + usize::from(list).min(k.saturating_sub(1)),
+                count: 0,
+                k: k as u64,
+                is_answered: false,
+            },
+        }
+    }
+
+    fn is_list(&self) -> bool {
+        matches!(self, Sight::List { .. })
+    }
+
+    fn is_complete(&self) -> bool {
+        match self {
+            Sight::Full { roster, k } => roster.len() >= *k,
+            Sight::List {
+                window,
+                size,
+                count,
+                k,
+                is_answered,
+            } => *is_answered && window.len() == *size && count == k,
+        }
+    }
+
+    /// Applies a frame; whether it changed anything this sight tracks.
+    fn apply(&mut self, incoming: Incoming) -> bool {
+        match self {
+            Sight::Full { roster, .. } => match incoming {
+                // A snapshot replaces what came before: a slow reader's catch-up is a
+                // fresh `currentUsers`.
+                Incoming::CurrentUsers { ids, .. } => {
+                    roster.clear();
+                    ids.iter().for_each(|id| roster.insert(id));
+                    true
+                }
+                Incoming::UserJoined(id) => {
+                    roster.insert(&id);
+                    true
+                }
+                Incoming::UserLeft(id) => {
+                    roster.remove(&id);
+                    true
+                }
+                Incoming::Diff { joined, left } => {
+                    left.iter().for_each(|id| roster.remove(id));
+                    joined.iter().for_each(|id| roster.insert(id));
+                    true
+                }
+                _ => false,
+            },
+            Sight::List {
+                window,
+                count,
+                is_answered,
+                ..
+            } => {
+                let insert = |window: &mut Vec<usize>, id: &str| {
+                    if let Some(index) = index_of(id) {
+                        if let Err(at) = window.binary_search(&index) {
+                            window.insert(at, index);
+                        }
+                    }
+                };
+                let remove = |window: &mut Vec<usize>, id: &str| {
+                    if let Some(index) = index_of(id) {
+                        if let Ok(at) = window.binary_search(&index) {
+                            window.remove(at);
+                        }
+                    }
+                };
+                match incoming {
+                    Incoming::CurrentUsers { ids, count: now } => {
+                        window.clear();
+                        ids.iter().for_each(|id| insert(window, id));
+                        *count = now;
+                        *is_answered = true;
+                        true
+                    }
+                    Incoming::Count(now) => std::mem::replace(count, now) != now,
+                    Incoming::UserJoined(id) => {
+                        insert(window, &id);
+                        true
+                    }
+                    Incoming::UserLeft(id) => {
+                        remove(window, &id);
+                        true
+                    }
+                    Incoming::Diff { joined, left } => {
+                        left.iter().for_each(|id| remove(window, id));
+                        joined.iter().for_each(|id| insert(window, id));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// A list view's window at the end, sorted.
+    fn into_window(self) -> Option<Vec<usize>> {
+        match self {
+            Sight::Full { .. } => None,
+            Sight::List { window, .. } => Some(window),
+        }
+    }
 }
 
 /// A storm client's view of the room: which of the `u0`…`u{k-1}` users it knows, one
@@ -255,6 +508,11 @@ impl Roster {
                 self.len += 1;
             }
         }
+    }
+
+    fn clear(&mut self) {
+        self.known.fill(false);
+        self.len = 0;
     }
 
     fn remove(&mut self, id: &str) {
