@@ -263,8 +263,8 @@ settings! {
         /// Most simultaneous WebSocket connections [default: 100000].
         #[arg(value_name = "N")]
         max_connections: usize = 100_000,
-        /// A write to a client that blocks this long means it stopped reading: the
-        /// connection is closed with 1013 [default: 10s].
+        /// A write to a client that makes no progress for this long means it stopped
+        /// reading: the connection is closed with 1013 [default: 10s].
         #[arg(value_name = "DUR")]
         write_timeout: Duration = Duration::from_secs(10),
         /// How long a connection that is not yet a WebSocket may take to send each request

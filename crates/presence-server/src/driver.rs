@@ -276,6 +276,7 @@ impl Driver {
                     Input::Join { request, .. } => Some(request.room.clone()),
                     _ => None,
                 };
+                let resync = matches!(input, Input::Resync { .. });
                 let now = clock::now();
                 self.tracker.handle(input, now);
                 if self
@@ -290,6 +291,10 @@ impl Driver {
                     _ => None,
                 };
                 self.carry_out(Some((conn, &outbox)), Some(received_at));
+                if resync {
+                    // This shard's snapshots are queued: its roster events count again.
+                    outbox.snapshot_sent(self.index);
+                }
                 if let Some(joining) = self.joining.take() {
                     match waits_for {
                         // Answered once the room's records are read; the slot stays taken.
@@ -370,7 +375,7 @@ impl Driver {
                             continue;
                         };
                         delivered += 1;
-                        outbox.push_counted(Frame::Roster(text.clone()), &self.metrics);
+                        outbox.push_counted(Frame::Roster(text.clone(), self.index), &self.metrics);
                     }
                     self.metrics.sent(kind, delivered);
                     if let Some(at) = received_at {

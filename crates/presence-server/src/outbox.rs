@@ -27,9 +27,9 @@ pub enum Frame {
     /// never dropped.
     Event(Utf8Bytes),
     /// A roster event shared by a room (`userJoined`, `userLeft`, `userUpdated`, a diff,
-    /// `presence:count`): dropped only when the connection falls behind, and then made good
-    /// by a fresh `currentUsers`.
-    Roster(Utf8Bytes),
+    /// `presence:count`), from the shard of that index: dropped only when the connection
+    /// falls behind, and then made good by a fresh `currentUsers` from that shard.
+    Roster(Utf8Bytes, usize),
     /// A `presence:cursors` frame: the oldest goes first when the queue is full.
     Cursors {
         /// The room's frame for this interval, shared by every recipient.
@@ -44,7 +44,7 @@ impl Frame {
     /// hole and after it (empty when there is none).
     pub fn payload(&self) -> (&[u8], &[u8]) {
         match self {
-            Frame::Event(text) | Frame::Roster(text) => (text.as_str().as_bytes(), &[]),
+            Frame::Event(text) | Frame::Roster(text, _) => (text.as_str().as_bytes(), &[]),
             Frame::Cursors { text, hole } => {
                 let bytes = text.as_str().as_bytes();
                 match hole {
@@ -82,6 +82,8 @@ pub enum Pushed {
     DroppedCursors,
     /// Queued after dropping every queued roster event: the connection is behind.
     FellBehind,
+    /// Not queued: the fresh snapshot its shard is about to send says it.
+    Covered,
     /// Not queued: the connection is condemned.
     Refused,
 }
@@ -92,6 +94,9 @@ struct Queue {
     condemned: Option<Condemned>,
     /// Roster events were dropped: the connection needs fresh snapshots of its rooms.
     behind: bool,
+    /// Shards asked for a fresh snapshot that have not sent it yet: their roster events
+    /// until then say nothing it will not.
+    awaited: Vec<bool>,
 }
 
 /// A connection's outbox, shared between the drivers that push and the task that writes.
@@ -148,6 +153,11 @@ impl Outbox {
             if queue.condemned.is_some() {
                 return Pushed::Refused;
             }
+            if let Frame::Roster(_, shard) = &frame {
+                if queue.awaited.get(*shard).copied().unwrap_or(false) {
+                    return Pushed::Covered;
+                }
+            }
             let mut outcome = Pushed::Queued;
             if queue.frames.len() >= self.capacity {
                 let oldest_cursor = queue
@@ -161,9 +171,9 @@ impl Outbox {
                     }
                     // Full of roster events: a newer cursor frame is simply not queued.
                     (None, Frame::Cursors { .. }) => return Pushed::DroppedCursors,
-                    (None, Frame::Event(_) | Frame::Roster(_)) => {
+                    (None, Frame::Event(_) | Frame::Roster(..)) => {
                         let queued = queue.frames.len();
-                        queue.frames.retain(|f| !matches!(f, Frame::Roster(_)));
+                        queue.frames.retain(|f| !matches!(f, Frame::Roster(..)));
                         if queue.frames.len() < queued {
                             // What was dropped, a snapshot says again.
                             queue.behind = true;
@@ -192,6 +202,26 @@ impl Outbox {
             .lock()
             .map(|mut queue| std::mem::take(&mut queue.behind))
             .unwrap_or(false)
+    }
+
+    /// The connection asked `shards` shards for fresh snapshots: until each has sent its
+    /// own ([`Outbox::snapshot_sent`]), that shard's roster events are dropped.
+    pub fn await_snapshots(&self, shards: usize) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.awaited = vec![true; shards];
+        }
+    }
+
+    /// Shard `shard` has queued its fresh snapshots of the connection's rooms.
+    pub fn snapshot_sent(&self, shard: usize) {
+        if let Ok(mut queue) = self.queue.lock() {
+            if let Some(awaited) = queue.awaited.get_mut(shard) {
+                *awaited = false;
+            }
+            if !queue.awaited.contains(&true) {
+                queue.awaited = Vec::new();
+            }
+        }
     }
 
     /// Asks the writer to close the connection.
@@ -303,7 +333,9 @@ mod tests {
         let kept: Vec<&str> = frames
             .iter()
             .map(|f| match f {
-                Frame::Event(t) | Frame::Roster(t) | Frame::Cursors { text: t, .. } => t.as_str(),
+                Frame::Event(t) | Frame::Roster(t, _) | Frame::Cursors { text: t, .. } => {
+                    t.as_str()
+                }
             })
             .collect();
         assert_eq!(kept, ["e1", "c2", "e2"]);
@@ -346,12 +378,12 @@ mod tests {
     #[test]
     fn a_reader_that_falls_behind_loses_roster_events_and_is_marked_behind() {
         let outbox = Outbox::new(3);
-        outbox.push(Frame::Roster(text("joined-1")));
+        outbox.push(Frame::Roster(text("joined-1"), 0));
         outbox.push(Frame::Event(text("error")));
-        outbox.push(Frame::Roster(text("joined-2")));
+        outbox.push(Frame::Roster(text("joined-2"), 0));
         assert!(!outbox.take_behind());
         assert_eq!(
-            outbox.push(Frame::Roster(text("left-1"))),
+            outbox.push(Frame::Roster(text("left-1"), 0)),
             Pushed::FellBehind
         );
         let (frames, condemned) = outbox.drain();
@@ -360,5 +392,25 @@ mod tests {
         assert_eq!(texts, [b"error".as_slice(), b"left-1".as_slice()]);
         assert!(outbox.take_behind());
         assert!(!outbox.take_behind(), "once per fall");
+    }
+
+    #[test]
+    fn roster_events_a_coming_snapshot_covers_are_not_queued() {
+        let outbox = Outbox::new(8);
+        outbox.await_snapshots(2);
+        assert_eq!(outbox.push(Frame::Roster(text("a"), 0)), Pushed::Covered);
+        assert_eq!(outbox.push(Frame::Roster(text("b"), 1)), Pushed::Covered);
+        outbox.push(Frame::Event(text("snapshot-0")));
+        outbox.snapshot_sent(0);
+        assert_eq!(outbox.push(Frame::Roster(text("c"), 0)), Pushed::Queued);
+        assert_eq!(outbox.push(Frame::Roster(text("d"), 1)), Pushed::Covered);
+        outbox.snapshot_sent(1);
+        assert_eq!(outbox.push(Frame::Roster(text("e"), 1)), Pushed::Queued);
+        let (frames, _) = outbox.drain();
+        let texts: Vec<&[u8]> = frames.iter().map(|f| f.payload().0).collect();
+        assert_eq!(
+            texts,
+            [b"snapshot-0".as_slice(), b"c".as_slice(), b"e".as_slice()]
+        );
     }
 }

@@ -88,16 +88,18 @@ pub async fn serve(
                 let (frames, condemned) = outbox.drain();
                 if outbox.take_behind() {
                     // Roster events were dropped for this slow reader: a fresh window of
-                    // each of its rooms says what they said, instead of a close.
+                    // each of its rooms says what they said, instead of a close. Until a
+                    // shard sends its own, its roster events say nothing more.
                     state.metrics.slow_client_catch_ups.inc();
+                    outbox.await_snapshots(state.shards.len());
                     Box::pin(connection.to_all_shards(Input::Resync { conn })).await;
                 }
                 if !frames.is_empty() {
-                    let written = Box::pin(tokio::time::timeout(state.config.write_timeout, write_frames(&mut socket, &frames))).await;
+                    let written = Box::pin(write_frames(&mut socket, &frames, state.config.write_timeout)).await;
                     match written {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break Disconnect::WriteFailed,
-                        Err(_) => break Disconnect::WriteTimeout,
+                        Ok(()) => {}
+                        Err(WriteError::Failed) => break Disconnect::WriteFailed,
+                        Err(WriteError::Stalled) => break Disconnect::WriteTimeout,
                     }
                 }
                 match condemned {
@@ -228,13 +230,21 @@ fn read_error(error: tungstenite::Error) -> Disconnect {
 /// the capacity of the largest message it ever held, which cost every idle connection
 /// 1–2 KB (docs/performance.md). The payloads written here are the very bytes the shard
 /// encoded once and shares among recipients, so they are not copied either.
+///
+/// A client that reads slowly is not cut off for it: only a write that makes no progress
+/// at all for `stall` (the write timeout: the client reads nothing) ends the connection.
 async fn write_frames(
     socket: &mut Socket,
     frames: &VecDeque<Frame>,
-) -> Result<(), tungstenite::Error> {
+    stall: Duration,
+) -> Result<(), WriteError> {
     // A control frame tungstenite queued (a pong) goes out first and whole, so the raw
     // frames below never land inside one. With nothing queued this is no syscall.
-    socket.flush().await?;
+    match tokio::time::timeout(stall, socket.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(WriteError::Failed),
+        Err(_) => return Err(WriteError::Stalled),
+    }
     let header = FrameHeader {
         is_final: true,
         opcode: OpCode::Data(Data::Text),
@@ -244,7 +254,9 @@ async fn write_frames(
     let mut headers = Vec::with_capacity(frames.len() * 10);
     let mut header_ends = Vec::with_capacity(frames.len());
     for frame in frames {
-        header.format(frame.payload_len() as u64, &mut headers)?;
+        header
+            .format(frame.payload_len() as u64, &mut headers)
+            .map_err(|_| WriteError::Failed)?;
         header_ends.push(headers.len());
     }
     // A cursor frame without the recipient's own entry is the room's shared frame
@@ -263,13 +275,22 @@ async fn write_frames(
     let io = socket.get_mut();
     let mut remaining = slices.as_mut_slice();
     while !remaining.is_empty() {
-        let written = io.write_vectored(remaining).await?;
-        if written == 0 {
-            return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
-        }
+        let written = match tokio::time::timeout(stall, io.write_vectored(remaining)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(WriteError::Failed),
+            Ok(Ok(written)) => written,
+            Err(_) => return Err(WriteError::Stalled),
+        };
         IoSlice::advance_slices(&mut remaining, written);
     }
     Ok(())
+}
+
+/// Why [`write_frames`] stopped.
+enum WriteError {
+    /// The socket failed.
+    Failed,
+    /// Nothing could be written for the write timeout.
+    Stalled,
 }
 
 struct Connection {
