@@ -185,6 +185,12 @@ fn join_into_list_views(c: &mut Criterion) {
             let name = format!("into {}k members ({})", members / 1000, label(encode));
             group.bench_function(name, |b| bench_joins(b, &mut bench, &lobby, view, encode));
         }
+        // What `GET /api/rooms/{room}?limit=20` asks of the room's shard: the first 20
+        // users and the numbers, however many members there are.
+        let name = format!("rooms API: a page of 20 of {}k members", members / 1000);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(bench.tracker.room_page("lobby", 20)))
+        });
     }
     group.finish();
 }
