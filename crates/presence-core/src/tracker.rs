@@ -477,7 +477,10 @@ impl Tracker {
                     roster.local_sessions += 1;
                 }
                 self.enlist(&room, key);
-                self.take_authority(&room, &request.user_id, now);
+                // Only a listed session vouches for the user's data.
+                if self.sessions.get(key).is_some_and(|s| !s.spectator) {
+                    self.take_authority(&room, &request.user_id, now);
+                }
             }
             self.attach(conn, key, &room, now);
         }
