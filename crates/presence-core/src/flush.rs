@@ -198,6 +198,8 @@ impl Tracker {
                 if with_edge == 0 {
                     continue;
                 }
+                // Most see the movers ranked below K; those whose own user is ahead of
+                // rank K see the one ranked K too.
                 let mut plain = Vec::new();
                 let mut ahead = Vec::new();
                 for &key in keys {
@@ -211,36 +213,20 @@ impl Tracker {
                         .then(|| near.get(&session.user_id).copied())
                         .flatten();
                     match own_rank {
-                        Some(m) if m < k => ahead.push((conn, m)),
+                        Some(m) if m < k => ahead.push((conn, &session.user_id)),
                         _ => plain.push((conn, &session.user_id)),
                     }
                 }
-                if below > 0 && !plain.is_empty() {
-                    let seen = &ranked[..below];
+                for (seen, viewers) in [(&ranked[..below], plain), (&ranked[..with_edge], ahead)] {
                     let cursors: Vec<CursorEntry> =
                         seen.iter().map(|&(_, i)| entries[i].clone()).collect();
-                    // A spectator's own user may be among them: never its own cursor.
-                    let recipients: Vec<(ConnId, Option<usize>)> = plain
+                    // Never its own cursor (a spectator's own user may be among them too),
+                    // and nothing at all when its own move is the only one.
+                    let recipients: Vec<(ConnId, Option<usize>)> = viewers
                         .into_iter()
                         .filter_map(|(conn, user_id)| {
                             let own = cursors.iter().position(|c| &c.user_id == user_id);
-                            (!(cursors.len() == 1 && own.is_some())).then_some((conn, own))
-                        })
-                        .collect();
-                    if !recipients.is_empty() {
-                        frames.push((cursors, recipients));
-                    }
-                }
-                if !ahead.is_empty() {
-                    let seen = &ranked[..with_edge];
-                    let cursors: Vec<CursorEntry> =
-                        seen.iter().map(|&(_, i)| entries[i].clone()).collect();
-                    let recipients: Vec<(ConnId, Option<usize>)> = ahead
-                        .into_iter()
-                        .filter_map(|(conn, m)| {
-                            let own = seen.iter().position(|&(rank, _)| rank == m);
-                            // Only its own move: nothing to send.
-                            (!(seen.len() == 1 && own.is_some())).then_some((conn, own))
+                            (cursors.len() > usize::from(own.is_some())).then_some((conn, own))
                         })
                         .collect();
                     if !recipients.is_empty() {

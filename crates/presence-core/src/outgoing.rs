@@ -148,7 +148,8 @@ impl Tracker {
     }
 
     /// A user's `joinedAt` changed (two nodes listed it first during a partition): it
-    /// moves in the order, out of some list windows and into others.
+    /// moves in the order, out of some list windows and into others. The order still
+    /// holds it at `old_joined_at`.
     pub(crate) fn user_reordered(
         &mut self,
         room: &RoomName,
@@ -156,32 +157,21 @@ impl Tracker {
         old_joined_at: u64,
         now: Now,
     ) {
-        let Some(roster) = self.rosters.get_mut(room) else {
+        let Some(roster) = self.rosters.get(room) else {
             return;
         };
         let Some(new_joined_at) = roster.member(user_id).map(|m| m.user.joined_at) else {
             return;
         };
-        // Back to the old place to see who saw it there.
-        roster.order.remove(new_joined_at, user_id);
-        roster.order.insert(old_joined_at, user_id);
-        let departure = self.departure(room, user_id);
+        let rank = roster.order.rank(old_joined_at, user_id);
+        let viewers = viewers_of(&roster.views, &roster.order, &self.sessions, user_id, rank);
         let Some(roster) = self.rosters.get_mut(room) else {
             return;
         };
         roster.order.remove(old_joined_at, user_id);
-        if let Some(Departure {
-            user_id,
-            rank,
-            viewers,
-        }) = departure
-        {
-            let deliveries = departure_news(&roster.order, &user_id, rank, viewers);
-            self.deliver(room, deliveries, None, now);
-        }
-        if let Some(roster) = self.rosters.get_mut(room) {
-            roster.order.insert(new_joined_at, user_id);
-        }
+        let deliveries = departure_news(&roster.order, user_id, rank, viewers);
+        roster.order.insert(new_joined_at, user_id);
+        self.deliver(room, deliveries, None, now);
         self.entered_windows(room, user_id, now);
     }
 

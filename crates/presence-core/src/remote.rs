@@ -346,9 +346,8 @@ impl Tracker {
                         .adopt(record.user.id.as_str(), &record.user.color);
                     member.user.color = PALETTE[member.color_index].to_owned();
                     if member.user.joined_at != record.user.joined_at {
+                        // The order moves it in `user_reordered`, which tells the windows.
                         moved_from = Some(member.user.joined_at);
-                        roster.order.remove(member.user.joined_at, &record.user.id);
-                        roster.order.insert(record.user.joined_at, &record.user.id);
                     }
                     member.user.joined_at = record.user.joined_at;
                     changed = true;
