@@ -91,31 +91,23 @@ impl Fold {
     pub(crate) fn record(&mut self, user_id: &UserId, change: Change) {
         let previous = self.change_of.get(user_id).copied();
         let next = match (previous, change) {
-            (None, change) => Some(change),
+            (None, change) => change,
             // Not nothing: a session that joined in between listed the user in its
             // snapshot, and must hear it left (for the others, an unknown id is a no-op).
-            (Some(Change::Joined), Change::Left) => Some(Change::Left),
-            (Some(Change::Joined), _) => Some(Change::Joined),
-            (Some(Change::Left), Change::Joined) => Some(Change::Rejoined),
-            (Some(Change::Left), other) => Some(other),
-            (Some(Change::Rejoined), Change::Left) => Some(Change::Left),
-            (Some(Change::Rejoined), _) => Some(Change::Rejoined),
-            (Some(Change::Updated), Change::Left) => Some(Change::Left),
-            (Some(Change::Updated), Change::Joined) => Some(Change::Rejoined),
-            (Some(Change::Updated), _) => Some(Change::Updated),
+            (Some(Change::Joined), Change::Left) => Change::Left,
+            (Some(Change::Joined), _) => Change::Joined,
+            (Some(Change::Left), Change::Joined) => Change::Rejoined,
+            (Some(Change::Left), other) => other,
+            (Some(Change::Rejoined), Change::Left) => Change::Left,
+            (Some(Change::Rejoined), _) => Change::Rejoined,
+            (Some(Change::Updated), Change::Left) => Change::Left,
+            (Some(Change::Updated), Change::Joined) => Change::Rejoined,
+            (Some(Change::Updated), _) => Change::Updated,
         };
-        match next {
-            Some(change) => {
-                if previous.is_none() {
-                    self.order.push(user_id.clone());
-                }
-                self.change_of.insert(user_id.clone(), change);
-            }
-            None => {
-                self.change_of.remove(user_id);
-                self.order.retain(|id| id != user_id);
-            }
+        if previous.is_none() {
+            self.order.push(user_id.clone());
         }
+        self.change_of.insert(user_id.clone(), next);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
